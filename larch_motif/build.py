@@ -1,0 +1,318 @@
+"""Building the spectral database: structures -> labels -> calculator -> store.
+
+Two kinds of task run in a process pool (or on a Dask cluster): preparing a structure (parse,
+order, symmetry-unique absorber sites, ChemEnv labels, clusters) and calculating one site's
+spectrum. Workers return plain dicts; only this process writes to the database, one committed
+row per result, so an interrupted build loses at most the tasks in flight and resumes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from larch_motif.calculators import CalculationParameters, Cluster, get_calculator
+from larch_motif.database import SITE_LABEL_COLUMNS, SpectralDatabase
+from larch_motif.errors import CalculationError, DatabaseError, LarchMotifError
+from larch_motif.structures import (
+    StructureEntry,
+    absorber_sites,
+    check_element_edge,
+    cluster_around,
+    order_structure,
+    parse_cif_text,
+    structure_entries,
+)
+
+PREPARE_TIMEOUT_S = 300
+
+
+@dataclass
+class BuildReport:
+    """What a build did: counts of new results and failures, seconds of wall time."""
+
+    db_path: str
+    element: str
+    edge: str
+    structures_new: int = 0
+    sites_new: int = 0
+    sites_failed: int = 0
+    compounds_new: int = 0
+    seconds: float = 0.0
+    failures: dict = field(default_factory=dict)
+
+
+class Progress:
+    """One status line on stderr: counts, rate and estimated time left."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled = enabled and sys.stderr is not None
+        self.label = label
+        self.t0 = time.monotonic()
+        self.last = 0.0
+
+    def update(self, structures: tuple[int, int], sites: tuple[int, int], force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self.last < 1.0):
+            return
+        self.last = now
+        minutes = (now - self.t0) / 60
+        rate = sites[0] / minutes if minutes > 0 else 0.0
+        left = sites[1] - sites[0]
+        eta = f"{left / rate:.1f} min" if rate > 0 else "?"
+        sys.stderr.write(
+            f"\r{self.label}: structures {structures[0]}/{structures[1]}, "
+            f"sites {sites[0]}/{sites[1]}, {rate:.1f} sites/min, ETA {eta}   "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _alarm(seconds: int) -> bool:
+    """Arm SIGALRM in a worker's main thread (process pools); Dask threads cannot use it."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+
+    def raise_timeout(signum: int, frame: object) -> None:
+        raise TimeoutError(f"structure preparation took more than {seconds} s")
+
+    signal.signal(signal.SIGALRM, raise_timeout)
+    signal.alarm(seconds)
+    return True
+
+
+def prepare_structure(entry: StructureEntry, element: str, edge: str, cluster_radius_A: float,
+                      cif_text: str | None = None) -> dict:
+    """Worker task: parse (if needed), order, find absorber sites, label, cut clusters."""
+    from larch_motif.labels import site_labels
+
+    armed = _alarm(PREPARE_TIMEOUT_S)
+    row = {"structure_id": entry.structure_id, "element": element, "edge": edge,
+           "mineral": entry.mineral, "formula": entry.formula, "source": entry.source,
+           "status": "done", "failure_reason": None, "error": None, "notes": dict(entry.notes)}
+    sites_out: list[dict] = []
+    try:
+        if cif_text is not None and entry.structure is None and entry.error is None:
+            parsed = parse_cif_text(cif_text)
+            entry.structure, notes = order_structure(parsed)
+            entry.formula = entry.formula or parsed.composition.reduced_formula
+            row["formula"] = entry.formula
+            row["notes"].update(notes)
+        if entry.structure is None:
+            raise LarchMotifError(entry.error or "structure not parsed")
+        sites, skipped = absorber_sites(entry, element)
+        row["notes"]["skipped_sites"] = skipped
+        if not sites:
+            raise LarchMotifError(skipped[0] if skipped else f"no {element} site")
+        labels = site_labels(entry.structure, [s.site_index for s in sites])
+        for site in sites:
+            site_row = {"site_id": f"{entry.structure_id}#{site.site_index}",
+                        "structure_id": entry.structure_id, "element": element, "edge": edge,
+                        "site_index": site.site_index, "multiplicity": site.multiplicity,
+                        "occupancy": site.occupancy, "wyckoff": site.wyckoff}
+            label = labels.get(site.site_index)
+            if label is None:
+                site_row.update(status="failed", failure_reason="no ChemEnv environment",
+                                error="ChemEnv found no coordination environment")
+            else:
+                symbols, coords = cluster_around(entry.structure, site.site_index, cluster_radius_A)
+                site_row.update(label)
+                site_row.update(status="pending", cluster=json.dumps(
+                    {"symbols": symbols, "coords_A": np.round(coords, 5).tolist()}))
+            sites_out.append(site_row)
+    except Exception as exc:  # any failure of one structure is recorded; the build goes on
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        row.update(status="failed", error=message[:400], failure_reason=failure_reason(message))
+        sites_out = []
+    finally:
+        if armed:
+            signal.alarm(0)
+    return {"structure": row, "sites": sites_out}
+
+
+def failure_reason(message: str) -> str:
+    """A short category for a failure message (what ``db info`` counts)."""
+    lowered = message.lower()
+    for needle, reason in (
+        ("cif parse error", "CIF parse error"),
+        ("occupancy", "absorber minority on a disordered site"),
+        ("timeout", "timeout"),
+        ("took more than", "timeout"),
+        ("no xmu.dat", "FEFF10 wrote no spectrum"),
+        ("feff10 failed", "FEFF10 failed"),
+        ("unusable spectrum", "FEFF10 unusable spectrum"),
+        ("chemenv", "no ChemEnv environment"),
+        ("no non-hydrogen", "CIF parse error"),
+    ):
+        if needle in lowered:
+            return reason
+    if lowered.startswith("no ") and "site" in lowered:
+        return "no absorber site"
+    return "other: " + message[:60]
+
+
+def calculate_site(site_id: str, cluster_json: str, params: CalculationParameters, calculator: str) -> dict:
+    """Worker task: one spectrum from a stored cluster, or the failure with its reason."""
+    try:
+        data = json.loads(cluster_json)
+        cluster = Cluster(tuple(data["symbols"]), np.array(data["coords_A"]), title=site_id)
+        spectrum = get_calculator(calculator).calculate(cluster, params)
+        return {"site_id": site_id, "energy_eV": spectrum.energy_eV, "mu": spectrum.mu,
+                "seconds": spectrum.seconds, "calculator": spectrum.calculator,
+                "calculator_version": spectrum.calculator_version}
+    except (CalculationError, LarchMotifError, Exception) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return {"site_id": site_id, "error": message[:400], "failure_reason": failure_reason(message)}
+
+
+def _executor(workers: int | None, scheduler: str | None) -> tuple[cf.Executor, object]:
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise LarchMotifError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from exc
+        client = scheduler if not isinstance(scheduler, str) else Client(scheduler, timeout="20s")
+        return client.get_executor(), client
+    import multiprocessing
+
+    n = workers or os.cpu_count() or 1
+    return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")), None
+
+
+def build_database(
+    element: str,
+    edge: str = "K",
+    db: str | os.PathLike | None = None,
+    source: object = "amcsd",
+    limit: int | None = None,
+    per_mineral: int = 1,
+    workers: int | None = None,
+    scheduler: object = None,
+    params: CalculationParameters | None = None,
+    calculator: str = "feff10",
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> BuildReport:
+    """Compute (or complete) the database of ``element``'s ``edge`` from a structure source.
+
+    source: ``'amcsd'`` (the AMCSD shipped with larixite), a folder of CIF files, or an iterable
+    of pymatgen ``Structure``. ``limit`` takes the first N structures, ``per_mineral`` CIFs per
+    AMCSD mineral. ``workers`` processes (default: all cores), or a Dask ``scheduler`` address
+    (or ``distributed.Client``). Already computed sites are kept; ``retry_failed`` recomputes
+    failed ones. Returns a ``BuildReport``.
+    """
+    check_element_edge(element, edge)
+    params = params or CalculationParameters(edge=edge)
+    if params.edge != edge:
+        params = CalculationParameters(**{**params.as_dict(), "edge": edge})
+    get_calculator(calculator)  # unknown name: clear error before any work
+    if db is None:
+        from larch_motif.database import default_database_path
+
+        db = default_database_path()
+    store = SpectralDatabase(db, writable=True)
+    report = BuildReport(str(store.path), element, edge)
+    t0 = time.monotonic()
+    with store.build_lock():
+        store.check_parameters(element, edge, params.as_dict(), calculator)
+        store.set_meta("larch_motif_version", _version())
+        done = store.done_structures(element, edge)
+        entries = structure_entries(source, element, limit=limit, per_mineral=per_mineral)
+        executor, client = _executor(workers, scheduler)
+        bar = Progress(progress, f"{element} {edge}")
+        n_struct_total = n_struct_done = 0
+        futures: dict[cf.Future, tuple[str, str]] = {}
+        try:
+            for entry in entries:
+                n_struct_total += 1
+                if entry.structure_id in done:
+                    n_struct_done += 1
+                    continue
+                futures[executor.submit(prepare_structure, entry, element, edge,
+                                        params.cluster_radius_A)] = ("prepare", entry.structure_id)
+            pending = store.pending_sites(element, edge, retry_failed=retry_failed)
+            for row in pending:
+                futures[executor.submit(calculate_site, row["site_id"], row["cluster"], params,
+                                        calculator)] = ("calculate", row["site_id"])
+            n_sites_total = _count_sites(store, element, edge)
+            n_sites_done = n_sites_total - len(pending)
+            while futures:
+                finished, _ = cf.wait(futures, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    kind, key = futures.pop(fut)
+                    try:
+                        result = fut.result()
+                    except Exception as exc:  # a worker died (killed, out of memory): record it
+                        result = _lost_worker_result(kind, key, element, edge, exc)
+                    if kind == "prepare":
+                        n_struct_done += 1
+                        report.structures_new += 1
+                        store.write_structure(result["structure"])
+                        if result["structure"]["status"] == "failed":
+                            reason = result["structure"]["failure_reason"]
+                            report.failures[reason] = report.failures.get(reason, 0) + 1
+                        for site in result["sites"]:
+                            store.write_pending_site(site)
+                            n_sites_total += 1
+                            if site["status"] == "pending":
+                                futures[executor.submit(calculate_site, site["site_id"], site["cluster"],
+                                                        params, calculator)] = ("calculate", site["site_id"])
+                            else:
+                                n_sites_done += 1
+                        store.commit()
+                    else:
+                        store.write_site_result(key, element, edge, result)
+                        n_sites_done += 1
+                        if result.get("error"):
+                            report.sites_failed += 1
+                            reason = result["failure_reason"]
+                            report.failures[reason] = report.failures.get(reason, 0) + 1
+                        else:
+                            report.sites_new += 1
+                    bar.update((n_struct_done, n_struct_total), (n_sites_done, n_sites_total))
+            bar.update((n_struct_done, n_struct_total), (n_sites_done, n_sites_total), force=True)
+        finally:
+            bar.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            if client is not None and isinstance(scheduler, str):
+                client.close()
+        report.compounds_new = store.refresh_compounds(element, edge)
+        store.finalize()
+    store.close()
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _lost_worker_result(kind: str, key: str, element: str, edge: str, exc: Exception) -> dict:
+    message = f"worker lost: {type(exc).__name__}: {exc}"[:400]
+    if kind == "prepare":
+        return {"structure": {"structure_id": key, "element": element, "edge": edge,
+                              "status": "failed", "failure_reason": "worker lost", "error": message},
+                "sites": []}
+    return {"site_id": key, "error": message, "failure_reason": "worker lost"}
+
+
+def _count_sites(store: SpectralDatabase, element: str, edge: str) -> int:
+    return store.conn.execute(
+        "SELECT COUNT(*) FROM sites WHERE element=? AND edge=?", (element, edge)).fetchone()[0]
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("larch_motif")
+
+
+__all__ = ["BuildReport", "build_database", "DatabaseError", "Path", "SITE_LABEL_COLUMNS"]

@@ -1,0 +1,420 @@
+"""The spectral database: a crash-safe SQLite store of theoretical XANES with labels.
+
+One file holds, per absorbing element and edge: the structures read (with parse errors), the
+symmetry-unique absorber sites (labels, descriptors, cluster, spectrum or the failure reason)
+and the compound spectra (multiplicity-weighted averages over the sites of a structure).
+
+Crash safety: the file is in WAL mode while a build writes, every result is committed on its
+own, so a process killed at any moment leaves a readable file and a resumed build computes only
+what is missing. A build holds an exclusive lock file (``PATH.lock``); a second build on the same
+file is refused. Spectra are float32 arrays, zlib-compressed, each with a CRC32 checked on read.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import sqlite3
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from larch_motif.errors import DatabaseError, LarchMotifError
+
+APPLICATION_ID = 0x4C4D4F54  # "LMOT": marks a larch_motif database
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS structures (
+    structure_id TEXT NOT NULL, element TEXT NOT NULL, edge TEXT NOT NULL,
+    mineral TEXT, formula TEXT, source TEXT, status TEXT NOT NULL,
+    failure_reason TEXT, error TEXT, notes TEXT,
+    PRIMARY KEY (structure_id, element, edge));
+CREATE TABLE IF NOT EXISTS sites (
+    site_id TEXT NOT NULL, structure_id TEXT NOT NULL, element TEXT NOT NULL, edge TEXT NOT NULL,
+    site_index INTEGER, multiplicity INTEGER, occupancy REAL, wyckoff TEXT,
+    cn INTEGER, motif TEXT, csm REAL, ligands TEXT,
+    bond_mean_A REAL, bond_min_A REAL, bond_max_A REAL, bond_std_A REAL,
+    angle_std_deg REAL, oxidation_state REAL,
+    cluster TEXT, status TEXT NOT NULL, failure_reason TEXT, error TEXT,
+    energy BLOB, mu BLOB, crc INTEGER, seconds REAL, calculator TEXT, calculator_version TEXT,
+    PRIMARY KEY (site_id, element, edge));
+CREATE TABLE IF NOT EXISTS compounds (
+    structure_id TEXT NOT NULL, element TEXT NOT NULL, edge TEXT NOT NULL,
+    mineral TEXT, n_sites INTEGER, cn_mean REAL, motif_fractions TEXT,
+    energy BLOB, mu BLOB, crc INTEGER,
+    PRIMARY KEY (structure_id, element, edge));
+CREATE INDEX IF NOT EXISTS sites_by_structure ON sites (structure_id, element, edge);
+"""
+
+SITE_LABEL_COLUMNS = (
+    "cn", "motif", "csm", "ligands", "bond_mean_A", "bond_min_A", "bond_max_A",
+    "bond_std_A", "angle_std_deg", "oxidation_state",
+)
+
+
+def default_database_path() -> Path:
+    """The database bundled with the package (used when no ``--db`` is given)."""
+    return Path(str(resources.files("larch_motif") / "data" / "default_xanes.sqlite"))
+
+
+def pack_array(values: np.ndarray) -> bytes:
+    """float32, zlib-compressed bytes of a 1-D array."""
+    return zlib.compress(np.ascontiguousarray(values, dtype="<f4").tobytes(), 6)
+
+
+def unpack_array(blob: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype="<f4").astype(float)
+
+
+def blob_crc(*blobs: bytes) -> int:
+    crc = 0
+    for blob in blobs:
+        crc = zlib.crc32(blob, crc)
+    return crc
+
+
+class SpectralDatabase:
+    """Open a database file for reading (default) or writing (``writable=True``).
+
+    Opening checks that the file is a larch_motif database of a known schema and passes SQLite's
+    quick check; otherwise ``DatabaseError`` names the problem.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, writable: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_database_path()
+        self.writable = writable
+        self._lock_fd: int | None = None
+        if not writable and not self.path.exists():
+            raise DatabaseError(f"database {str(self.path)!r} does not exist")
+        if self.path.exists() and self.path.is_dir():
+            raise DatabaseError(f"database {str(self.path)!r} is a folder, not a file")
+        try:
+            if writable:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(self.path, timeout=30)
+            else:
+                self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            self.conn.row_factory = sqlite3.Row
+            self._check_or_create()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from None
+
+    def _check_or_create(self) -> None:
+        app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id == 0 and not tables:
+            if not self.writable:
+                raise DatabaseError(f"{self.path}: empty file, not a larch_motif database")
+            self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.conn.executescript(SCHEMA)
+            self.conn.commit()
+        elif app_id != APPLICATION_ID:
+            raise DatabaseError(f"{self.path}: not a larch_motif database (foreign SQLite file)")
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path}: database schema version {version}, this larch_motif reads {SCHEMA_VERSION}"
+            )
+        check = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise DatabaseError(f"{self.path}: database file is corrupted ({check})")
+        if self.writable:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+
+    # -- writing ---------------------------------------------------------------------------
+    @contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """Hold the exclusive build lock; a second build on this file is refused."""
+        lock_path = str(self.path) + ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise DatabaseError(
+                f"{self.path} is being built by {holder}; wait for it or use another --db"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}".encode())
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def set_meta(self, key: str, value: object) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        self.conn.commit()
+
+    def get_meta(self, key: str, default: object = None) -> object:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def check_parameters(self, element: str, edge: str, params: dict, calculator: str) -> None:
+        """Record the calculation settings of an element; refuse a build with other settings."""
+        key = f"calculation:{element}:{edge}"
+        wanted = {"calculator": calculator, "parameters": {k: v for k, v in params.items() if k != "timeout_s"}}
+        stored = self.get_meta(key)
+        if stored is None:
+            self.set_meta(key, wanted)
+        elif stored != wanted:
+            raise DatabaseError(
+                f"{self.path} holds {element} {edge} spectra computed with other settings "
+                f"({stored}); use another --db for {wanted}"
+            )
+
+    def write_structure(self, row: dict) -> None:
+        cols = ("structure_id", "element", "edge", "mineral", "formula", "source", "status",
+                "failure_reason", "error", "notes")
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO structures ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+            [json.dumps(row.get(c)) if c == "notes" else row.get(c) for c in cols],
+        )
+
+    def write_pending_site(self, row: dict) -> None:
+        cols = ("site_id", "structure_id", "element", "edge", "site_index", "multiplicity",
+                "occupancy", "wyckoff", *SITE_LABEL_COLUMNS, "cluster", "status",
+                "failure_reason", "error")
+        self.conn.execute(
+            f"INSERT OR IGNORE INTO sites ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+            [row.get(c) for c in cols],
+        )
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def write_site_result(self, site_id: str, element: str, edge: str, result: dict) -> None:
+        """Store a calculation result (``energy_eV``, ``mu``, ...) or its failure, committed."""
+        if result.get("error"):
+            self.conn.execute(
+                "UPDATE sites SET status='failed', failure_reason=?, error=? "
+                "WHERE site_id=? AND element=? AND edge=?",
+                (result["failure_reason"], result["error"], site_id, element, edge),
+            )
+        else:
+            e_blob, mu_blob = pack_array(result["energy_eV"]), pack_array(result["mu"])
+            self.conn.execute(
+                "UPDATE sites SET status='done', failure_reason=NULL, error=NULL, energy=?, mu=?, "
+                "crc=?, seconds=?, calculator=?, calculator_version=? "
+                "WHERE site_id=? AND element=? AND edge=?",
+                (e_blob, mu_blob, blob_crc(e_blob, mu_blob), result["seconds"], result["calculator"],
+                 result["calculator_version"], site_id, element, edge),
+            )
+        self.conn.commit()
+
+    def finalize(self) -> None:
+        """Fold the WAL into the file and leave it in rollback mode, so it reads read-only."""
+        self.conn.commit()
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("PRAGMA journal_mode=DELETE")
+
+    # -- reading ---------------------------------------------------------------------------
+    def done_structures(self, element: str, edge: str) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT structure_id FROM structures WHERE element=? AND edge=?", (element, edge)
+        )
+        return {r[0] for r in rows}
+
+    def pending_sites(self, element: str, edge: str, retry_failed: bool = False) -> list[sqlite3.Row]:
+        states = ("pending", "failed") if retry_failed else ("pending",)
+        return self.conn.execute(
+            f"SELECT site_id, structure_id, cluster FROM sites WHERE element=? AND edge=? "
+            f"AND status IN ({','.join('?' * len(states))}) ORDER BY site_id",
+            (element, edge, *states),
+        ).fetchall()
+
+    def elements(self) -> list[tuple[str, str]]:
+        rows = self.conn.execute("SELECT DISTINCT element, edge FROM sites ORDER BY element, edge")
+        return [(r[0], r[1]) for r in rows]
+
+    def _arrays(self, row: sqlite3.Row, what: str) -> tuple[np.ndarray, np.ndarray]:
+        if blob_crc(row["energy"], row["mu"]) != row["crc"]:
+            raise DatabaseError(f"{self.path}: checksum mismatch in {what}: the file was altered")
+        return unpack_array(row["energy"]), unpack_array(row["mu"])
+
+    def site_spectra(self, element: str, edge: str = "K") -> list[dict]:
+        """Every computed site of an element: labels, descriptors, mineral, energy (eV), mu."""
+        rows = self.conn.execute(
+            "SELECT s.*, t.mineral FROM sites s JOIN structures t ON s.structure_id=t.structure_id "
+            "AND s.element=t.element AND s.edge=t.edge WHERE s.element=? AND s.edge=? "
+            "AND s.status='done' ORDER BY s.site_id",
+            (element, edge),
+        ).fetchall()
+        out = []
+        for row in rows:
+            energy, mu = self._arrays(row, f"site {row['site_id']}")
+            d = {k: row[k] for k in row.keys() if k not in ("energy", "mu", "crc", "cluster")}
+            d.update(energy_eV=energy, mu=mu)
+            out.append(d)
+        return out
+
+    def compound_spectra(self, element: str, edge: str = "K") -> list[dict]:
+        """Compound spectra of an element: site-averaged CN, motif fractions, energy (eV), mu."""
+        rows = self.conn.execute(
+            "SELECT * FROM compounds WHERE element=? AND edge=? ORDER BY structure_id", (element, edge)
+        ).fetchall()
+        out = []
+        for row in rows:
+            energy, mu = self._arrays(row, f"compound {row['structure_id']}")
+            d = {k: row[k] for k in row.keys() if k not in ("energy", "mu", "crc")}
+            d["motif_fractions"] = json.loads(d["motif_fractions"])
+            d.update(energy_eV=energy, mu=mu)
+            out.append(d)
+        return out
+
+    def refresh_compounds(self, element: str, edge: str) -> int:
+        """Form the compound spectrum of every structure whose sites are all computed.
+
+        The sites' spectra are interpolated onto the first site's energy grid and averaged with
+        the site multiplicities as weights. A structure with a failed site gets no compound.
+        Returns the number of compounds written.
+        """
+        by_structure: dict[str, list[sqlite3.Row]] = defaultdict(list)
+        for row in self.conn.execute(
+            "SELECT s.*, t.mineral FROM sites s JOIN structures t ON s.structure_id=t.structure_id "
+            "AND s.element=t.element AND s.edge=t.edge WHERE s.element=? AND s.edge=? ORDER BY s.site_id",
+            (element, edge),
+        ):
+            by_structure[row["structure_id"]].append(row)
+        have = {r[0] for r in self.conn.execute(
+            "SELECT structure_id FROM compounds WHERE element=? AND edge=?", (element, edge))}
+        written = 0
+        for sid, rows in by_structure.items():
+            if sid in have or any(r["status"] != "done" for r in rows):
+                continue
+            weights = np.array([r["multiplicity"] for r in rows], float)
+            spectra = [self._arrays(r, f"site {r['site_id']}") for r in rows]
+            grid = spectra[0][0]
+            mu = sum(w * np.interp(grid, e, m) for w, (e, m) in zip(weights, spectra)) / weights.sum()
+            cn_mean = float(np.dot(weights, [r["cn"] for r in rows]) / weights.sum())
+            fractions: Counter = Counter()
+            for w, r in zip(weights, rows):
+                fractions[r["motif"]] += w / weights.sum()
+            e_blob, mu_blob = pack_array(grid), pack_array(mu)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO compounds VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (sid, element, edge, rows[0]["mineral"], len(rows), cn_mean,
+                 json.dumps(dict(sorted(fractions.items()))), e_blob, mu_blob, blob_crc(e_blob, mu_blob)),
+            )
+            written += 1
+        self.conn.commit()
+        return written
+
+    def content_hash(self, element: str, edge: str = "K") -> str:
+        """SHA-256 over the computed site spectra and labels of an element (for model files)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for row in self.conn.execute(
+            "SELECT site_id, cn, motif, crc FROM sites WHERE element=? AND edge=? AND status='done' "
+            "ORDER BY site_id", (element, edge)):
+            h.update(repr(tuple(row)).encode())
+        return h.hexdigest()
+
+    def info(self) -> dict:
+        """Counts by element: sites, compounds, minerals, CN, motif, failures by reason."""
+        out: dict = {"path": str(self.path), "elements": {}}
+        for element, edge in self.elements():
+            done = self.conn.execute(
+                "SELECT s.cn, s.motif, t.mineral FROM sites s JOIN structures t ON "
+                "s.structure_id=t.structure_id AND s.element=t.element AND s.edge=t.edge "
+                "WHERE s.element=? AND s.edge=? AND s.status='done'", (element, edge)).fetchall()
+            failures: Counter = Counter()
+            for (reason,) in self.conn.execute(
+                "SELECT failure_reason FROM sites WHERE element=? AND edge=? AND status='failed'",
+                (element, edge)):
+                failures[reason] += 1
+            for (reason,) in self.conn.execute(
+                "SELECT failure_reason FROM structures WHERE element=? AND edge=? AND status='failed'",
+                (element, edge)):
+                failures[reason] += 1
+            pending = self.conn.execute(
+                "SELECT COUNT(*) FROM sites WHERE element=? AND edge=? AND status='pending'",
+                (element, edge)).fetchone()[0]
+            n_compounds = self.conn.execute(
+                "SELECT COUNT(*) FROM compounds WHERE element=? AND edge=?", (element, edge)).fetchone()[0]
+            out["elements"][element] = {
+                "edge": edge,
+                "n_sites": len(done),
+                "n_compounds": n_compounds,
+                "n_minerals": len({r["mineral"] for r in done}),
+                "cn": {str(k): v for k, v in sorted(Counter(r["cn"] for r in done).items())},
+                "motif": dict(Counter(r["motif"] for r in done).most_common()),
+                "failures": dict(failures.most_common()),
+                "pending": pending,
+            }
+        return out
+
+    # -- export ------------------------------------------------------------------------------
+    def export_hdf5(self, path: str | os.PathLike) -> None:
+        """Write every site and compound spectrum with labels to an HDF5 file."""
+        import h5py
+
+        with h5py.File(path, "w") as h5:
+            h5.attrs["creator"] = "larch_motif"
+            for element, edge in self.elements():
+                top = h5.create_group(f"{element}_{edge}")
+                for name, rows in (("sites", self.site_spectra(element, edge)),
+                                   ("compounds", self.compound_spectra(element, edge))):
+                    grp = top.create_group(name)
+                    for k, row in enumerate(rows):
+                        g = grp.create_group(f"{k:05d}")
+                        g["energy_eV"] = row["energy_eV"]
+                        g["mu"] = row["mu"]
+                        for key, value in row.items():
+                            if key in ("energy_eV", "mu") or value is None:
+                                continue
+                            g.attrs[key] = json.dumps(value) if isinstance(value, dict) else value
+
+    def export_csv(self, folder: str | os.PathLike) -> list[Path]:
+        """Write ``sites.csv`` (labels, descriptors) and ``spectra.csv`` (long format) per element."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for element, edge in self.elements():
+            rows = self.site_spectra(element, edge)
+            labels_path = folder / f"{element}_{edge}_sites.csv"
+            spectra_path = folder / f"{element}_{edge}_spectra.csv"
+            keys = [k for k in rows[0] if k not in ("energy_eV", "mu")] if rows else []
+            with open(labels_path, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=keys)
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({k: row[k] for k in keys})
+            with open(spectra_path, "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["site_id", "energy_eV", "mu"])
+                for row in rows:
+                    for e, m in zip(row["energy_eV"], row["mu"]):
+                        writer.writerow([row["site_id"], f"{e:.3f}", f"{m:.6f}"])
+            written += [labels_path, spectra_path]
+        return written
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SpectralDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_database(path: str | os.PathLike | None = None) -> SpectralDatabase:
+    """Open a database for reading; ``None`` means the bundled default."""
+    db_path = Path(path) if path is not None else default_database_path()
+    if path is None and not db_path.exists():
+        raise LarchMotifError("the bundled default database is missing from this installation")
+    return SpectralDatabase(db_path)

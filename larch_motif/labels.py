@@ -1,0 +1,110 @@
+"""Coordination labels and structural descriptors of absorber sites (pymatgen ChemEnv).
+
+For each site: the coordination number (CN), the ChemEnv motif symbol (``T:4`` tetrahedron,
+``S:4`` square plane, ``S:5`` square pyramid, ``T:5`` trigonal bipyramid, ``O:6`` octahedron,
+...) with its continuous symmetry measure (CSM, 0 for an ideal polyhedron), the ligand species,
+bond lengths (Angstrom) and bond-angle spread (degrees), and the bond-valence oxidation state
+where pymatgen's ``BVAnalyzer`` finds one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import logging
+import warnings
+
+import numpy as np
+from pymatgen.core import Structure
+
+#: Names and units of the stored descriptors; the reconstruction model uses these.
+DESCRIPTOR_UNITS: dict[str, str] = {
+    "cn": "",
+    "csm": "",
+    "bond_mean_A": "Angstrom",
+    "bond_min_A": "Angstrom",
+    "bond_max_A": "Angstrom",
+    "bond_std_A": "Angstrom",
+    "angle_std_deg": "degree",
+    "oxidation_state": "",
+}
+
+
+def _motif_symbols(structure: Structure, indices: list[int]) -> dict[int, tuple[str, float, list]]:
+    """ChemEnv symbol, CSM and neighbor sites for each index (SimplestChemenvStrategy)."""
+    from pymatgen.analysis.chemenv.coordination_environments.chemenv_strategies import (
+        SimplestChemenvStrategy,
+    )
+    from pymatgen.analysis.chemenv.coordination_environments.coordination_geometry_finder import (
+        LocalGeometryFinder,
+    )
+    from pymatgen.analysis.chemenv.coordination_environments.structure_environments import (
+        LightStructureEnvironments,
+    )
+
+    logging.getLogger("pymatgen").setLevel(logging.ERROR)
+    lgf = LocalGeometryFinder()
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lgf.setup_structure(structure)
+        se = lgf.compute_structure_environments(
+            only_indices=indices, maximum_distance_factor=1.41, only_cations=False
+        )
+        lse = LightStructureEnvironments.from_structure_environments(
+            strategy=SimplestChemenvStrategy(), structure_environments=se
+        )
+    out = {}
+    for i in indices:
+        envs = lse.coordination_environments[i]
+        nsets = lse.neighbors_sets[i]
+        if not envs or not nsets:
+            continue
+        env = envs[0]
+        neighbors = [nb["site"] for nb in nsets[0].neighb_sites_and_indices]
+        out[i] = (env["ce_symbol"], float(env.get("csm", np.nan)), neighbors)
+    return out
+
+
+def _oxidation_states(structure: Structure) -> list[float] | None:
+    from pymatgen.analysis.bond_valence import BVAnalyzer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [float(v) for v in BVAnalyzer().get_valences(structure)]
+    except Exception:  # BVAnalyzer raises ValueError for many minerals: no state then
+        return None
+
+
+def site_labels(structure: Structure, indices: list[int]) -> dict[int, dict]:
+    """Labels and descriptors for the absorber sites ``indices`` of an ordered structure.
+
+    Returns ``{index: {cn, motif, csm, ligands, bond_mean_A, bond_min_A, bond_max_A,
+    bond_std_A, angle_std_deg, oxidation_state}}``; a site ChemEnv cannot classify is absent.
+    """
+    motifs = _motif_symbols(structure, indices)
+    valences = _oxidation_states(structure) if len(structure) <= 200 else None
+    labels = {}
+    for i, (symbol, csm, neighbors) in motifs.items():
+        center = structure[i].coords
+        vectors = np.array([nb.coords - center for nb in neighbors])
+        lengths = np.linalg.norm(vectors, axis=1)
+        angles = [
+            np.degrees(np.arccos(np.clip(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
+            for a, b in itertools.combinations(vectors, 2)
+        ]
+        cn = int(symbol.split(":")[1]) if ":" in symbol and symbol.split(":")[1].isdigit() else len(neighbors)
+        labels[i] = {
+            "cn": cn,
+            "motif": symbol,
+            "csm": csm,
+            "ligands": ",".join(sorted({nb.specie.symbol for nb in neighbors})),
+            "bond_mean_A": float(lengths.mean()),
+            "bond_min_A": float(lengths.min()),
+            "bond_max_A": float(lengths.max()),
+            "bond_std_A": float(lengths.std()),
+            "angle_std_deg": float(np.std(angles)) if angles else 0.0,
+            "oxidation_state": valences[i] if valences is not None else None,
+        }
+    return labels

@@ -1,0 +1,61 @@
+"""The plugin manager: hook specifications, the built-in plugins and the entry-point group.
+
+Built-in plugins are registered from ``DEFAULT_PLUGINS`` exactly as third-party plugins are
+loaded from the ``larch_motif`` entry-point group; the core has no special case for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any
+
+import pluggy
+
+from larch_motif import hookspecs
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "larch_motif_plugins.feff10_calculator",
+    "larch_motif_plugins.sklearn_rf",
+    "larch_motif_plugins.xgboost_backend",
+    "larch_motif_plugins.lightgbm_backend",
+)
+
+ENTRY_POINT_GROUP = "larch_motif"
+
+pm = pluggy.PluginManager("larch_motif")
+pm.add_hookspecs(hookspecs)
+pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+for _name in DEFAULT_PLUGINS:
+    pm.register(importlib.import_module(_name), name=_name)
+
+
+def get_plugins() -> list[dict[str, Any]]:
+    """List the registered plugins: name, hooks they implement, and the distribution version."""
+    dists = dict(pm.list_plugin_distinfo())
+    plugins = []
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin) or repr(plugin)
+        info: dict[str, Any] = {
+            "name": name,
+            "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or []),
+            "builtin": name in DEFAULT_PLUGINS,
+        }
+        dist = dists.get(plugin)
+        if dist is not None:
+            info["distribution"] = dist.project_name
+            info["version"] = dist.version
+        else:
+            info["distribution"] = "larch_motif"
+            info["version"] = importlib.metadata.version("larch_motif")
+        plugins.append(info)
+    return sorted(plugins, key=lambda p: p["name"])
+
+
+def plugin_of(obj: Any) -> str:
+    """Name of the plugin that provided a calculator or backend object (by its module)."""
+    module = getattr(obj, "__module__", "") or type(obj).__module__
+    for plugin in pm.get_plugins():
+        if getattr(plugin, "__name__", None) == module:
+            return pm.get_name(plugin) or module
+    return module

@@ -1,0 +1,254 @@
+"""Structure sources and the absorber sites in them.
+
+Every source ends as ``StructureEntry`` objects holding a pymatgen ``Structure`` (or the reason
+it could not be parsed): the American Mineralogist Crystal Structure Database shipped inside
+larixite, a folder of CIF files, or ``Structure`` objects given from Python.
+
+Partial occupancy policy (documented in the README): every site takes its dominant species
+(highest occupancy; ties broken alphabetically), vacancies are ignored, and the number of sites
+so changed is recorded. An absorber site is kept only when the absorber is that dominant
+species; otherwise it is skipped with the reason recorded. Hydrogen atoms are removed before
+labelling and calculation (many mineral CIFs have no H positions, and none bonds to a metal
+absorber), which is recorded too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Element, Structure
+from pymatgen.io.cif import CifParser
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from larch_motif.errors import LarchMotifError
+
+#: Absorbing elements the project knows edges for (K edges of 3d metals, Ti to Zn).
+SUPPORTED_EDGES: dict[str, tuple[str, ...]] = {
+    el: ("K",) for el in ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
+}
+
+
+@dataclass
+class StructureEntry:
+    """One crystal structure from a source, parsed or with the reason it was not."""
+
+    structure_id: str
+    mineral: str
+    formula: str
+    source: str
+    structure: Structure | None = None
+    error: str | None = None
+    notes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AbsorberSite:
+    """A symmetry-unique absorber site of an ordered structure.
+
+    ``site_index`` indexes the ordered structure, ``multiplicity`` counts the equivalent sites in
+    the cell, ``occupancy`` is the absorber's occupancy in the original CIF (1.0 when ordered).
+    """
+
+    structure_id: str
+    site_index: int
+    multiplicity: int
+    occupancy: float
+    wyckoff: str
+
+
+def check_element_edge(element: str, edge: str) -> None:
+    """Raise ``LarchMotifError`` for an element or edge the project cannot calculate."""
+    try:
+        Element(element)
+    except ValueError:
+        raise LarchMotifError(f"unknown element {element!r}") from None
+    if element not in SUPPORTED_EDGES:
+        raise LarchMotifError(
+            f"element {element!r} is not supported (supported: {', '.join(SUPPORTED_EDGES)})"
+        )
+    if edge not in SUPPORTED_EDGES[element]:
+        raise LarchMotifError(
+            f"edge {edge!r} of {element} is not supported "
+            f"(supported: {', '.join(SUPPORTED_EDGES[element])})"
+        )
+
+
+def parse_cif_text(text: str) -> Structure:
+    """Parse CIF text into the first structure it holds (primitive cell); raise on failure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parser = CifParser(io.StringIO(text), occupancy_tolerance=1.1)
+        structures = parser.parse_structures(primitive=True)
+    if not structures:
+        raise ValueError("no structure in CIF")
+    return structures[0]
+
+
+def order_structure(structure: Structure) -> tuple[Structure, dict]:
+    """Apply the partial-occupancy policy: dominant species per site, hydrogen removed.
+
+    Returns the ordered structure (no H) and notes: ``n_disordered_sites`` and
+    ``absorber_occupancy`` (per ordered-site index, the dominant species' occupancy).
+    """
+    species, coords, occupancies = [], [], []
+    n_disordered = 0
+    for site in structure:
+        comp = site.species
+        items = sorted(
+            ((sp.symbol if hasattr(sp, "symbol") else str(sp), amt) for sp, amt in comp.items()),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+        # merge oxidation-state variants of one element (Fe2+ and Fe3+ on one site)
+        merged: dict[str, float] = {}
+        for sym, amt in items:
+            el = Element(sym).symbol if sym.isalpha() else sym
+            merged[el] = merged.get(el, 0.0) + amt
+        dominant, occ = max(merged.items(), key=lambda kv: (kv[1], -ord(kv[0][0])))
+        if len(merged) > 1 or occ < 0.999:
+            n_disordered += 1
+        if dominant == "H" or dominant == "D":
+            continue
+        species.append(dominant)
+        coords.append(site.frac_coords)
+        occupancies.append(float(occ))
+    if not species:
+        raise ValueError("no non-hydrogen atoms")
+    ordered = Structure(structure.lattice, species, coords, site_properties={"occupancy": occupancies})
+    ordered.merge_sites(tol=0.5, mode="delete")
+    notes = {"n_disordered_sites": n_disordered, "n_sites_in_cell": len(ordered)}
+    return ordered, notes
+
+
+def absorber_sites(
+    entry: StructureEntry, element: str, symprec: float = 0.01
+) -> tuple[list[AbsorberSite], list[str]]:
+    """Symmetry-unique absorber sites of an ordered structure and the reasons for skipped ones."""
+    structure = entry.structure
+    if structure is None:
+        return [], [entry.error or "structure not parsed"]
+    try:
+        sym = SpacegroupAnalyzer(structure, symprec=symprec).get_symmetrized_structure()
+        groups = list(zip(sym.equivalent_indices, sym.wyckoff_symbols))
+    except Exception:  # spglib can fail on odd cells; each site then stands alone
+        groups = [([i], "?") for i in range(len(structure))]
+    sites, skipped = [], []
+    for indices, wyckoff in groups:
+        first = indices[0]
+        if structure[first].specie.symbol != element:
+            continue
+        occ = float(structure[first].properties.get("occupancy", 1.0))
+        if occ < 0.5:
+            skipped.append(f"absorber occupancy {occ:.2f} below 0.5 on site {first}")
+            continue
+        sites.append(AbsorberSite(entry.structure_id, int(first), len(indices), occ, wyckoff))
+    if not sites and not skipped:
+        skipped.append(f"{element} is not the dominant species on any site (occupancy below 0.5)")
+    return sites, skipped
+
+
+def _entry_from_cif_text(structure_id: str, mineral: str, formula: str, source: str, text: str) -> StructureEntry:
+    entry = StructureEntry(structure_id, mineral, formula, source)
+    try:
+        parsed = parse_cif_text(text)
+        entry.structure, entry.notes = order_structure(parsed)
+        entry.formula = formula or parsed.composition.reduced_formula
+    except Exception as exc:  # pymatgen raises many types on bad CIFs; the reason is recorded
+        entry.error = f"CIF parse error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return entry
+
+
+def amcsd_entries(element: str, per_mineral: int = 1, limit: int | None = None) -> Iterator[StructureEntry]:
+    """CIFs of the larixite-shipped AMCSD that contain ``element``, ``per_mineral`` per mineral.
+
+    Minerals are taken in alphabetical order and, within a mineral, CIFs by AMCSD id, so that a
+    build with ``limit`` is reproducible. Only the database file inside larixite is read.
+    """
+    from larixite.amcsd import AMCSD
+
+    db = AMCSD(read_only=True)
+    cifs = db.find_cifs(contains_elements=[element], max_matches=100000)
+    by_mineral: dict[str, list] = {}
+    for cif in cifs:
+        by_mineral.setdefault(cif.get_mineralname().strip().lower(), []).append(cif)
+    count = 0
+    for mineral in sorted(by_mineral):
+        for cif in sorted(by_mineral[mineral], key=lambda c: c.ams_id)[:per_mineral]:
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            try:
+                text = cif.ciftext
+            except Exception as exc:
+                yield StructureEntry(f"amcsd:{cif.ams_id}", mineral, "", "amcsd", error=f"CIF text error: {exc}")
+                continue
+            yield _entry_from_cif_text(f"amcsd:{cif.ams_id}", mineral, str(cif.formula or ""), "amcsd", text)
+
+
+def cif_folder_entries(folder: str | Path, element: str, limit: int | None = None) -> Iterator[StructureEntry]:
+    """CIF files (``*.cif``) of a folder, sorted by name; the mineral name is the file stem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LarchMotifError(f"CIF folder {str(folder)!r} does not exist or is not a folder")
+    files = sorted(folder.glob("*.cif"))
+    if not files:
+        raise LarchMotifError(f"CIF folder {str(folder)!r} holds no *.cif files")
+    for count, path in enumerate(files):
+        if limit is not None and count >= limit:
+            return
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as exc:
+            yield StructureEntry(f"cif:{path.name}", path.stem, "", str(path), error=f"unreadable: {exc}")
+            continue
+        entry = _entry_from_cif_text(f"cif:{path.name}", path.stem, "", str(path), text)
+        if entry.structure is not None and element not in {s.symbol for s in entry.structure.species}:
+            entry.error = f"no {element} in structure"
+            entry.structure = None
+        yield entry
+
+
+def pymatgen_entries(structures: Iterable[Structure], names: Iterable[str] | None = None) -> Iterator[StructureEntry]:
+    """Wrap pymatgen ``Structure`` objects; the id is a hash of the structure's CIF-like text."""
+    names = list(names) if names is not None else None
+    for k, structure in enumerate(structures):
+        digest = hashlib.sha1(str(structure.as_dict()).encode()).hexdigest()[:12]
+        name = names[k] if names is not None else structure.composition.reduced_formula
+        entry = StructureEntry(f"pmg:{digest}", name, structure.composition.reduced_formula, "pymatgen")
+        try:
+            entry.structure, entry.notes = order_structure(structure)
+        except Exception as exc:
+            entry.error = f"structure error: {type(exc).__name__}: {exc}"
+        yield entry
+
+
+def structure_entries(source: str | Path | Iterable[Structure], element: str, limit: int | None = None, per_mineral: int = 1) -> Iterator[StructureEntry]:
+    """Entries from ``source``: ``'amcsd'``, a CIF folder path, or an iterable of Structures."""
+    if isinstance(source, str) and source.lower() == "amcsd":
+        return amcsd_entries(element, per_mineral=per_mineral, limit=limit)
+    if isinstance(source, (str, Path)):
+        return cif_folder_entries(source, element, limit=limit)
+    entries = pymatgen_entries(source)
+    if limit is None:
+        return entries
+    return (e for k, e in enumerate(entries) if k < limit)
+
+
+def cluster_around(structure: Structure, site_index: int, radius_A: float) -> tuple[list[str], np.ndarray]:
+    """Atoms within ``radius_A`` (Angstrom) of a site: element symbols and coordinates relative
+    to the absorber (Angstrom), absorber first, then by distance."""
+    center = structure[site_index]
+    neighbors = structure.get_sites_in_sphere(center.coords, radius_A, include_index=True)
+    neighbors.sort(key=lambda n: (round(n.nn_distance, 4), n.specie.symbol))
+    symbols, coords = [center.specie.symbol], [np.zeros(3)]
+    for n in neighbors:
+        if n.nn_distance < 1e-3:
+            continue
+        symbols.append(n.specie.symbol)
+        coords.append(n.coords - center.coords)
+    return symbols, np.array(coords)

@@ -1,0 +1,121 @@
+"""FEFF10 (through the feff10-rs package) as a spectrum calculator plugin.
+
+Full multiple scattering XANES with the cards ``EDGE``, ``FMS``, ``XANES`` and optionally
+``SCF``; the output ``xmu.dat`` gives absolute energy (eV) and mu normalized by FEFF at 50 eV
+above the edge. Only the stages XANES needs are run (no LDOS, screening, EELS, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+
+import numpy as np
+from pymatgen.core import Element
+
+from larch_motif.calculators import CalculatedSpectrum, CalculationParameters, Cluster
+from larch_motif.errors import CalculationError
+from larch_motif.hookspecs import hookimpl
+
+STAGES = ("RDINP", "ATOMIC", "POT", "XSPH", "FMS", "MKGTR", "PATH", "GENFMT", "FF2X")
+
+
+@contextlib.contextmanager
+def _stdout_to(path: str) -> Iterator[None]:
+    """Send file descriptors 1 and 2 (FEFF's console output) to a log file."""
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def feff_input_text(cluster: Cluster, params: CalculationParameters) -> str:
+    """The ``feff.inp`` text for a cluster: potentials by element, absorber potential 0."""
+    absorber = cluster.symbols[0]
+    ligands = sorted(set(cluster.symbols[1:]))
+    lines = [
+        f"TITLE {cluster.title or absorber + ' site'}",
+        f"EDGE {params.edge}",
+        "S02 1.0",
+        "CONTROL 1 1 1 1 1 1",
+        "PRINT 0 0 0 0 0 0",
+        "EXCHANGE 0 0.0 0.0",
+        f"FMS {params.fms_radius_A:.3f} 0",
+        f"XANES {params.xanes_kmax_invA:.2f} 0.07 0.0",
+    ]
+    if params.scf_radius_A is not None:
+        lines.append(f"SCF {params.scf_radius_A:.3f}")
+    lines.extend(params.extra_cards)
+    lines += ["POTENTIALS", f"  0 {Element(absorber).Z} {absorber}"]
+    ipot = {}
+    for k, el in enumerate(ligands, start=1):
+        ipot[el] = k
+        lines.append(f"  {k} {Element(el).Z} {el}")
+    lines.append("ATOMS")
+    for j, (sym, xyz) in enumerate(zip(cluster.symbols, cluster.coords_A)):
+        r = float(np.linalg.norm(xyz))
+        lines.append(f"  {xyz[0]:.5f} {xyz[1]:.5f} {xyz[2]:.5f} {0 if j == 0 else ipot[sym]} {sym} {r:.5f}")
+    lines.append("END")
+    return "\n".join(lines) + "\n"
+
+
+class Feff10Calculator:
+    """FEFF10 through feff10-rs."""
+
+    name = "feff10"
+
+    def __init__(self) -> None:
+        try:
+            self.version = "feff10-rs " + importlib.metadata.version("feff10-rs")
+        except importlib.metadata.PackageNotFoundError:
+            self.version = "feff10-rs (not installed)"
+
+    def calculate(self, cluster: Cluster, params: CalculationParameters) -> CalculatedSpectrum:
+        """Run FEFF10 on the cluster; raise ``CalculationError`` with the reason on failure."""
+        try:
+            import feff10
+        except ImportError as exc:
+            raise CalculationError("feff10-rs is not installed (pip install feff10-rs)") from exc
+        workdir = tempfile.mkdtemp(prefix="larch_motif_feff_")
+        log_path = os.path.join(workdir, "console.log")
+        t0 = time.perf_counter()
+        try:
+            inp = feff10.FeffInput.parse(feff_input_text(cluster, params))
+            stages = [feff10.Stage.from_name(s) for s in STAGES]
+            config = feff10.FeffConfig(workdir, inp, stages=stages, stage_timeout=params.timeout_s)
+            with _stdout_to(log_path):
+                result = feff10.FeffPipeline(config).run()
+            if not os.path.exists(os.path.join(workdir, "xmu.dat")):
+                raise CalculationError("FEFF10 wrote no xmu.dat")
+            table = result.read_xmu()
+            columns = table.columns
+            energy, mu = np.asarray(columns[0], float), np.asarray(columns[3], float)
+        except CalculationError:
+            raise
+        except Exception as exc:  # feff10 raises its own error types and OSError; keep the reason
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "timeout" in reason.lower() or "timed out" in reason.lower():
+                reason = f"timeout after {params.timeout_s:.0f} s per stage: {reason}"
+            raise CalculationError(f"FEFF10 failed: {reason}"[:400]) from exc
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if energy.size < 10 or not np.all(np.isfinite(mu)):
+            raise CalculationError(f"FEFF10 gave an unusable spectrum ({energy.size} points)")
+        return CalculatedSpectrum(energy, mu, time.perf_counter() - t0, self.name, self.version)
+
+
+@hookimpl
+def larch_motif_spectrum_calculators() -> list:
+    return [Feff10Calculator()]
