@@ -75,6 +75,81 @@ def _cmd_db_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from larch_motif.training import train
+
+    params = json.loads(args.params) if args.params else None
+    _, report = train(args.element, args.target, args.backend, db=args.db, edge=args.edge,
+                      cv=args.cv or None, out=args.out, backend_params=params)
+    report["model"] = args.out
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"{args.element} {args.edge} {args.target} with {args.backend}: {report['n_spectra']} spectra, "
+          f"{report['n_groups']} minerals")
+    if args.cv:
+        print(f"  grouped {args.cv}-fold CV: accuracy {report['accuracy']:.3f}, balanced accuracy "
+              f"{report['balanced_accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}")
+        cm = report["confusion_matrix"]
+        print("  confusion (rows true, columns predicted): " + " ".join(cm["labels"]))
+        for label, row in zip(cm["labels"], cm["matrix"]):
+            print(f"    {label:>6} " + " ".join(f"{v:4d}" for v in row))
+    print(f"  model written to {args.out} ({report['seconds']:.1f} s)")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from larch_motif.predict import predict
+
+    results = predict(args.files, model=args.model, element=args.element, target=args.target,
+                      group=args.group, normalized=args.normalized)
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    for res in results:
+        parts = [f"{res['file']}" + (f" [{res['group']}]" if res.get("group") else ""),
+                 f"{res['element']} {res['edge']}, E0 {res['e0']:.1f} eV"]
+        for target in ("cn", "motif"):
+            if target in res:
+                p = res[f"{target}_probabilities"][res[target]]
+                parts.append(f"{target.upper() if target == 'cn' else target} {res[target]} (p={p:.2f})")
+        parts.append("in domain" if res["in_domain"] else "OUT OF DOMAIN")
+        print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]))
+        for w in res["warnings"]:
+            print(f"  warning: {w}")
+    return 0
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    from larch_motif.models import available_backends
+    from larch_motif.plugins import get_plugins, plugin_of
+
+    plugins = {p["name"]: p for p in get_plugins()}
+    rows = []
+    for name, backend in sorted(available_backends().items()):
+        plugin = plugins.get(plugin_of(backend), {})
+        rows.append({"name": name, "plugin": plugin_of(backend),
+                     "distribution": plugin.get("distribution"), "version": plugin.get("version"),
+                     "builtin": plugin.get("builtin", False), "tree_explainer": backend.tree_explainer,
+                     "output_space": backend.output_space, "libraries": backend.versions()})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        origin = "built-in" if row["builtin"] else f"{row['distribution']} {row['version']}"
+        libs = ", ".join(f"{k} {v}" for k, v in row["libraries"].items())
+        print(f"{row['name']:10s} {origin:24s} TreeSHAP: {'yes' if row['tree_explainer'] else 'no':3s} ({libs})")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from larch_motif.demo import run_demo
+
+    report = run_demo(args.out, element=args.element, cv=args.cv)
+    print(report["summary"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="larch-motif",
@@ -110,6 +185,38 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("hdf5", "csv"), default="hdf5")
     x.add_argument("--out", required=True, help="HDF5 file or CSV folder")
     x.set_defaults(func=_cmd_db_export)
+
+    t = sub.add_parser("train", help="train a CN or motif classifier on the database")
+    _add_db(t)
+    t.add_argument("--element", required=True)
+    t.add_argument("--edge", default="K")
+    t.add_argument("--target", choices=("cn", "motif"), required=True)
+    t.add_argument("--backend", default="rf", help="rf, xgboost, lightgbm or a plugin's (see 'backends')")
+    t.add_argument("--cv", type=int, default=5, help="grouped CV folds (0: none)")
+    t.add_argument("--params", default=None, help="backend hyper-parameters as JSON")
+    t.add_argument("--out", required=True, help="model file to write")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="CN and motif of measured spectra")
+    p.add_argument("files", nargs="+", help="spectrum files (XDI, columns, Athena .prj)")
+    p.add_argument("--model", default=None, help="model file (default: the bundled default of --element)")
+    p.add_argument("--element", default=None, help="absorber (default: from E0)")
+    p.add_argument("--target", choices=("cn", "motif", "both"), default="both")
+    p.add_argument("--group", default=None, help="group name in an Athena project")
+    p.add_argument("--normalized", action="store_true", help="mu is already normalized")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+
+    k = sub.add_parser("backends", help="registered model backends and where each comes from")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(func=_cmd_backends)
+
+    d = sub.add_parser("demo", help="the main job on the bundled database: CV, models, report")
+    d.add_argument("--out", default="larch_motif_output", help="report folder")
+    d.add_argument("--element", default="Fe")
+    d.add_argument("--cv", type=int, default=5)
+    d.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -21,7 +21,6 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +62,7 @@ SITE_LABEL_COLUMNS = (
 
 def default_database_path() -> Path:
     """The database bundled with the package (used when no ``--db`` is given)."""
-    return Path(str(resources.files("larch_motif") / "data" / "default_xanes.sqlite"))
+    return Path(__file__).resolve().parent / "data" / "default_xanes.sqlite"
 
 
 def pack_array(values: np.ndarray) -> bytes:

@@ -1,0 +1,39 @@
+"""larch_motif: coordination number and motif of the absorber from XANES, for Larch.
+
+The Python API (usable in Larch scripts with ``import larch_motif``):
+
+- ``build_database(element, ...)``: theoretical XANES database with FEFF10 on crystal structures
+- ``train(element, target, backend, ...)``: a CN or motif classifier with grouped CV
+- ``predict(spectra, model=None, element=None, target='both')``: CN and motif with probabilities
+- ``load_model(path)``, ``open_database(path)``
+
+Method: Zhan et al., "Interpretable machine learning based coordination motif identification
+scheme from XANES", arXiv 2205.04463.
+"""
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("larch_motif")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+_API = {
+    "build_database": "larch_motif.build",
+    "train": "larch_motif.training",
+    "predict": "larch_motif.predict",
+    "load_model": "larch_motif.models",
+    "open_database": "larch_motif.database",
+    "Preprocessing": "larch_motif.spectra",
+    "CalculationParameters": "larch_motif.calculators",
+}
+
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    # heavy imports (pymatgen, larch, xgboost) only when the function is used
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'larch_motif' has no attribute {name!r}")

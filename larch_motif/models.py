@@ -1,0 +1,218 @@
+"""Classifiers of coordination number and motif: the estimator, training, model files.
+
+``MotifClassifier`` follows the scikit-learn estimator contract (works with
+``cross_validate``, ``GroupKFold`` and pipelines): it takes feature arrays from
+``spectra.features`` and delegates to a backend from the hook layer (rf, xgboost, lightgbm or
+a plugin's). ``MotifModel`` is a fitted classifier with everything needed to use it on a new
+spectrum: element, edge, target, preprocessing, label vocabulary, the training feature matrix
+for the in-domain check, versions and the database hash. Model files are zip archives of JSON
+and the backend's own safe format (never a pickle), each member checked by SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from larch_motif.errors import LarchMotifError, ModelFileError
+from larch_motif.spectra import Preprocessing
+
+MODEL_FORMAT = "larch_motif-model"
+MODEL_FORMAT_VERSION = 1
+TARGETS = ("cn", "motif")
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    """What a model backend plugin provides (see ``plugins/sklearn_rf.py`` for an example)."""
+
+    name: str
+    tree_explainer: bool
+    output_space: str
+
+    def versions(self) -> dict[str, str]: ...
+    def classifier(self, random_state: int = 0, class_weight: str | None = "balanced", **params: object): ...
+    def regressor(self, random_state: int = 0, **params: object): ...
+    def predict_proba(self, estimator, X: np.ndarray) -> np.ndarray: ...
+    def predict(self, estimator, X: np.ndarray) -> np.ndarray: ...
+    def dumps(self, estimator) -> bytes: ...
+    def loads(self, data: bytes): ...
+
+
+def available_backends() -> dict[str, ModelBackend]:
+    """Backends registered through the hook layer, by name."""
+    from larch_motif.plugins import pm
+
+    found: dict[str, ModelBackend] = {}
+    for backends in pm.hook.larch_motif_model_backends():
+        for backend in backends:
+            found[backend.name] = backend
+    return found
+
+
+def get_backend(name: str) -> ModelBackend:
+    backends = available_backends()
+    if name not in backends:
+        raise LarchMotifError(f"unknown backend {name!r} (available: {', '.join(sorted(backends))})")
+    return backends[name]
+
+
+class MotifClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier of spectra features (n_spectra, n_features) into CN or motif labels.
+
+    backend: name of a registered backend (``rf``, ``xgboost``, ``lightgbm``, ...).
+    backend_params: hyper-parameters passed to the backend's estimator.
+    class_weight: ``'balanced'`` weighs classes inversely to their frequency, or ``None``.
+    random_state: seed of the backend estimator.
+    """
+
+    def __init__(self, backend: str = "rf", backend_params: dict | None = None,
+                 class_weight: str | None = "balanced", random_state: int = 0) -> None:
+        self.backend = backend
+        self.backend_params = backend_params
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> MotifClassifier:
+        X = check_array(X, dtype=float)
+        y = np.asarray(y).astype(str)
+        if y.shape[0] != X.shape[0]:
+            raise LarchMotifError(f"y has {y.shape[0]} labels for {X.shape[0]} spectra")
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise LarchMotifError(f"training needs at least two classes, got {list(self.classes_)}")
+        self.backend_ = get_backend(self.backend)
+        self.estimator_ = self.backend_.classifier(random_state=self.random_state,
+                                                   class_weight=self.class_weight,
+                                                   **(self.backend_params or {}))
+        weights = np.ones(len(codes)) if sample_weight is None else np.asarray(sample_weight, float)
+        if self.class_weight == "balanced" and self.backend_.name not in ("rf", "lightgbm"):
+            counts = np.bincount(codes)
+            weights = weights * (len(codes) / (len(counts) * counts[codes]))
+        self.estimator_.fit(X, codes, sample_weight=weights)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        X = check_array(X, dtype=float)
+        if X.shape[1] != self.n_features_in_:
+            raise LarchMotifError(f"X has {X.shape[1]} features, the model needs {self.n_features_in_}")
+        return self.backend_.predict_proba(self.estimator_, X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+@dataclass
+class MotifModel:
+    """A fitted classifier with the metadata that makes it usable and checkable."""
+
+    classifier: MotifClassifier
+    element: str
+    edge: str
+    target: str
+    preprocessing: Preprocessing
+    training_features: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.classifier.classes_]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.classifier.predict_proba(X)
+
+    def domain_distance(self, X: np.ndarray) -> np.ndarray:
+        """RMS distance of each spectrum to its nearest training spectrum (normalized units)."""
+        X = np.atleast_2d(np.asarray(X, float))
+        T = self.training_features
+        d2 = (X**2).sum(1)[:, None] + (T**2).sum(1)[None, :] - 2 * X @ T.T
+        return np.sqrt(np.maximum(d2.min(axis=1), 0) / X.shape[1])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model file (zip of JSON, numpy .npy and the backend's format)."""
+        path = Path(path)
+        backend = self.classifier.backend_
+        model_bytes = backend.dumps(self.classifier.estimator_)
+        feats = io.BytesIO()
+        np.save(feats, self.training_features.astype(np.float32), allow_pickle=False)
+        members = {"estimator.bin": model_bytes, "training_features.npy": feats.getvalue()}
+        meta = {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "larch_motif_version": importlib.metadata.version("larch_motif"),
+            "element": self.element,
+            "edge": self.edge,
+            "target": self.target,
+            "classes": self.classes,
+            "backend": backend.name,
+            "backend_params": self.classifier.backend_params or {},
+            "class_weight": self.classifier.class_weight,
+            "random_state": self.classifier.random_state,
+            "n_features": int(self.classifier.n_features_in_),
+            "preprocessing": self.preprocessing.as_dict(),
+            "energy_grid_eV": self.preprocessing.feature_energies().tolist(),
+            "library_versions": backend.versions(),
+            **self.metadata,
+            "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".part")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("metadata.json", json.dumps(meta, indent=1))
+            for name, data in members.items():
+                zf.writestr(name, data)
+        tmp.replace(path)
+        return path
+
+
+def load_model(path: str | Path) -> MotifModel:
+    """Read a model file; refuse foreign, tampered or incompatible files with ``ModelFileError``.
+
+    Nothing in the file is unpickled: metadata is JSON, features are ``.npy`` read with
+    ``allow_pickle=False``, and the estimator is read by its backend's safe loader.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("metadata.json"))
+            members = {name: zf.read(name) for name in ("estimator.bin", "training_features.npy")}
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not a larch_motif model file ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{path}: not a larch_motif model file")
+    if meta.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {meta.get('format_version')} written by larch_motif "
+            f"{meta.get('larch_motif_version')}; this larch_motif "
+            f"{importlib.metadata.version('larch_motif')} reads version {MODEL_FORMAT_VERSION}")
+    for name, data in members.items():
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(name):
+            raise ModelFileError(f"{path}: checksum mismatch in {name}: the file was altered")
+    backend = get_backend(meta["backend"])
+    estimator = backend.loads(members["estimator.bin"])
+    training = np.load(io.BytesIO(members["training_features.npy"]), allow_pickle=False).astype(float)
+    clf = MotifClassifier(meta["backend"], meta.get("backend_params") or None,
+                          meta.get("class_weight"), meta.get("random_state", 0))
+    clf.classes_ = np.array(meta["classes"])
+    clf.backend_ = backend
+    clf.estimator_ = estimator
+    clf.n_features_in_ = int(meta["n_features"])
+    known = {"element", "edge", "target", "preprocessing"}
+    return MotifModel(clf, meta["element"], meta["edge"], meta["target"],
+                      Preprocessing.from_dict(meta["preprocessing"]), training,
+                      {k: v for k, v in meta.items() if k not in known})
+

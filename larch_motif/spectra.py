@@ -1,0 +1,292 @@
+"""Spectra on a common grid: reading (larch.io), normalization (Larch ``pre_edge``), broadening
+of theory, E0 alignment, and the feature vector the models see.
+
+One path for theory and measurement: a Larch Group with ``energy`` (eV) and ``mu`` goes through
+``normalize`` (``pre_edge``; theory with ``iscalc=True``) and ``features``. Theoretical spectra
+are first broadened (``broaden``) so that they look like measurements.
+
+E0 for alignment is the energy where the flattened normalized spectrum first reaches half the
+edge step (``e0_half``): FEFF's sharp white line and a measured pre-edge peak move the maximum of
+the derivative (Larch's ``e0``) by several eV between theory and measurement, the half-step point
+much less. Features are the flattened normalized mu on ``Preprocessing.grid()`` (eV relative to
+``e0_half``), optionally followed by its derivative (1/eV).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from larch_motif.errors import SpectrumError
+
+MIN_POINTS = 20
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How spectra become feature vectors; recorded in every model file.
+
+    grid_min_eV, grid_max_eV, grid_step_eV: the feature grid relative to E0 (eV).
+    derivative: append d(norm)/dE on the same grid.
+    gaussian_fwhm_eV, lorentzian_fwhm_eV: broadening applied to theoretical spectra (eV):
+        instrument resolution (Gaussian) and extra core-hole/final-state width (Lorentzian).
+    """
+
+    grid_min_eV: float = -8.0
+    grid_max_eV: float = 60.0
+    grid_step_eV: float = 1.0
+    derivative: bool = False
+    gaussian_fwhm_eV: float = 1.5
+    lorentzian_fwhm_eV: float = 1.0
+
+    def grid(self) -> np.ndarray:
+        """Feature energies relative to E0 (eV)."""
+        n = int(round((self.grid_max_eV - self.grid_min_eV) / self.grid_step_eV)) + 1
+        return self.grid_min_eV + self.grid_step_eV * np.arange(n)
+
+    def feature_energies(self) -> np.ndarray:
+        """Energy (eV relative to E0) of each feature, the derivative channel repeated."""
+        grid = self.grid()
+        return np.concatenate([grid, grid]) if self.derivative else grid
+
+    def feature_names(self) -> list[str]:
+        grid = self.grid()
+        names = [f"norm@{e:+.1f}eV" for e in grid]
+        if self.derivative:
+            names += [f"dnorm@{e:+.1f}eV" for e in grid]
+        return names
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocessing:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+def _group(**kws: object):
+    from larch import Group
+
+    return Group(**kws)
+
+
+def check_spectrum(energy: object, mu: object, what: str = "spectrum") -> tuple[np.ndarray, np.ndarray]:
+    """Validate energy (eV) and mu arrays: same length, finite, strictly increasing energy."""
+    try:
+        energy = np.asarray(energy, dtype=float).ravel()
+        mu = np.asarray(mu, dtype=float).ravel()
+    except (TypeError, ValueError) as exc:
+        raise SpectrumError(f"{what}: energy and mu must be numeric arrays ({exc})") from None
+    if energy.size != mu.size:
+        raise SpectrumError(f"{what}: energy has {energy.size} points but mu has {mu.size}")
+    if energy.size < MIN_POINTS:
+        raise SpectrumError(f"{what}: {energy.size} points, at least {MIN_POINTS} are needed")
+    if not np.all(np.isfinite(energy)) or not np.all(np.isfinite(mu)):
+        raise SpectrumError(f"{what}: energy or mu holds NaN or infinite values")
+    steps = np.diff(energy)
+    if np.any(steps == 0):
+        raise SpectrumError(f"{what}: duplicated energies (e.g. {energy[1:][steps == 0][0]:.3f} eV)")
+    if np.any(steps < 0):
+        raise SpectrumError(f"{what}: energy is not increasing (at {energy[1:][steps < 0][0]:.3f} eV)")
+    if np.ptp(mu) <= 0:
+        raise SpectrumError(f"{what}: mu is constant: no absorption edge")
+    return energy, mu
+
+
+def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized: bool = False):
+    """Read a spectrum file into a Larch Group with ``energy`` (eV) and ``mu``.
+
+    Formats: XDI, column ASCII (energy first; mu from a column labelled mu, xmu, norm or flat,
+    else the second column), Athena projects (``.prj``: ``group`` names the group; the only
+    group is taken when there is one). ``normalized=True`` (or a ``.nor`` file) marks ``mu`` as
+    already normalized, so ``normalize`` does not renormalize it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpectrumError(f"{path}: no such file")
+    normalized = normalized or path.suffix.lower() == ".nor"
+    try:
+        if path.suffix.lower() == ".prj":
+            grp = _read_athena(path, group)
+        else:
+            grp = _read_columns(path)
+    except SpectrumError:
+        raise
+    except Exception as exc:  # larch readers raise many kinds on junk; the user gets one line
+        raise SpectrumError(f"{path}: not a readable spectrum ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    grp.energy, grp.mu = check_spectrum(grp.energy, grp.mu, str(path))
+    grp.filename = str(path)
+    grp.is_normalized = bool(normalized)
+    return grp
+
+
+def _read_athena(path: Path, group: str | None):
+    from larch.io import read_athena
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        project = read_athena(str(path), do_preedge=False)
+    names = [n for n in dir(project) if not n.startswith("_")]
+    names = [n for n in names if hasattr(getattr(project, n), "energy")]
+    if group is None:
+        if len(names) != 1:
+            raise SpectrumError(f"{path}: Athena project with {len(names)} groups; name one with --group ({', '.join(names[:10])})")
+        group = names[0]
+    if group not in names:
+        raise SpectrumError(f"{path}: no group {group!r} in Athena project (groups: {', '.join(names[:10])})")
+    src = getattr(project, group)
+    mu = getattr(src, "mu", None)
+    if mu is None:
+        raise SpectrumError(f"{path}: group {group!r} has no mu")
+    return _group(energy=np.asarray(src.energy, float), mu=np.asarray(mu, float), groupname=group)
+
+
+def _read_columns(path: Path):
+    from larch.io import read_ascii, read_xdi
+
+    with open(path, "rb") as fh:
+        head = fh.read(2048)
+    if b"\x00" in head:
+        raise SpectrumError(f"{path}: binary file, not a spectrum")
+    if head.lstrip().startswith(b"# XDI"):
+        xdi = read_xdi(str(path))
+        labels = [lab.lower() for lab in xdi.array_labels]
+        energy = xdi.energy
+        if "mutrans" in labels:
+            mu = xdi.mutrans
+        elif "mufluor" in labels:
+            mu = xdi.mufluor
+        elif "i0" in labels and "itrans" in labels:
+            mu = -np.log(np.asarray(xdi.itrans) / np.asarray(xdi.i0))
+        else:
+            mu = xdi.data[1]
+        return _group(energy=np.asarray(energy, float), mu=np.asarray(mu, float), groupname=path.stem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = read_ascii(str(path))
+    if data is None or getattr(data, "data", None) is None:
+        raise SpectrumError(f"{path}: no numeric columns")
+    arr = np.asarray(data.data, dtype=float)
+    if arr.ndim != 2 or arr.shape[0] < 2:
+        raise SpectrumError(f"{path}: needs at least two columns (energy, mu)")
+    labels = [str(lab).lower() for lab in data.array_labels]
+    col = 1
+    for name in ("mu", "xmu", "norm", "flat"):
+        if name in labels and labels.index(name) < arr.shape[0]:
+            col = labels.index(name)
+            break
+    return _group(energy=arr[0], mu=arr[col], groupname=path.stem)
+
+
+def broaden(energy: np.ndarray, mu: np.ndarray, gaussian_fwhm_eV: float,
+            lorentzian_fwhm_eV: float, step_eV: float = 0.1) -> np.ndarray:
+    """Convolve mu with a Gaussian and a Lorentzian (FWHM in eV); returns mu on ``energy``.
+
+    The spectrum is resampled on a uniform grid of ``step_eV``, padded with its end values so
+    the edges do not droop, convolved, and interpolated back.
+    """
+    if gaussian_fwhm_eV <= 0 and lorentzian_fwhm_eV <= 0:
+        return np.asarray(mu, float).copy()
+    fine = np.arange(energy[0], energy[-1] + step_eV, step_eV)
+    y = np.interp(fine, energy, mu)
+    width = 5 * (gaussian_fwhm_eV + 4 * lorentzian_fwhm_eV) + step_eV
+    x = np.arange(-width, width + step_eV / 2, step_eV)
+    kernel = np.zeros_like(x)
+    kernel[len(x) // 2] = 1.0
+    if gaussian_fwhm_eV > 0:
+        sigma = gaussian_fwhm_eV / 2.3548
+        kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    if lorentzian_fwhm_eV > 0:
+        gamma = lorentzian_fwhm_eV / 2
+        lor = gamma / (x**2 + gamma**2)
+        kernel = np.convolve(kernel, lor, mode="same")
+    kernel /= kernel.sum()
+    pad = len(x)
+    padded = np.concatenate([np.full(pad, y[0]), y, np.full(pad, y[-1])])
+    smooth = np.convolve(padded, kernel, mode="same")[pad:-pad]
+    return np.interp(energy, fine, smooth)
+
+
+def e0_half_step(energy: np.ndarray, flat: np.ndarray) -> float:
+    """Energy (eV) where the normalized spectrum first reaches 0.5, interpolated."""
+    above = np.nonzero(flat >= 0.5)[0]
+    if above.size == 0 or above[0] == 0:
+        raise SpectrumError("normalized spectrum never crosses half the edge step")
+    i = above[0]
+    e1, e2, f1, f2 = energy[i - 1], energy[i], flat[i - 1], flat[i]
+    return float(e1 + (0.5 - f1) * (e2 - e1) / (f2 - f1)) if f2 != f1 else float(e2)
+
+
+def normalize(group, theory: bool = False) -> None:
+    """Normalize a Group in place with Larch's ``pre_edge`` and set ``e0_half`` (eV).
+
+    A group already normalized (``is_normalized``) keeps its mu as ``flat``. Writes ``e0``,
+    ``edge_step``, ``norm``, ``flat``, ``e0_half`` and appends to ``group.motif_warnings``.
+    """
+    from larch.xafs import pre_edge
+
+    energy, mu = check_spectrum(group.energy, group.mu, getattr(group, "filename", "spectrum"))
+    warns = list(getattr(group, "motif_warnings", []))
+    if getattr(group, "is_normalized", False):
+        group.norm = group.flat = mu
+        group.edge_step = 1.0
+        group.e0 = float(energy[np.argmax(np.gradient(mu, energy))])
+    elif not (hasattr(group, "flat") and hasattr(group, "e0") and hasattr(group, "edge_step")
+              and np.size(group.flat) == energy.size):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                # Larch's own E0 search for calculated spectra fails on some grids; give it ours
+                e0 = float(energy[np.argmax(np.gradient(mu, energy))]) if theory else None
+                pre_edge(group, e0=e0, iscalc=theory)
+            except Exception as exc:
+                raise SpectrumError(f"Larch pre_edge failed: {exc}") from None
+    if not np.isfinite(group.edge_step) or group.edge_step <= 0:
+        raise SpectrumError(f"edge step {group.edge_step!r}: no absorption edge found")
+    flat = np.asarray(group.flat, float)
+    group.e0_half = e0_half_step(energy, flat)
+    post = flat[energy > group.e0_half + 30]
+    if post.size >= 3 and abs(np.median(post) - 1) > 0.25:
+        warns.append(f"normalization unstable: post-edge level {np.median(post):.2f} instead of 1")
+    group.motif_warnings = warns
+
+
+def features(group, prep: Preprocessing) -> np.ndarray:
+    """Feature vector of a normalized group on ``prep.grid()`` (eV relative to ``e0_half``).
+
+    Parts of the grid the spectrum does not reach are filled with its end values and a
+    warning is added to ``group.motif_warnings``.
+    """
+    energy = np.asarray(group.energy, float) - group.e0_half
+    flat = np.asarray(group.flat, float)
+    grid = prep.grid()
+    warns = group.motif_warnings
+    if energy[0] > grid[0] + prep.grid_step_eV or energy[-1] < grid[-1] - prep.grid_step_eV:
+        msg = (f"range too short for the grid: spectrum covers {energy[0]:+.1f} to {energy[-1]:+.1f} eV "
+               f"around E0, the model needs {grid[0]:+.1f} to {grid[-1]:+.1f} eV")
+        if msg not in warns:
+            warns.append(msg)
+    values = np.interp(grid, energy, flat)
+    if prep.derivative:
+        values = np.concatenate([values, np.gradient(values, grid)])
+    return values
+
+
+def theory_group(energy_eV: np.ndarray, mu: np.ndarray, prep: Preprocessing, name: str = "theory"):
+    """A normalized Larch Group from a calculated spectrum, broadened as ``prep`` says."""
+    energy, mu = check_spectrum(energy_eV, mu, name)
+    broad = broaden(energy, mu, prep.gaussian_fwhm_eV, prep.lorentzian_fwhm_eV)
+    grp = _group(energy=energy, mu=broad, groupname=name, is_normalized=False)
+    normalize(grp, theory=True)
+    return grp
+
+
+def feature_matrix(groups: list, prep: Preprocessing) -> np.ndarray:
+    """Stack ``features`` of normalized groups into an (n_spectra, n_features) array."""
+    return np.vstack([features(g, prep) for g in groups]) if groups else np.empty((0, prep.feature_energies().size))

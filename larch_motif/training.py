@@ -1,0 +1,256 @@
+"""Training sets from the database, augmentation, grouped cross-validation, default models.
+
+Theoretical site spectra become training spectra through the same path as measurements
+(``spectra.theory_group`` -> ``spectra.features``). Augmentation draws, per copy of a spectrum,
+a broadening (Gaussian and Lorentzian FWHM, eV), an E0 shift (eV), a normalization scale error
+and noise, so that the models tolerate what differs between FEFF and a beamline. Copies of
+one mineral always stay in the same cross-validation fold (``GroupKFold`` by mineral).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+from sklearn.model_selection import GroupKFold
+
+from larch_motif.database import open_database
+from larch_motif.errors import LarchMotifError
+from larch_motif.models import TARGETS, MotifClassifier, MotifModel, get_backend, load_model
+from larch_motif.spectra import Preprocessing, features, theory_group
+
+MIN_CLASS_SITES = 5
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random perturbations of theoretical spectra (ranges are uniform draws).
+
+    copies: augmented copies per site spectrum (besides the unperturbed one).
+    gaussian_fwhm_eV, lorentzian_fwhm_eV: (min, max) broadening widths (eV).
+    e0_shift_eV: largest E0 misalignment (eV), drawn in [-e0_shift_eV, +e0_shift_eV].
+    scale: largest relative normalization error of the edge step.
+    noise: standard deviation of Gaussian noise in normalized units.
+    seed: random seed (augmentation is reproducible).
+    """
+
+    copies: int = 4
+    gaussian_fwhm_eV: tuple[float, float] = (0.8, 2.5)
+    lorentzian_fwhm_eV: tuple[float, float] = (0.3, 2.0)
+    e0_shift_eV: float = 1.5
+    scale: float = 0.05
+    noise: float = 0.005
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainingSet:
+    """Features X (n, n_features), labels y, CV groups (minerals), and the source site ids."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    site_ids: np.ndarray
+    augmented: np.ndarray  # True for augmented copies
+    dropped_classes: dict
+
+
+def site_label(site: dict, target: str) -> str:
+    if target == "cn":
+        return str(site["cn"])
+    if target == "motif":
+        return str(site["motif"])
+    raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
+
+
+def _shifted(grp, prep: Preprocessing, shift_eV: float, scale: float) -> np.ndarray:
+    """Features of a normalized group with E0 moved by ``shift_eV`` and the step scaled."""
+    grp.e0_half += shift_eV
+    try:
+        values = features(grp, prep)
+    finally:
+        grp.e0_half -= shift_eV
+    n = prep.grid().size
+    values[:n] = values[:n] * scale
+    if prep.derivative:
+        values[n:] = values[n:] * scale
+    return values
+
+
+@dataclass
+class SiteFeatures:
+    """Features of every site spectrum and its augmented copies (target-independent)."""
+
+    X: np.ndarray
+    site_index: np.ndarray  # index into the sites list, one per row
+    augmented: np.ndarray  # True for augmented copies
+
+
+def site_features(sites: list[dict], prep: Preprocessing,
+                  augmentation: Augmentation | None = None) -> SiteFeatures:
+    """Features of database site spectra through the measurement path, with augmented copies."""
+    rng = np.random.default_rng(augmentation.seed if augmentation else 0)
+    X, index, aug = [], [], []
+    for k, site in enumerate(sites):
+        base = theory_group(site["energy_eV"], site["mu"], prep, site["site_id"])
+        X.append(features(base, prep))
+        index.append(k), aug.append(False)
+        for _ in range(augmentation.copies if augmentation else 0):
+            varied = Preprocessing(**{**prep.as_dict(),
+                                      "gaussian_fwhm_eV": rng.uniform(*augmentation.gaussian_fwhm_eV),
+                                      "lorentzian_fwhm_eV": rng.uniform(*augmentation.lorentzian_fwhm_eV)})
+            grp = theory_group(site["energy_eV"], site["mu"], varied, site["site_id"])
+            values = _shifted(grp, prep, rng.uniform(-1, 1) * augmentation.e0_shift_eV,
+                              1 + rng.uniform(-1, 1) * augmentation.scale)
+            X.append(values + rng.normal(0, augmentation.noise, values.shape))
+            index.append(k), aug.append(True)
+    return SiteFeatures(np.vstack(X), np.array(index), np.array(aug))
+
+
+def training_set(sites: list[dict], target: str, prep: Preprocessing,
+                 augmentation: Augmentation | None = None,
+                 computed: SiteFeatures | None = None) -> TrainingSet:
+    """Features and labels of database site spectra for ``target``; classes with fewer than
+    ``MIN_CLASS_SITES`` sites are left out (and listed in ``dropped_classes``)."""
+    labels = np.array([site_label(s, target) for s in sites])
+    classes, counts = np.unique(labels, return_counts=True)
+    keep = set(classes[counts >= MIN_CLASS_SITES])
+    dropped = {str(c): int(n) for c, n in zip(classes, counts) if c not in keep}
+    if not keep:
+        raise LarchMotifError(f"no class of {target} has {MIN_CLASS_SITES} or more sites")
+    sf = computed if computed is not None else site_features(sites, prep, augmentation)
+    rows = np.array([labels[k] in keep for k in sf.site_index])
+    idx = sf.site_index[rows]
+    groups = np.array([sites[k].get("mineral") or sites[k]["structure_id"] for k in idx])
+    site_ids = np.array([sites[k]["site_id"] for k in idx])
+    return TrainingSet(sf.X[rows], labels[idx], groups, site_ids, sf.augmented[rows], dropped)
+
+
+def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
+                   random_state: int = 0, return_predictions: bool = False) -> dict:
+    """Grouped K-fold CV: sites of one mineral are never in both train and test.
+
+    Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
+    accuracy, macro F1 and the confusion matrix (rows: true, columns: predicted).
+    """
+    n_groups = np.unique(ts.groups).size
+    if n_groups < cv:
+        raise LarchMotifError(f"{n_groups} minerals are too few for {cv}-fold grouped CV")
+    y_true, y_pred, ids, p_max = [], [], [], []
+    for train, test in GroupKFold(n_splits=cv).split(ts.X, ts.y, ts.groups):
+        test = test[~ts.augmented[test]]
+        clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])
+        proba = clf.predict_proba(ts.X[test])
+        y_true.append(ts.y[test])
+        y_pred.append(clf.classes_[proba.argmax(axis=1)])
+        ids.append(ts.site_ids[test])
+        p_max.append(proba.max(axis=1))
+    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+    labels = sorted(np.unique(ts.y), key=_label_order)
+    return {
+        "cv_folds": cv,
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+        "confusion_matrix": {"labels": labels,
+                             "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
+        **({"predictions": {"site_id": np.concatenate(ids).tolist(), "true": y_true.tolist(),
+                            "predicted": y_pred.tolist(),
+                            "probability": np.round(np.concatenate(p_max), 4).tolist()}}
+           if return_predictions else {}),
+    }
+
+
+def _label_order(label: str) -> tuple:
+    return (0, int(label), "") if label.isdigit() else (1, 0, label)
+
+
+def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.PathLike | None = None,
+          edge: str = "K", cv: int | None = 5, out: str | os.PathLike | None = None,
+          prep: Preprocessing | None = None, augmentation: Augmentation | None = Augmentation(),
+          backend_params: dict | None = None, random_state: int = 0) -> tuple[MotifModel, dict]:
+    """Train a classifier of ``target`` for ``element`` on the database; cross-validate it.
+
+    Returns the model fitted on all spectra and a report: target, backend, n_spectra (site
+    spectra), n_groups (minerals), cv_folds, accuracy, balanced_accuracy, macro_f1,
+    confusion_matrix, seconds. ``cv=None`` skips cross-validation. ``out`` saves the model.
+    """
+    t0 = time.perf_counter()
+    if target not in TARGETS:
+        raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
+    get_backend(backend)
+    prep = prep or Preprocessing()
+    with open_database(db) as store:
+        sites = store.site_spectra(element, edge)
+        db_hash = store.content_hash(element, edge)
+        db_path = str(store.path)
+    if not sites:
+        raise LarchMotifError(f"the database {db_path} holds no {element} {edge}-edge spectra")
+    ts = training_set(sites, target, prep, augmentation)
+    report: dict = {"target": target, "backend": backend, "element": element, "edge": edge,
+                    "n_spectra": int((~ts.augmented).sum()), "n_training_rows": int(len(ts.y)),
+                    "n_groups": int(np.unique(ts.groups).size), "dropped_classes": ts.dropped_classes}
+    if cv:
+        report.update(cross_validate(ts, backend, cv, backend_params, random_state))
+    clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X, ts.y)
+    metadata = {"database": db_path, "database_sha256": db_hash,
+                "augmentation": augmentation.as_dict() if augmentation else None,
+                "training": {k: v for k, v in report.items() if k != "seconds"}}
+    model = MotifModel(clf, element, edge, target, prep, ts.X[~ts.augmented], metadata)
+    model.metadata["domain_threshold"] = domain_threshold(model)
+    if out is not None:
+        model.save(out)
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    return model, report
+
+
+def domain_threshold(model: MotifModel, quantile: float = 0.99, factor: float = 1.5) -> float:
+    """Largest in-domain distance: ``factor`` times the ``quantile`` of the training spectra's
+    distances to their nearest other training spectrum (RMS, normalized units)."""
+    T = model.training_features
+    d2 = (T**2).sum(1)[:, None] + (T**2).sum(1)[None, :] - 2 * T @ T.T
+    np.fill_diagonal(d2, np.inf)
+    nearest = np.sqrt(np.maximum(d2.min(axis=1), 0) / T.shape[1])
+    return float(factor * np.quantile(nearest, quantile))
+
+
+def cache_folder() -> Path:
+    """Where default models are cached (``LARCH_MOTIF_CACHE`` overrides)."""
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("LARCH_MOTIF_CACHE") or user_cache_dir("larch_motif"))
+
+
+DEFAULT_BACKEND = "rf"
+
+
+def default_model(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND) -> MotifModel:
+    """The default model of an element and target on the bundled database.
+
+    Trained on first use and cached; the cache key holds the database content hash, the
+    package version and the training settings, so a changed database or version retrains.
+    """
+    import importlib.metadata
+
+    with open_database(None) as store:
+        if (element, edge) not in store.elements():
+            have = ", ".join(f"{e} {k}" for e, k in store.elements())
+            raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
+        db_hash = store.content_hash(element, edge)
+    settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
+                           Augmentation().as_dict(), backend], sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:16]
+    path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"
+    if path.is_file():
+        return load_model(path)
+    model, _ = train(element, target, backend, edge=edge, cv=None, out=path)
+    return model

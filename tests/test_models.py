@@ -1,0 +1,122 @@
+"""Classifier estimator contract, grouped CV, model files that are safe to open."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GroupKFold, cross_validate
+
+from larch_motif.errors import LarchMotifError, ModelFileError
+from larch_motif.models import MotifClassifier, available_backends, load_model
+from larch_motif.spectra import Preprocessing
+from larch_motif.training import training_set
+
+
+@pytest.fixture(scope="module")
+def cn_set(fe_sites):
+    return training_set(fe_sites, "cn", Preprocessing(), augmentation=None)
+
+
+def test_builtin_backends_come_from_the_hook_layer():
+    assert {"rf", "xgboost", "lightgbm"} <= set(available_backends())
+
+
+@pytest.mark.parametrize("backend", ["rf", "xgboost", "lightgbm"])
+def test_classifier_works_with_sklearn_grouped_cross_validation(cn_set, backend):
+    clf = MotifClassifier(backend, {"n_estimators": 40})
+    scores = cross_validate(clf, cn_set.X, cn_set.y, groups=cn_set.groups, cv=GroupKFold(3))
+    # CN 4 and CN 6 are distinguishable in theory: well above the majority-class rate
+    majority = max(np.mean(cn_set.y == c) for c in np.unique(cn_set.y))
+    assert scores["test_score"].mean() > majority
+
+
+@pytest.mark.parametrize("backend", ["rf", "xgboost", "lightgbm"])
+def test_saved_model_predicts_the_same_after_loading(tmp_path, fe_sites, backend):
+    from larch_motif.training import train
+
+    model, _ = train("Fe", "cn", backend, cv=None, augmentation=None, out=tmp_path / "m.lmm",
+                     backend_params={"n_estimators": 30})
+    loaded = load_model(tmp_path / "m.lmm")
+    X = model.training_features[:20]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), atol=1e-6)
+    assert loaded.classes == model.classes
+    meta = loaded.metadata
+    assert meta["backend"] == backend and meta["database_sha256"]
+    assert len(meta["energy_grid_eV"]) == X.shape[1]
+    assert meta["library_versions"]
+
+
+def test_classifier_rejects_wrong_number_of_features(cn_set):
+    clf = MotifClassifier("rf", {"n_estimators": 10}).fit(cn_set.X, cn_set.y)
+    with pytest.raises(LarchMotifError, match="features"):
+        clf.predict(cn_set.X[:, :10])
+
+
+def test_unknown_backend_is_named(cn_set):
+    with pytest.raises(LarchMotifError, match="unknown backend 'nope'"):
+        MotifClassifier("nope").fit(cn_set.X, cn_set.y)
+
+
+def test_tampered_model_file_is_refused(tmp_path, fe_cn_model):
+    path, _, _ = fe_cn_model
+    tampered = tmp_path / "tampered.lmm"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "training_features.npy":
+                data = data[:-8] + b"\x00" * 8
+            dst.writestr(item, data)
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        load_model(tampered)
+
+
+def test_model_file_of_other_format_version_is_refused_with_version_named(tmp_path, fe_cn_model):
+    path, _, _ = fe_cn_model
+    other = tmp_path / "other.lmm"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(other, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "metadata.json":
+                meta = json.loads(data)
+                meta["format_version"] = 99
+                meta["larch_motif_version"] = "9.9"
+                data = json.dumps(meta).encode()
+            dst.writestr(item, data)
+    with pytest.raises(ModelFileError, match="version 99 written by larch_motif 9.9"):
+        load_model(other)
+
+
+def test_pickle_in_model_file_is_never_executed(tmp_path, fe_cn_model):
+    """A model file whose estimator is a malicious pickle must be refused without running it."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+
+    path, _, _ = fe_cn_model
+    evil = tmp_path / "evil.lmm"
+    payload = pickle.dumps(Exploit())
+    import hashlib
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        meta = json.loads(src.read("metadata.json"))
+        meta["sha256"]["estimator.bin"] = hashlib.sha256(payload).hexdigest()
+        dst.writestr("metadata.json", json.dumps(meta))
+        dst.writestr("estimator.bin", payload)
+        dst.writestr("training_features.npy", src.read("training_features.npy"))
+    with pytest.raises(ModelFileError):
+        load_model(evil)
+    assert not marker.exists()
+
+
+def test_random_bytes_are_not_a_model(tmp_path):
+    junk = tmp_path / "junk.lmm"
+    junk.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(ModelFileError, match="not a larch_motif model"):
+        load_model(junk)
