@@ -228,7 +228,7 @@ def build_database(
     with store.build_lock():
         store.check_parameters(element, edge, params.as_dict(), calculator)
         store.set_meta("larch_motif_version", _version())
-        done = store.done_structures(element, edge)
+        done = store.done_structures(element, edge, include_failed=not retry_failed)
         entries = structure_entries(source, element, limit=limit, per_mineral=per_mineral)
         executor, client = _executor(workers, scheduler)
         bar = Progress(progress, f"{element} {edge}")

@@ -220,9 +220,11 @@ class SpectralDatabase:
         self.conn.execute("PRAGMA journal_mode=DELETE")
 
     # -- reading ---------------------------------------------------------------------------
-    def done_structures(self, element: str, edge: str) -> set[str]:
+    def done_structures(self, element: str, edge: str, include_failed: bool = True) -> set[str]:
+        """Ids of structures already read (with the failed ones unless ``include_failed``)."""
         rows = self.conn.execute(
-            "SELECT structure_id FROM structures WHERE element=? AND edge=?", (element, edge)
+            "SELECT structure_id FROM structures WHERE element=? AND edge=?"
+            + ("" if include_failed else " AND status='done'"), (element, edge)
         )
         return {r[0] for r in rows}
 

@@ -62,7 +62,8 @@ def _motif_symbols(structure: Structure, indices: list[int]) -> dict[int, tuple[
             continue
         env = envs[0]
         neighbors = [nb["site"] for nb in nsets[0].neighb_sites_and_indices]
-        out[i] = (env["ce_symbol"], float(env.get("csm", np.nan)), neighbors)
+        csm = env.get("csm")
+        out[i] = (env["ce_symbol"], float(csm) if csm is not None else float("nan"), neighbors)
     return out
 
 

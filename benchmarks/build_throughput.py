@@ -1,0 +1,50 @@
+"""Database build throughput: spectra per core-minute, 1 -> 2 worker speed-up, peak memory.
+
+Builds the same AMCSD Fe structures twice into fresh databases (default calculation
+parameters), once with one worker and once with two, and reports wall time, spectra per
+core-minute, the speed-up and the peak resident memory of the worker processes.
+
+    .venv/bin/python benchmarks/build_throughput.py --limit 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from larch_motif.build import build_database
+from larch_motif.database import SpectralDatabase
+
+
+def run(limit: int, workers: int, folder: Path) -> dict:
+    db = folder / f"w{workers}.sqlite"
+    t0 = time.perf_counter()
+    report = build_database("Fe", db=db, limit=limit, workers=workers, progress=False)
+    wall = time.perf_counter() - t0
+    with SpectralDatabase(db) as store:
+        per_site = [s["seconds"] for s in store.site_spectra("Fe")]
+    return {"workers": workers, "sites": report.sites_new, "wall_s": round(wall, 1),
+            "spectra_per_core_minute": round(report.sites_new / (wall / 60) / workers, 2),
+            "mean_s_per_site": round(sum(per_site) / max(len(per_site), 1), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=12, help="AMCSD Fe structures")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        one = run(args.limit, 1, Path(tmp))
+        two = run(args.limit, 2, Path(tmp))
+    peak_children_MB = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out = {"one_worker": one, "two_workers": two,
+           "speedup_1_to_2": round(one["wall_s"] / two["wall_s"], 2),
+           "peak_worker_memory_MB": round(peak_children_MB, 1)}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Prediction speed: preprocessing plus prediction per spectrum in a batch, and the CLI end to end.
+
+Writes N measured-like spectra (bundled Fe site spectra on an extended grid with a sloped
+background), predicts them in one call with the default CN and motif models, and times one
+``larch-motif predict FILE`` process including start-up.
+
+    .venv/bin/python benchmarks/prediction_speed.py --n 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import write_measured_like  # noqa: E402
+
+from larch_motif.database import open_database  # noqa: E402
+from larch_motif.predict import predict  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    args = parser.parse_args()
+    with open_database(None) as db:
+        sites = db.site_spectra("Fe")
+    predict_one = None
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for k in range(args.n):
+            f = Path(tmp) / f"s{k}.dat"
+            write_measured_like(f, sites[k % len(sites)], noise=0.002, seed=k)
+            files.append(f)
+        predict(files[:1], element="Fe")  # trains or loads the cached default models
+        t0 = time.perf_counter()
+        results = predict(files, element="Fe")
+        batch = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "larch_motif.cli", "predict", str(files[0]), "--element", "Fe"],
+                       check=True, capture_output=True)
+        predict_one = time.perf_counter() - t0
+    print(json.dumps({"n_spectra": len(results), "batch_s": round(batch, 2),
+                      "ms_per_spectrum": round(1000 * batch / len(results), 2),
+                      "cli_predict_one_s": round(predict_one, 2)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Prediction on measured-like spectra: probabilities, domain check, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import write_measured_like
+
+from larch_motif.errors import SpectrumError
+from larch_motif.predict import predict
+from larch_motif.spectra import read_spectrum
+
+
+def _site(fe_sites, cn):
+    return next(s for s in fe_sites if s["cn"] == cn)
+
+
+@pytest.mark.parametrize("cn", [4, 6])
+def test_measured_like_spectrum_of_a_training_site_gets_its_cn(tmp_path, fe_sites, fe_cn_model, cn):
+    path, model, _ = fe_cn_model
+    site = _site(fe_sites, cn)
+    f = tmp_path / "spectrum.dat"
+    write_measured_like(f, site)
+    (res,) = predict(f, model=path, target="cn")
+    assert res["cn"] == str(cn)
+    assert set(res["cn_probabilities"]) == set(model.classes)
+    assert abs(sum(res["cn_probabilities"].values()) - 1) < 1e-3
+    assert res["element"] == "Fe" and res["edge"] == "K"
+
+
+def test_batch_prediction_returns_one_result_per_spectrum(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    files = []
+    for k, site in enumerate(fe_sites[:5]):
+        f = tmp_path / f"s{k}.dat"
+        write_measured_like(f, site, noise=0.002, seed=k)
+        files.append(f)
+    results = predict(files, model=path, target="cn")
+    assert [r["file"] for r in results] == [str(f) for f in files]
+
+
+def test_spectrum_of_another_element_is_flagged_out_of_domain(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    site = dict(_site(fe_sites, 6))
+    site["energy_eV"] = site["energy_eV"] + 2547.0  # moved to the Zn K edge
+    f = tmp_path / "zn.dat"
+    write_measured_like(f, site)
+    (res,) = predict(f, model=path, target="cn")
+    assert res["in_domain"] is False
+    assert any("another element" in w for w in res["warnings"])
+
+
+def test_truncated_post_edge_is_flagged(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    site = dict(_site(fe_sites, 6))
+    keep = site["energy_eV"] < site["energy_eV"][0] + 25
+    site["energy_eV"], site["mu"] = site["energy_eV"][keep], site["mu"][keep]
+    f = tmp_path / "short.dat"
+    write_measured_like(f, site)
+    (res,) = predict(f, model=path, target="cn")
+    assert res["in_domain"] is False
+    assert any("range too short" in w for w in res["warnings"])
+
+
+@pytest.mark.parametrize("content, message", [
+    ("1 2\n3 4\n", "at least 20"),
+    ("\n".join(f"{7000 + i} {i}" for i in range(30)) + "\n7010 5\n", "not increasing"),
+    ("\n".join(f"{7000 + i // 2} {i}" for i in range(30)), "duplicated energies"),
+    ("\n".join(f"{7000 + i} nan" for i in range(30)), "NaN"),
+    ("\n".join(f"{7000 + i} 1.0" for i in range(30)), "constant"),
+])
+def test_bad_spectra_are_refused_with_the_problem_named(tmp_path, content, message):
+    f = tmp_path / "bad.dat"
+    f.write_text(content)
+    with pytest.raises(SpectrumError, match=message):
+        read_spectrum(f)
+
+
+def test_binary_file_is_not_a_spectrum(tmp_path):
+    f = tmp_path / "junk.dat"
+    f.write_bytes(b"\x00\x01" * 500)
+    with pytest.raises(SpectrumError, match="binary"):
+        read_spectrum(f)
+
+
+def test_normalized_input_is_not_renormalized(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    site = _site(fe_sites, 6)
+    f = tmp_path / "norm.nor"
+    e, m = site["energy_eV"], site["mu"]
+    f.write_text("\n".join(f"{a:.4f} {b:.6f}" for a, b in zip(e, m)))
+    grp = read_spectrum(f)
+    assert grp.is_normalized
+    (res,) = predict(f, model=path, target="cn")
+    assert np.isfinite(res["e0_half"])
