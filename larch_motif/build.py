@@ -285,7 +285,12 @@ def build_database(
             bar.update((n_struct_done, n_struct_total), (n_sites_done, n_sites_total), force=True)
         finally:
             bar.close()
-            executor.shutdown(wait=False, cancel_futures=True)
+            if client is None:
+                executor.shutdown(wait=False, cancel_futures=True)
+            else:  # Dask's executor has no cancel_futures; cancel what is left by hand
+                for fut in futures:
+                    fut.cancel()
+                executor.shutdown(wait=False)
             if client is not None and isinstance(scheduler, str):
                 client.close()
         report.compounds_new = store.refresh_compounds(element, edge)

@@ -165,6 +165,7 @@ class SpectralDatabase:
         """Record the calculation settings of an element; refuse a build with other settings."""
         key = f"calculation:{element}:{edge}"
         wanted = {"calculator": calculator, "parameters": {k: v for k, v in params.items() if k != "timeout_s"}}
+        wanted = json.loads(json.dumps(wanted))  # as stored: tuples become lists
         stored = self.get_meta(key)
         if stored is None:
             self.set_meta(key, wanted)

@@ -1,0 +1,258 @@
+"""The database path end to end with the real FEFF10 on tiny clusters: labels, build, resume
+after SIGKILL, refusal of foreign or corrupted files, concurrent builds, Dask, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from larch_motif.build import build_database
+from larch_motif.calculators import CalculationParameters
+from larch_motif.database import SpectralDatabase
+from larch_motif.errors import DatabaseError, LarchMotifError
+from larch_motif.labels import site_labels
+from larch_motif.structures import absorber_sites, amcsd_entries, order_structure, parse_cif_text
+
+TINY = CalculationParameters(cluster_radius_A=3.0, fms_radius_A=2.6, xanes_kmax_invA=4.0, timeout_s=120)
+TINY_FLAGS = ["--cluster-radius", "3.0", "--fms-radius", "2.6", "--kmax", "4.0"]
+MINERALS = ("hematite", "magnetite", "chromite")
+
+
+def _cif(mineral: str) -> str:
+    from larixite.amcsd import AMCSD
+
+    return AMCSD(read_only=True).find_cifs(mineral_name=mineral)[0].ciftext
+
+
+@pytest.fixture(scope="module")
+def cif_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cifs")
+    for mineral in MINERALS:
+        (folder / f"{mineral}.cif").write_text(_cif(mineral))
+    (folder / "broken.cif").write_text("data_broken\n_cell_length_a 5\nthis is not a CIF loop\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_db(tmp_path_factory, cif_folder) -> Path:
+    db = tmp_path_factory.mktemp("db") / "tiny.sqlite"
+    build_database("Fe", db=db, source=cif_folder, params=TINY, workers=2, progress=False)
+    return db
+
+
+def _labels(mineral: str) -> dict:
+    from larch_motif.structures import StructureEntry
+
+    structure, _ = order_structure(parse_cif_text(_cif(mineral)))
+    entry = StructureEntry(mineral, mineral, "", "test", structure)
+    sites, _ = absorber_sites(entry, "Fe")
+    labels = site_labels(structure, [s.site_index for s in sites])
+    return {s.site_index: (labels[s.site_index], s.multiplicity) for s in sites}
+
+
+def test_chemenv_labels_of_known_structures():
+    hematite = list(_labels("hematite").values())
+    assert [lab["motif"] for lab, _ in hematite] == ["O:6"]
+    assert 1.95 < hematite[0][0]["bond_mean_A"] < 2.10 and hematite[0][0]["ligands"] == "O"
+    magnetite = sorted((lab["motif"], m) for lab, m in _labels("magnetite").values())
+    assert [m for m, _ in magnetite] == ["O:6", "T:4"]
+    assert magnetite[0][1] == 2 * magnetite[1][1]  # two octahedral Fe per tetrahedral Fe
+    assert [lab["motif"] for lab, _ in _labels("chromite").values()] == ["T:4"]
+
+
+def test_partial_occupancy_keeps_a_dominant_absorber_and_records_it():
+    from pymatgen.core import Lattice, Structure
+
+    lattice = Lattice.cubic(4.2)
+    structure = Structure(lattice, [{"Fe": 0.7, "Mg": 0.3}, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    ordered, notes = order_structure(structure)
+    assert notes["n_disordered_sites"] == 1
+    assert ordered[0].specie.symbol == "Fe"
+    assert ordered[0].properties["occupancy"] == pytest.approx(0.7)
+    minority = Structure(lattice, [{"Mg": 0.7, "Fe": 0.3}, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    from larch_motif.structures import StructureEntry
+
+    entry = StructureEntry("m", "m", "", "test", order_structure(minority)[0])
+    sites, skipped = absorber_sites(entry, "Fe")
+    assert sites == [] and "dominant" in skipped[0]
+
+
+def test_amcsd_source_gives_fe_structures_in_a_reproducible_order():
+    first = [e.structure_id for e in amcsd_entries("Fe", limit=3)]
+    again = [e.structure_id for e in amcsd_entries("Fe", limit=3)]
+    assert first == again and len(first) == 3
+
+
+@pytest.mark.feff
+def test_tiny_build_stores_labelled_spectra_and_compounds(tiny_db):
+    with SpectralDatabase(tiny_db) as db:
+        info = db.info()["elements"]["Fe"]
+        sites = db.site_spectra("Fe")
+        compounds = {c["structure_id"]: c for c in db.compound_spectra("Fe")}
+    assert info["n_sites"] == 4 and info["cn"] == {"4": 2, "6": 2}
+    assert info["failures"] == {"CIF parse error": 1}
+    for s in sites:
+        assert s["energy_eV"].size > 20 and np.all(np.diff(s["energy_eV"]) > 0)
+        assert 7080 < s["energy_eV"][0] < 7130 and s["calculator"] == "feff10"
+    magnetite = compounds["cif:magnetite.cif"]
+    assert magnetite["cn_mean"] == pytest.approx(16 / 3)
+    assert magnetite["motif_fractions"] == pytest.approx({"O:6": 2 / 3, "T:4": 1 / 3})
+    ms = [s for s in sites if s["structure_id"] == "cif:magnetite.cif"]
+    weights = np.array([s["multiplicity"] for s in ms], float)
+    grid = ms[0]["energy_eV"]
+    expected = sum(w * np.interp(grid, s["energy_eV"], s["mu"]) for w, s in zip(weights, ms)) / weights.sum()
+    np.testing.assert_allclose(magnetite["mu"], expected, atol=1e-5)
+
+
+@pytest.mark.feff
+def test_db_info_json_shape(tiny_db):
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "db", "info", "--db", str(tiny_db), "--json"],
+                       capture_output=True, text=True, check=True)
+    fe = json.loads(r.stdout)["elements"]["Fe"]
+    assert {"edge", "n_sites", "n_compounds", "n_minerals", "cn", "motif", "failures"} <= set(fe)
+    assert fe["n_minerals"] == 3 and fe["motif"]["T:4"] == 2
+
+
+def _snapshot(db: Path) -> dict:
+    with SpectralDatabase(db) as store:
+        return {s["site_id"]: (s["cn"], s["motif"], s["mu"]) for s in store.site_spectra("Fe")}
+
+
+@pytest.mark.feff
+def test_build_killed_mid_way_resumes_to_the_uninterrupted_result(tmp_path, cif_folder, tiny_db):
+    db = tmp_path / "killed.sqlite"
+    cmd = [sys.executable, "-m", "larch_motif.cli", "db", "build", "--element", "Fe", "--source",
+           str(cif_folder), "--db", str(db), "--workers", "1", "--quiet", *TINY_FLAGS]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and done < 1:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                done = con.execute("SELECT COUNT(*) FROM sites WHERE status='done'").fetchone()[0]
+                con.close()
+            except sqlite3.Error:
+                pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 1 <= done < 4, "the build was not interrupted mid-way"
+    with SpectralDatabase(db) as store:  # readable after SIGKILL
+        assert store.info()["elements"]["Fe"]["n_sites"] >= 1
+    subprocess.run(cmd, check=True, timeout=300)
+    resumed, reference = _snapshot(db), _snapshot(tiny_db)
+    assert resumed.keys() == reference.keys()
+    for key, (cn, motif, mu) in reference.items():
+        assert resumed[key][:2] == (cn, motif)
+        np.testing.assert_allclose(resumed[key][2], mu, atol=1e-6)
+
+
+@pytest.mark.feff
+def test_dask_local_cluster_builds_the_same_database(tmp_path, cif_folder, tiny_db):
+    from distributed import Client, LocalCluster
+
+    db = tmp_path / "dask.sqlite"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        build_database("Fe", db=db, source=cif_folder, params=TINY, scheduler=client, progress=False)
+    dask, reference = _snapshot(db), _snapshot(tiny_db)
+    assert dask.keys() == reference.keys()
+    for key in reference:
+        np.testing.assert_allclose(dask[key][2], reference[key][2], atol=1e-6)
+
+
+def test_second_build_on_the_same_file_is_refused(tmp_path, cif_folder):
+    db = tmp_path / "locked.sqlite"
+    store = SpectralDatabase(db, writable=True)
+    with store.build_lock(), pytest.raises(DatabaseError, match="is being built by pid"):
+        build_database("Fe", db=db, source=cif_folder, params=TINY, workers=1, progress=False)
+    store.close()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (os.urandom(4096), "not a readable larch_motif database"),
+])
+def test_foreign_files_are_refused(tmp_path, content, message):
+    path = tmp_path / "x.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(DatabaseError, match=message):
+        SpectralDatabase(path)
+
+
+def test_foreign_sqlite_file_is_refused(tmp_path):
+    path = tmp_path / "other.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    with pytest.raises(DatabaseError, match="foreign SQLite file"):
+        SpectralDatabase(path)
+
+
+@pytest.mark.feff
+def test_corrupted_database_is_detected(tmp_path, tiny_db):
+    path = tmp_path / "corrupt.sqlite"
+    data = bytearray(tiny_db.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 2048] = os.urandom(2048)
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatabaseError):
+        with SpectralDatabase(path) as db:
+            db.site_spectra("Fe")
+            db.compound_spectra("Fe")
+
+
+@pytest.mark.feff
+def test_altered_spectrum_fails_its_checksum(tmp_path, tiny_db):
+    path = tmp_path / "altered.sqlite"
+    path.write_bytes(tiny_db.read_bytes())
+    con = sqlite3.connect(path)
+    from larch_motif.database import pack_array
+
+    con.execute("UPDATE sites SET mu=? WHERE rowid=(SELECT MIN(rowid) FROM sites WHERE status='done')",
+                (pack_array(np.ones(50)),))
+    con.commit()
+    con.close()
+    with SpectralDatabase(path) as db, pytest.raises(DatabaseError, match="checksum mismatch"):
+        db.site_spectra("Fe")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--element", "Xx"], "unknown element 'Xx'"),
+    (["--element", "Fe", "--edge", "L3"], "edge 'L3' of Fe is not supported"),
+    (["--element", "Fe", "--source", "/nonexistent/folder"], "does not exist"),
+])
+def test_bad_build_input_is_one_line_exit_2(tmp_path, args, message):
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "db", "build", "--db", str(tmp_path / "x.sqlite"),
+                        *args], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_empty_cif_folder_is_refused(tmp_path):
+    with pytest.raises(LarchMotifError, match="holds no"):
+        build_database("Fe", db=tmp_path / "x.sqlite", source=tmp_path, params=TINY, progress=False)
+
+
+@pytest.mark.feff
+def test_export_hdf5_and_csv_hold_every_site(tmp_path, tiny_db):
+    import h5py
+
+    with SpectralDatabase(tiny_db) as db:
+        db.export_hdf5(tmp_path / "db.h5")
+        files = db.export_csv(tmp_path / "csv")
+    with h5py.File(tmp_path / "db.h5") as h5:
+        assert len(h5["Fe_K/sites"]) == 4 and len(h5["Fe_K/compounds"]) == 3
+        assert h5["Fe_K/sites/00000/mu"].shape == h5["Fe_K/sites/00000/energy_eV"].shape
+    labels = files[0].read_text().splitlines()
+    assert len(labels) == 5 and "motif" in labels[0]
