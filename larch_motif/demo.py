@@ -17,7 +17,13 @@ import numpy as np
 from larch_motif.database import open_database
 from larch_motif.models import available_backends
 from larch_motif.spectra import Preprocessing
-from larch_motif.training import Augmentation, cross_validate, default_model, site_features, training_set
+from larch_motif.training import (
+    Augmentation,
+    cross_validate,
+    default_model,
+    site_features,
+    training_set,
+)
 
 BUILTIN_BACKENDS = ("rf", "xgboost", "lightgbm")
 
