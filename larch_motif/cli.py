@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -233,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as exc:  # full disk, permissions: one line, nothing computed is lost
         print(f"larch-motif: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 2
+    except sqlite3.OperationalError as exc:  # "database or disk is full": committed rows are kept
+        print(f"larch-motif: error: cannot write the database: {exc}; computed results are kept",
+              file=sys.stderr)
         return 2
 
 
