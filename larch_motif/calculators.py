@@ -95,20 +95,13 @@ class SpectrumCalculator(Protocol):
 
 def available_calculators() -> dict[str, SpectrumCalculator]:
     """Calculators registered through the hook layer, by name."""
-    from larch_motif.plugins import pm
+    from larch_motif.plugins import registered
 
-    found: dict[str, SpectrumCalculator] = {}
-    for calculators in pm.hook.larch_motif_spectrum_calculators():
-        for calc in calculators:
-            found[calc.name] = calc
-    return found
+    return registered("larch_motif_spectrum_calculators")
 
 
 def get_calculator(name: str) -> SpectrumCalculator:
     """The calculator called ``name``; a clear error lists the available ones."""
-    calculators = available_calculators()
-    if name not in calculators:
-        raise LarchMotifError(
-            f"unknown calculator {name!r} (available: {', '.join(sorted(calculators)) or 'none'})"
-        )
-    return calculators[name]
+    from larch_motif.plugins import lookup
+
+    return lookup("larch_motif_spectrum_calculators", name, "calculator")

@@ -51,20 +51,16 @@ class ModelBackend(Protocol):
 
 def available_backends() -> dict[str, ModelBackend]:
     """Backends registered through the hook layer, by name."""
-    from larch_motif.plugins import pm
+    from larch_motif.plugins import registered
 
-    found: dict[str, ModelBackend] = {}
-    for backends in pm.hook.larch_motif_model_backends():
-        for backend in backends:
-            found[backend.name] = backend
-    return found
+    return registered("larch_motif_model_backends")
 
 
 def get_backend(name: str) -> ModelBackend:
-    backends = available_backends()
-    if name not in backends:
-        raise LarchMotifError(f"unknown backend {name!r} (available: {', '.join(sorted(backends))})")
-    return backends[name]
+    """The backend called ``name``; a clear error lists the available ones."""
+    from larch_motif.plugins import lookup
+
+    return lookup("larch_motif_model_backends", name, "backend")
 
 
 class MotifClassifier(ClassifierMixin, BaseEstimator):

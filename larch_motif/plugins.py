@@ -52,6 +52,25 @@ def get_plugins() -> list[dict[str, Any]]:
     return sorted(plugins, key=lambda p: p["name"])
 
 
+def registered(hook: str) -> dict[str, Any]:
+    """Objects (calculators, backends) returned by every implementation of ``hook``, by name."""
+    found: dict[str, Any] = {}
+    for items in getattr(pm.hook, hook)():
+        for item in items:
+            found[item.name] = item
+    return found
+
+
+def lookup(hook: str, name: str, what: str) -> Any:
+    """The object called ``name`` from ``hook``; a clear error lists the available ones."""
+    from larch_motif.errors import LarchMotifError
+
+    found = registered(hook)
+    if name not in found:
+        raise LarchMotifError(f"unknown {what} {name!r} (available: {', '.join(sorted(found)) or 'none'})")
+    return found[name]
+
+
 def plugin_of(obj: Any) -> str:
     """Name of the plugin that provided a calculator or backend object (by its module)."""
     module = getattr(obj, "__module__", "") or type(obj).__module__
