@@ -256,3 +256,14 @@ def test_export_hdf5_and_csv_hold_every_site(tmp_path, tiny_db):
         assert h5["Fe_K/sites/00000/mu"].shape == h5["Fe_K/sites/00000/energy_eV"].shape
     labels = files[0].read_text().splitlines()
     assert len(labels) == 5 and "motif" in labels[0]
+
+
+@pytest.mark.feff
+def test_pymatgen_structures_from_python_are_a_source(tmp_path):
+    structure = parse_cif_text(_cif("chromite"))
+    db = tmp_path / "pmg.sqlite"
+    report = build_database("Fe", db=db, source=[structure], params=TINY, workers=1, progress=False)
+    assert report.sites_new == 1
+    with SpectralDatabase(db) as store:
+        (site,) = store.site_spectra("Fe")
+    assert site["structure_id"].startswith("pmg:") and site["motif"] == "T:4"
