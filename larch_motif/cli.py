@@ -121,6 +121,32 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from larch_motif.explain import explain_spectrum, plot_explanation
+    from larch_motif.predict import resolve_models
+
+    (model,) = resolve_models(args.target, args.model, args.element).values()
+    out = []
+    for k, path in enumerate(args.files):
+        expl = explain_spectrum(path, model, args.class_name, group=args.group, normalized=args.normalized)
+        if args.plot:
+            plot = args.plot if len(args.files) == 1 else f"{args.plot.rsplit('.', 1)[0]}_{k}.png"
+            plot_explanation(expl, plot)
+        expl.pop("norm")
+        out.append(expl)
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    for expl in out:
+        print(f"{expl['file']}: {expl['target']} {expl['class']} (model output {expl['model_output']:.3f} "
+              f"{expl['output_space']}, expected {expl['expected_value']:.3f})")
+        for name, value in expl["regions"].items():
+            print(f"  {name:12s} {value:+.3f}")
+        for w in expl["warnings"]:
+            print(f"  warning: {w}")
+    return 0
+
+
 def _cmd_backends(args: argparse.Namespace) -> int:
     from larch_motif.models import available_backends
     from larch_motif.plugins import get_plugins, plugin_of
@@ -208,6 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalized", action="store_true", help="mu is already normalized")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predict)
+
+    e = sub.add_parser("explain", help="TreeSHAP explanation of one prediction on the energy axis")
+    e.add_argument("files", nargs="+")
+    e.add_argument("--model", default=None)
+    e.add_argument("--element", default=None)
+    e.add_argument("--target", choices=("cn", "motif"), default="cn")
+    e.add_argument("--class", dest="class_name", default=None, help="class to explain (default: predicted)")
+    e.add_argument("--group", default=None)
+    e.add_argument("--normalized", action="store_true")
+    e.add_argument("--plot", default=None, help="PNG file")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_explain)
 
     k = sub.add_parser("backends", help="registered model backends and where each comes from")
     k.add_argument("--json", action="store_true")

@@ -1,0 +1,74 @@
+"""TreeSHAP explanations: additivity in each backend's output space, determinism, CLI shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import write_measured_like
+
+from larch_motif.errors import LarchMotifError
+from larch_motif.explain import explain_spectrum
+from larch_motif.models import load_model
+from larch_motif.training import train
+
+
+@pytest.fixture(scope="module")
+def spectrum_file(tmp_path_factory, fe_sites):
+    path = tmp_path_factory.mktemp("spectra") / "fe_t4.dat"
+    write_measured_like(path, next(s for s in fe_sites if s["motif"] == "T:4"))
+    return path
+
+
+@pytest.mark.parametrize("backend, space", [("rf", "probability"), ("xgboost", "margin"), ("lightgbm", "margin")])
+def test_shap_values_add_up_to_the_models_own_output(tmp_path, spectrum_file, backend, space):
+    _, _ = train("Fe", "cn", backend, cv=None, augmentation=None, out=tmp_path / "m.lmm",
+                 backend_params={"n_estimators": 30})
+    model = load_model(tmp_path / "m.lmm")  # after a save/load round trip (LightGBM: text model)
+    expl = explain_spectrum(spectrum_file, model)
+    assert expl["output_space"] == space
+    assert abs(expl["expected_value"] + sum(expl["shap_values"]) - expl["model_output"]) < 1e-4
+    from larch_motif.predict import predict
+
+    (res,) = predict(spectrum_file, model=model, target="cn")
+    assert expl["class"] == res["cn"]
+    if space == "probability":
+        assert expl["model_output"] == pytest.approx(res["cn_probabilities"][expl["class"]], abs=1e-4)
+    else:
+        # margins: the softmax of the raw outputs gives back the predicted probabilities
+        from larch_motif.explain import raw_output
+        from larch_motif.spectra import features, normalize, read_spectrum
+
+        grp = read_spectrum(spectrum_file)
+        grp.motif_warnings = []
+        normalize(grp)
+        margin = raw_output(model, features(grp, model.preprocessing)[None])[0]
+        p = np.exp(margin - margin.max()) / np.exp(margin - margin.max()).sum()
+        assert margin[model.classes.index(expl["class"])] == pytest.approx(expl["model_output"], abs=1e-6)
+        assert p[model.classes.index(expl["class"])] == pytest.approx(res["cn_probabilities"][expl["class"]], abs=1e-3)
+    assert len(expl["energy"]) == len(expl["shap_values"])
+    assert sum(expl["regions"].values()) == pytest.approx(sum(expl["shap_values"]), abs=1e-6)
+
+
+def test_explanations_are_deterministic_and_unknown_classes_refused(spectrum_file, fe_cn_model):
+    path, _, _ = fe_cn_model
+    first, second = explain_spectrum(spectrum_file, path), explain_spectrum(spectrum_file, path)
+    assert first["shap_values"] == second["shap_values"]
+    with pytest.raises(LarchMotifError, match="class '99' unknown"):
+        explain_spectrum(spectrum_file, path, target_class="99")
+
+
+def test_cli_explain_json_shape_and_plot(tmp_path, spectrum_file, fe_cn_model):
+    path, _, _ = fe_cn_model
+    png = tmp_path / "shap.png"
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "explain", str(spectrum_file), "--model", str(path),
+                        "--class", "4", "--plot", str(png), "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (expl,) = json.loads(r.stdout)
+    for key in ("file", "group", "target", "class", "energy", "shap_values", "expected_value", "model_output",
+                "output_space", "regions", "top_windows", "in_domain", "warnings"):
+        assert key in expl
+    assert expl["class"] == "4" and png.stat().st_size > 10_000
