@@ -147,6 +147,24 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain_model(args: argparse.Namespace) -> int:
+    from larch_motif.explain import explain_model, plot_model_explanation
+    from larch_motif.predict import resolve_models
+
+    (model,) = resolve_models(args.target, args.model, args.element).values()
+    expl = explain_model(model)
+    if args.plot:
+        plot_model_explanation(expl, args.plot)
+    expl = {k: v for k, v in expl.items() if not k.startswith("_")}
+    if args.json:
+        print(json.dumps(expl, indent=1))
+        return 0
+    print(f"{expl['element']} {expl['target']} model over {expl['n_spectra']} spectra:")
+    for line in expl["summary"].values():
+        print("  " + line)
+    return 0
+
+
 def _cmd_backends(args: argparse.Namespace) -> int:
     from larch_motif.models import available_backends
     from larch_motif.plugins import get_plugins, plugin_of
@@ -246,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", default=None, help="PNG file")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_explain)
+
+    g = sub.add_parser("explain-model", help="global TreeSHAP explanation of a model over its spectra")
+    g.add_argument("--model", default=None)
+    g.add_argument("--element", default=None)
+    g.add_argument("--target", choices=("cn", "motif"), default="cn")
+    g.add_argument("--plot", default=None, help="PNG file")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=_cmd_explain_model)
 
     k = sub.add_parser("backends", help="registered model backends and where each comes from")
     k.add_argument("--json", action="store_true")

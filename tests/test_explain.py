@@ -72,3 +72,21 @@ def test_cli_explain_json_shape_and_plot(tmp_path, spectrum_file, fe_cn_model):
                 "output_space", "regions", "top_windows", "in_domain", "warnings"):
         assert key in expl
     assert expl["class"] == "4" and png.stat().st_size > 10_000
+
+
+def test_global_explanation_covers_every_class_and_is_consistent(tmp_path, fe_cn_model):
+    from larch_motif.explain import explain_model, plot_model_explanation
+
+    _, model, _ = fe_cn_model
+    expl = explain_model(model, max_samples=200)
+    assert set(expl["classes"]) == set(model.classes) and expl["n_spectra"] == 200
+    for d in expl["classes"].values():
+        assert len(d["mean_abs_shap"]) == len(expl["energy"])
+        assert sum(d["region_share"].values()) == pytest.approx(1.0)
+    # the model's features that matter by TreeSHAP and by impurity overlap in their top ten
+    shap_total = np.sum([d["mean_abs_shap"] for d in expl["classes"].values()], axis=0)
+    top_shap = set(np.argsort(shap_total)[-10:])
+    top_impurity = set(np.argsort(expl["impurity_importance"])[-10:])
+    assert len(top_shap & top_impurity) >= 3
+    plot_model_explanation(expl, tmp_path / "global.png")
+    assert (tmp_path / "global.png").stat().st_size > 10_000
