@@ -37,6 +37,20 @@ def _tree_model(model: MotifModel):
     return getattr(estimator, "booster_", None) if backend.name == "lightgbm" else estimator
 
 
+def tree_explainer(model: MotifModel):
+    """The model's ``shap.TreeExplainer``, built once per model object (building one for a
+    LightGBM or XGBoost model reads every tree and takes longer than explaining a spectrum)."""
+    import shap
+
+    explainer = getattr(model, "_tree_explainer", None)
+    if explainer is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            explainer = shap.TreeExplainer(_tree_model(model))
+        model._tree_explainer = explainer
+    return explainer
+
+
 def raw_output(model: MotifModel, X: np.ndarray) -> np.ndarray:
     """The model's own output per class, (n, n_classes), in its output space."""
     backend = model.classifier.backend_
@@ -56,12 +70,10 @@ def shap_values(model: MotifModel, X: np.ndarray, class_name: str | None = None)
 
     Returns ``class_index`` (n,), ``values`` (n, n_features), ``expected`` (n,), ``output`` (n,).
     """
-    import shap
-
     X = np.atleast_2d(np.asarray(X, float))
+    explainer = tree_explainer(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        explainer = shap.TreeExplainer(_tree_model(model))
         values = np.asarray(explainer.shap_values(X))
     expected = np.atleast_1d(np.asarray(explainer.expected_value, float))
     if values.ndim == 2:  # binary margin models: one column for class 1
@@ -167,15 +179,13 @@ def explain_model(model: str | os.PathLike | MotifModel, X: np.ndarray | None = 
     """Global explanation: mean |SHAP| against energy for every class over spectra X (default:
     the model's training spectra, at most ``max_samples``), the impurity importance where the
     backend has one, the share of each region per class, and a one-line reading per class."""
-    import shap
-
     m = model if isinstance(model, MotifModel) else load_model(model)
     X = m.training_features if X is None else np.atleast_2d(np.asarray(X, float))
     if X.shape[0] > max_samples:
         X = X[np.random.default_rng(seed).choice(X.shape[0], max_samples, replace=False)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        values = np.asarray(shap.TreeExplainer(_tree_model(m)).shap_values(X))
+        values = np.asarray(tree_explainer(m).shap_values(X))
     if values.ndim == 2:
         values = np.stack([-values, values], axis=-1)
     energy = m.preprocessing.feature_energies()
