@@ -90,3 +90,28 @@ def test_global_explanation_covers_every_class_and_is_consistent(tmp_path, fe_cn
     assert len(top_shap & top_impurity) >= 3
     plot_model_explanation(expl, tmp_path / "global.png")
     assert (tmp_path / "global.png").stat().st_size > 10_000
+
+
+def test_a_backend_without_tree_support_is_refused_with_its_name(spectrum_file, fe_cn_model):
+    import copy
+
+    from larch_motif.models import load_model as load
+
+    path, _, _ = fe_cn_model
+    model = load(path)
+    backend = copy.copy(model.classifier.backend_)
+    backend.name, backend.tree_explainer = "knn-plugin", False
+    model.classifier.backend_ = backend
+    with pytest.raises(LarchMotifError, match="backend 'knn-plugin' declares no TreeSHAP support"):
+        explain_spectrum(spectrum_file, model)
+
+
+def test_out_of_domain_spectrum_is_explained_but_flagged(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    site = dict(next(s for s in fe_sites if s["cn"] == 6))
+    site["energy_eV"] = site["energy_eV"] + 2547.0  # at the Zn K edge
+    f = tmp_path / "zn.dat"
+    write_measured_like(f, site)
+    expl = explain_spectrum(f, path)
+    assert expl["in_domain"] is False and any("another element" in w for w in expl["warnings"])
+    assert abs(expl["expected_value"] + sum(expl["shap_values"]) - expl["model_output"]) < 1e-4
