@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from larch_motif.database import open_database
-from larch_motif.predict import predict
+from larch_motif.prediction import predict
 from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum, theory_group
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "experimental"

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import write_measured_like  # noqa: E402
 
 from larch_motif.database import open_database  # noqa: E402
-from larch_motif.predict import predict  # noqa: E402
+from larch_motif.prediction import predict  # noqa: E402
 
 
 def main() -> None:

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 
 import larch_motif
-from larch_motif.explain import explain_model, explain_spectrum, plot_explanation, plot_model_explanation
+from larch_motif.explain import (
+    explain_model,
+    explain_spectrum,
+    plot_explanation,
+    plot_model_explanation,
+)
 from larch_motif.spectra import broaden
 from larch_motif.training import default_model
 

@@ -22,7 +22,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 _API = {
     "build_database": "larch_motif.build",
     "train": "larch_motif.training",
-    "predict": "larch_motif.predict",
+    "predict": "larch_motif.prediction",
     "load_model": "larch_motif.models",
     "open_database": "larch_motif.database",
     "Preprocessing": "larch_motif.spectra",

@@ -114,7 +114,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     model_output (= expected_value + sum(shap_values)), output_space, regions, top_windows,
     in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting.
     """
-    from larch_motif.predict import _as_group, edge_mismatch
+    from larch_motif.prediction import _as_group, edge_mismatch
 
     m = model if isinstance(model, MotifModel) else load_model(model)
     grp = _as_group(spectrum, group, normalized)

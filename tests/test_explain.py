@@ -31,7 +31,7 @@ def test_shap_values_add_up_to_the_models_own_output(tmp_path, spectrum_file, ba
     expl = explain_spectrum(spectrum_file, model)
     assert expl["output_space"] == space
     assert abs(expl["expected_value"] + sum(expl["shap_values"]) - expl["model_output"]) < 1e-4
-    from larch_motif.predict import predict
+    from larch_motif.prediction import predict
 
     (res,) = predict(spectrum_file, model=model, target="cn")
     assert expl["class"] == res["cn"]

@@ -7,7 +7,7 @@ import pytest
 from conftest import write_measured_like
 
 from larch_motif.errors import SpectrumError
-from larch_motif.predict import predict
+from larch_motif.prediction import predict
 from larch_motif.spectra import read_spectrum
 
 
