@@ -100,7 +100,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from larch_motif.predict import predict
+    from larch_motif.prediction import predict
 
     results = predict(args.files, model=args.model, element=args.element, target=args.target,
                       group=args.group, normalized=args.normalized)
@@ -123,7 +123,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from larch_motif.explain import explain_spectrum, plot_explanation
-    from larch_motif.predict import resolve_models
+    from larch_motif.prediction import resolve_models
 
     (model,) = resolve_models(args.target, args.model, args.element).values()
     out = []
@@ -149,7 +149,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _cmd_explain_model(args: argparse.Namespace) -> int:
     from larch_motif.explain import explain_model, plot_model_explanation
-    from larch_motif.predict import resolve_models
+    from larch_motif.prediction import resolve_models
 
     (model,) = resolve_models(args.target, args.model, args.element).values()
     expl = explain_model(model)
@@ -192,6 +192,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     report = run_demo(args.out, element=args.element, cv=args.cv)
     print(report["summary"])
+    return 0
+
+
+def _cmd_install_larch(args: argparse.Namespace) -> int:
+    from larch_motif.larch_plugin import INIT_LINE, install_startup
+
+    path, changed = install_startup()
+    if changed:
+        print(f"added to {path}: {INIT_LINE}")
+        print("the motif_* commands (help(motif_predict)) are in every new larch session")
+    else:
+        print(f"already in {path}: nothing to do")
+    return 0
+
+
+def _cmd_uninstall_larch(args: argparse.Namespace) -> int:
+    from larch_motif.larch_plugin import INIT_LINE, uninstall_startup
+
+    path, changed = uninstall_startup()
+    print(f"removed from {path}: {INIT_LINE}" if changed else f"not in {path}: nothing to do")
     return 0
 
 
@@ -282,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--element", default="Fe")
     d.add_argument("--cv", type=int, default=5)
     d.set_defaults(func=_cmd_demo)
+
+    il = sub.add_parser("install-larch", help="add the motif_* commands to every Larch session (Larch's init.lar)")
+    il.set_defaults(func=_cmd_install_larch)
+    ul = sub.add_parser("uninstall-larch", help="remove the line install-larch added to Larch's init.lar")
+    ul.set_defaults(func=_cmd_uninstall_larch)
     return parser
 
 
