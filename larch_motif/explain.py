@@ -164,11 +164,20 @@ def plot_explanation(explanation: dict, path: str | os.PathLike) -> None:
         if np.isfinite(lo):
             ax.axvline(lo, color="gray", ls=":", lw=0.8)
     ax.set_title(f"{explanation['target']} = {explanation['class']}: red pushes towards it, blue away", fontsize=9)
-    windows = explanation["top_windows"][::-1]
-    axw.barh([f"{w['start_eV']:+.0f}..{w['end_eV']:+.0f} eV" for w in windows], [w["shap"] for w in windows],
-             color=["tab:red" if w["shap"] > 0 else "tab:blue" for w in windows])
-    axw.set_xlabel("summed SHAP")
-    axw.set_title("strongest windows", fontsize=9)
+    # waterfall: from the expected value through the strongest windows and the rest to the output
+    windows = explanation["top_windows"]
+    steps = [(f"{w['start_eV']:+.0f}..{w['end_eV']:+.0f} eV", w["shap"]) for w in windows]
+    steps.append(("rest", explanation["model_output"] - explanation["expected_value"] - sum(v for _, v in steps)))
+    level = explanation["expected_value"]
+    for row, (_, value) in enumerate(steps):
+        axw.barh(row, value, left=level, color="tab:red" if value > 0 else "tab:blue")
+        level += value
+    axw.set_yticks(range(len(steps)), [label for label, _ in steps])
+    axw.invert_yaxis()
+    axw.axvline(explanation["expected_value"], color="gray", ls=":", lw=0.8)
+    axw.axvline(explanation["model_output"], color="k", lw=0.8)
+    axw.set_xlabel(f"expected {explanation['expected_value']:.3f} -> output {explanation['model_output']:.3f}")
+    axw.set_title("waterfall of the strongest windows", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
