@@ -1,157 +1,369 @@
-"""Larch shell commands of larch_motif, in Larch's idiom: functions on Groups.
+"""Larch shell commands of larch_motif: functions on Groups, like Larch's own ``pre_edge``.
 
-Like ``pre_edge(group)``, ``motif_predict(group)`` writes its results into the group
-(``group.motif.cn``, ``.cn_probabilities``, ``.motif``, ``.motif_probabilities``, ``.in_domain``,
-``.warnings``) and runs ``pre_edge`` on the group first when it has not been normalized.
+In a Larch session (``larch``, ``larch -e script.lar``, the Larix shell) after
+``larch-motif install-larch``, or after running ``INIT_LINE`` once in a session::
 
-Activation: ``larch-motif install-larch`` adds one line to Larch's start-up file (``init.lar``
-in Larch's user folder, ``LARCHDIR`` honoured), which imports this module and calls
-``_larch_init(_larch)``; the same line works at the Larch prompt or in a script.
+    dat = read_ascii('fe_oxide.dat', labels='energy mu')
+    motif_predict(dat, element='Fe')       # fills dat.motif
+    print(dat.motif.cn, dat.motif.cn_probabilities, dat.motif.in_domain)
+    help(motif_predict)
+
+The commands live in the Larch group ``_motif`` (``_larch_builtins``), which joins the groups
+Larch searches for names. A problem with the input (no group, a group without energy and mu,
+a spectrum of another element than the model's) is reported by the Larch shell as one line,
+``LarchMotifError: motif_predict: ...``; the script stops there, the session goes on, and the
+group is left as it was. This module is an adapter: it calls the library and holds no method.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
+import copy
+import os
 from pathlib import Path
+
+import numpy as np
 
 from larch_motif.errors import LarchMotifError
 
-INIT_LINE = "import larch_motif.larch_plugin; larch_motif.larch_plugin._larch_init(_larch)  # larch_motif"
+#: Larch group that holds the commands (``help(_motif)`` lists them).
+GROUP_NAME = "_motif"
+
+#: The line ``larch-motif install-larch`` adds to Larch's start-up file (and uninstall removes).
+INIT_LINE = "import larch_motif.larch_plugin as _motif_plugin; _motif_plugin._larch_init(_larch)"
 
 
-def _check_group(group: object) -> None:
+def _report(_larch, command: str, exc: Exception) -> None:
+    """Hand a user error to Larch as one line naming the command; raise it outside Larch."""
+    error = LarchMotifError(f"{command}: {exc}")
+    if _larch is None:
+        raise error from None
+    _larch.raise_exception(None, exc=LarchMotifError, msg=str(error))
+    # no Python traceback in the shell's message; Larch's try/except still sees the type
+    _larch.error[-1].exc_info = (LarchMotifError, error, None)
+
+
+def _spectrum_copy(group):
+    """A Larch Group sharing the arrays of ``group``, so that a failure leaves ``group`` as it was."""
+    from larch import Group
+
     if group is None:
-        raise LarchMotifError("no group given: motif_predict(group) needs a Group with energy and mu")
-    if not (hasattr(group, "energy") and hasattr(group, "mu")):
-        raise LarchMotifError(f"group {getattr(group, 'groupname', group)!r} has no energy and mu arrays")
+        raise LarchMotifError("no group given: give a Group with energy (eV) and mu")
+    if not hasattr(group, "__dict__") or isinstance(group, type):
+        raise LarchMotifError(f"{group!r} is not a Group: give a Group with energy (eV) and mu")
+    missing = [name for name in ("energy", "mu") if not hasattr(group, name)]
+    if missing:
+        raise LarchMotifError(
+            f"the group has no {' and no '.join(missing)}: give a Group with energy (eV) and mu "
+            f"(read_ascii(file, labels='energy mu'), or set group.energy and group.mu)")
+    work = Group(name=getattr(group, "__name__", None))
+    for name, value in vars(group).items():
+        if name != "__name__":
+            # pre_edge records its call in these two in place: the copy gets its own
+            setattr(work, name, copy.deepcopy(value) if name in ("journal", "callargs") else value)
+    return work
 
 
-def motif_predict(group, model=None, target: str = "both", element: str | None = None, _larch=None) -> None:
-    """Predict the absorber's coordination number and motif of a XANES group.
+def _write_back(group, work, skip: tuple[str, ...] = ("__name__", "motif_warnings")) -> None:
+    """Copy what the library added or replaced on ``work`` (pre_edge results, e0_half) to ``group``."""
+    before = vars(group)
+    for name, value in vars(work).items():
+        if name not in skip and (name not in before or before[name] is not value):
+            setattr(group, name, value)
 
-    motif_predict(group, model=None, target='both', element=None)
 
-    group:   Group with energy (eV) and mu; pre_edge is run first when the group is not
-             normalized yet (its e0, edge_step, flat are then written as by pre_edge).
-    model:   model file (.lmm); default: the bundled default models of the element.
-    target:  'cn', 'motif' or 'both'.
-    element: absorbing element; default: from E0 (xraydb).
+def _refuse_other_element(warnings: list[str]) -> None:
+    for warning in warnings:
+        if "another element" in warning:
+            raise LarchMotifError(warning.replace("another element than the model's?",
+                                                  "a spectrum of another element than the model's"))
 
-    Writes group.motif, a Group with: cn, cn_probabilities, motif, motif_probabilities,
-    in_domain, warnings, e0_half (eV), element, edge. Nothing is changed on error.
+
+def _model_for(target: str, model, element: str | None):
+    """The model given (file or object), checked against ``target`` and ``element``; ``None``
+    when no model is given (the library then takes the defaults of the element)."""
+    from larch_motif.prediction import resolve_models
+
+    if model is None:
+        return None
+    (m,) = resolve_models(target, model, element).values()
+    if element is not None and m.element.lower() != str(element).lower():
+        raise LarchMotifError(f"the model is for {m.element}, not {element}")
+    return m
+
+
+def motif_predict(group=None, model=None, target="both", element=None, normalized=False, _larch=None):
+    """Coordination number (CN) and coordination motif of the absorber from a XANES spectrum.
+
+    motif_predict(group, model=None, target='both', element=None, normalized=False)
+
+    Parameters:
+      group       Group with energy (eV) and mu (raw or normalized).
+      model       model file (.lmm, from motif_train or `larch-motif train`), or a model from
+                  motif_train(...).model; default: the bundled models of `element`.
+      target      'cn', 'motif' or 'both' (default; a model file gives its own target only).
+      element     absorbing element, e.g. 'Fe'; default: the model's, else found from E0.
+      normalized  True when mu is already normalized (flat): pre_edge is not run.
+
+    Runs pre_edge on the group unless it is already normalized (an existing pre_edge result,
+    e0, edge_step and flat, is used as it is), then writes:
+      group.e0, edge_step, norm, flat, ...  as pre_edge does
+      group.motif  a Group with
+        cn, cn_probabilities           predicted CN and {CN: probability}
+        motif, motif_probabilities     predicted motif and {motif: probability}
+        in_domain                      False when the spectrum is unlike the training spectra
+        warnings                       list of reasons (range too short, far from training, ...)
+        e0, e0_half                    E0 (eV) from pre_edge, and at half the edge step (eV)
+        element, edge, domain_distance, target
+        model                          the model file given, else None
+
+    Returns None. Errors (no group, no energy/mu, a spectrum of another element than the
+    model's) stop the script with one line and leave the group unchanged.
+
+    Example:
+      dat = read_ascii('fe_oxide.dat', labels='energy mu')
+      motif_predict(dat, element='Fe')
+      print(dat.motif.cn, dat.motif.cn_probabilities)
     """
     from larch import Group
 
     from larch_motif.prediction import predict
 
-    _check_group(group)
-    (res,) = predict(group, model=model, element=element, target=target)
-    group.motif = Group(**{k: v for k, v in res.items() if k not in ("file", "group")},
-                        __name__=f"motif prediction of {getattr(group, 'groupname', 'group')}")
+    try:
+        work = _spectrum_copy(group)
+        m = _model_for(target, model, element)
+        (res,) = predict(work, model=m, element=element, target=target, normalized=normalized)
+        _refuse_other_element(res["warnings"])
+    except LarchMotifError as exc:
+        return _report(_larch, "motif_predict", exc)
+    _write_back(group, work)
+    keys = ("cn", "cn_probabilities", "motif", "motif_probabilities", "in_domain", "warnings",
+            "e0", "e0_half", "element", "edge", "domain_distance")
+    group.motif = Group(name="motif", **{k: res[k] for k in keys if k in res},
+                        model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
+    return None
 
 
-def motif_explain(group, model=None, target: str = "cn", class_name: str | None = None, _larch=None) -> None:
-    """TreeSHAP explanation of a group's CN or motif prediction on the energy axis.
+def motif_explain(group=None, model=None, target="cn", class_name=None, element=None, normalized=False,
+                  _larch=None):
+    """TreeSHAP explanation of a CN or motif prediction on the energy axis.
 
-    motif_explain(group, model=None, target='cn', class_name=None)
+    motif_explain(group, model=None, target='cn', class_name=None, element=None, normalized=False)
 
-    Writes group.shap, a Group with: energy (eV from E0), shap_values, expected_value,
-    model_output, output_space, regions (summed SHAP per physical region), top_windows, class.
+    Parameters:
+      group       Group with energy (eV) and mu.
+      model       model file (.lmm) or motif_train(...).model; default: the bundled model of
+                  `element` for `target`.
+      target      'cn' (default) or 'motif'.
+      class_name  class to explain, e.g. '4' or 'T:4'; default: the predicted one.
+      element     absorbing element; default: the model's, else found from E0.
+      normalized  True when mu is already normalized.
+
+    Runs pre_edge as motif_predict does and writes group.motif_explain, a Group with
+      class_name        the class explained
+      energy            feature energies (eV relative to E0)
+      shap_values       SHAP value at each energy: + pushes towards class_name, - away
+      expected_value, model_output (= expected_value + sum(shap_values)), output_space
+      regions           {region: summed SHAP} for pre-edge, rising edge, white line, post-edge
+      top_windows       strongest contiguous energy windows
+      norm              normalized spectrum on the model's grid
+      in_domain, warnings, target
+
+    Returns None. Errors stop the script with one line and leave the group unchanged.
     """
     from larch import Group
 
-    from larch_motif.explain import explain_spectrum
-    from larch_motif.prediction import infer_element, resolve_models
-    from larch_motif.spectra import normalize
+    try:
+        from larch_motif.explain import explain_spectrum
+        from larch_motif.prediction import infer_element, resolve_models
+        from larch_motif.spectra import normalize
 
-    _check_group(group)
-    if model is None:
-        group.motif_warnings = []
-        normalize(group)
-        element, edge = infer_element(group)
-        (model,) = resolve_models(target, None, element, edge).values()
-    expl = explain_spectrum(group, model, class_name)
-    group.shap = Group(**{k: v for k, v in expl.items() if k not in ("file", "group")})
+        if target not in ("cn", "motif"):
+            raise LarchMotifError(f"unknown target {target!r} (choose from cn, motif)")
+        work = _spectrum_copy(group)
+        if normalized:
+            work.is_normalized = True
+        m = _model_for(target, model, element)
+        if m is None:
+            if element is None:
+                work.motif_warnings = []
+                normalize(work)
+                element, _ = infer_element(work)
+            (m,) = resolve_models(target, None, element).values()
+        expl = explain_spectrum(work, m, class_name)
+        _refuse_other_element(expl["warnings"])
+    except LarchMotifError as exc:
+        return _report(_larch, "motif_explain", exc)
+    _write_back(group, work)
+    values = {k: v for k, v in expl.items() if k not in ("class", "file", "group")}
+    for name in ("energy", "shap_values", "norm"):
+        values[name] = np.asarray(values[name], float)
+    group.motif_explain = Group(name="motif_explain", class_name=expl["class"], **values)
+    return None
 
 
-def motif_train(element: str, target: str = "cn", backend: str = "rf", db=None, out=None, cv: int = 5,
-                _larch=None):
-    """Train a CN or motif classifier on the (bundled) database; returns a Group with the
-    grouped-CV report (accuracy, balanced_accuracy, macro_f1, confusion_matrix) and the model path.
+def motif_train(element=None, target="cn", backend="rf", db=None, out=None, cv=5, _larch=None):
+    """Train a CN or motif classifier on the theoretical XANES database, with grouped CV.
 
-    motif_train(element, target='cn', backend='rf', db=None, out=None, cv=5)
+    result = motif_train(element, target='cn', backend='rf', db=None, out=None, cv=5)
+
+    Parameters:
+      element   absorbing element, e.g. 'Fe'.
+      target    'cn' or 'motif'.
+      backend   'rf', 'xgboost', 'lightgbm' or a plugin's (see motif_backends()).
+      db        database file (default: the bundled one).
+      out       model file to write (.lmm), for motif_predict(..., model=out) later.
+      cv        folds of cross-validation grouped by mineral (0 or None: none).
+
+    Returns a Group: model (use as motif_predict(dat, model=result.model)), model_file,
+    element, target, backend, n_spectra, n_groups (minerals), accuracy, balanced_accuracy,
+    macro_f1, confusion_matrix (with cv), seconds, report (everything, as a dict).
     """
     from larch import Group
 
     from larch_motif.training import train
 
-    _, report = train(element, target, backend, db=db, cv=cv or None, out=out)
-    return Group(model_file=str(out) if out else None, **report)
+    try:
+        if element is None:
+            raise LarchMotifError("no element given, e.g. motif_train('Fe', target='cn')")
+        model, report = train(element, target, backend, db=db, cv=cv or None, out=out)
+    except (LarchMotifError, OSError) as exc:
+        return _report(_larch, "motif_train", exc)
+    scores = {k: report[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "confusion_matrix")
+              if k in report}
+    return Group(name=f"motif_{element}_{target}_{backend}", model=model,
+                 model_file=None if out is None else str(Path(out)), element=element, target=target,
+                 backend=backend, n_spectra=report["n_spectra"], n_groups=report["n_groups"],
+                 seconds=report["seconds"], report=report, **scores)
 
 
-def motif_build_db(element: str, db=None, source: str = "amcsd", limit=None, workers=None, _larch=None):
-    """Compute or resume a theoretical XANES database with FEFF10 (see larch-motif db build).
+def motif_build_db(element=None, edge="K", db=None, source="amcsd", limit=None, per_mineral=1,
+                   workers=None, retry_failed=False, _larch=None):
+    """Compute (or resume) the theoretical XANES database of an element with FEFF10.
 
-    motif_build_db(element, db=None, source='amcsd', limit=None, workers=None)
+    result = motif_build_db(element, edge='K', db=None, source='amcsd', limit=None,
+                            per_mineral=1, workers=None, retry_failed=False)
+
+    Parameters:
+      element       absorbing element, e.g. 'Fe'.
+      edge          absorption edge (default 'K').
+      db            database file (default: the bundled one).
+      source        'amcsd' (the AMCSD shipped with larixite) or a folder of CIF files.
+      limit         first N structures only; per_mineral: AMCSD CIFs per mineral.
+      workers       local processes (default: all cores).
+      retry_failed  recompute sites that failed before.
+
+    Already computed sites are kept, so an interrupted build resumes. Takes minutes to hours.
+    Returns a Group: db_path, element, edge, structures_new, sites_new, sites_failed,
+    compounds_new, seconds, failures ({reason: count}).
     """
     from larch import Group
 
     from larch_motif.build import build_database
 
-    report = build_database(element, db=db, source=source, limit=limit, workers=workers)
-    return Group(**report.__dict__)
+    try:
+        if element is None:
+            raise LarchMotifError("no element given, e.g. motif_build_db('Fe', limit=20)")
+        report = build_database(element, edge=edge, db=db, source=source, limit=limit,
+                                per_mineral=per_mineral, workers=workers, retry_failed=retry_failed)
+    except (LarchMotifError, OSError) as exc:
+        return _report(_larch, "motif_build_db", exc)
+    return Group(name=f"motif_db_{element}_{edge}", **vars(report))
 
 
-def motif_reconstruct(*args, _larch=None, **kws):
-    """Reconstruct a spectrum from structural parameters: not available in this version."""
-    raise LarchMotifError("motif_reconstruct: the reconstruction model is not in this version of larch_motif")
+def motif_reconstruct(group=None, model=None, _larch=None):
+    """Reconstruct local-structure descriptors from a spectrum: not available in this version.
+
+    Reports a Larch error; use motif_predict for CN and motif.
+    """
+    return _report(_larch, "motif_reconstruct",
+                   LarchMotifError("not available in this version of larch_motif (use motif_predict "
+                                   "for CN and motif)"))
 
 
-def motif_backends(_larch=None) -> list:
-    """Names of the registered model backends (rf, xgboost, lightgbm and plugins)."""
+def motif_backends(_larch=None):
+    """Names of the model backends that motif_train can use (built-in and from plugins).
+
+    motif_backends()  ->  ['lightgbm', 'rf', 'xgboost', ...]
+
+    Details (plugin, version, TreeSHAP support): `larch-motif backends` in a terminal.
+    """
     from larch_motif.models import available_backends
 
     return sorted(available_backends())
 
 
-_larch_builtins = {"_builtin": dict(motif_predict=motif_predict, motif_explain=motif_explain,
-                                    motif_train=motif_train, motif_build_db=motif_build_db,
-                                    motif_reconstruct=motif_reconstruct, motif_backends=motif_backends)}
+_larch_builtins = {GROUP_NAME: {
+    "motif_predict": motif_predict,
+    "motif_explain": motif_explain,
+    "motif_train": motif_train,
+    "motif_build_db": motif_build_db,
+    "motif_reconstruct": motif_reconstruct,
+    "motif_backends": motif_backends,
+}}
 
 
 def _larch_init(_larch) -> None:
-    """Install the commands into a running Larch interpreter (as Larch does for its own)."""
-    for group, functions in _larch_builtins.items():
-        for name, fcn in functions.items():
-            if "_larch" in inspect.signature(fcn).parameters:
-                fcn = functools.wraps(fcn)(functools.partial(fcn, _larch=_larch))
-            _larch.symtable.set_symbol(f"{group}.{name}", fcn)
+    """Install the commands in a running Larch interpreter; running it again changes nothing.
+
+    Larch installs only its own modules' ``_larch_builtins`` at start-up, so the start-up file
+    (``INIT_LINE``) or a script calls this for larch_motif.
+    """
+    from inspect import signature
+
+    from larch import Group
+    from larch.closure import Closure
+
+    symtable = _larch.symtable
+    for group_name, entries in _larch_builtins.items():
+        if not symtable.has_group(group_name):
+            symtable.set_symbol(group_name, value=Group(name=group_name))
+        group = symtable.get_group(group_name)
+        group.__doc__ = __doc__
+        for name, function in entries.items():
+            # as the interpreter does for its own builtins: the function receives the session
+            wrapped = Closure(func=function, _larch=_larch) if "_larch" in signature(function).parameters else function
+            setattr(group, name, wrapped)
+        core_groups = list(symtable._sys.core_groups)
+        if group_name not in core_groups:
+            symtable._sys.core_groups = [*core_groups, group_name]
+        symtable._fix_searchGroups(force=True)
 
 
 def larch_init_file() -> Path:
-    """Larch's user start-up file, as larch.site_config computes it (LARCHDIR honoured)."""
+    """The start-up file Larch runs in every session: ``init.lar`` in Larch's user folder
+    (``$LARCHDIR``, default ``~/.larch``), or ``$LARCHSTARTUP`` where that file exists."""
     from larch import site_config
 
     return Path(site_config.init_files[0])
 
 
-def install_startup() -> tuple[Path, bool]:
-    """Add the activation line to Larch's start-up file once; returns (file, whether changed)."""
-    path = larch_init_file()
-    text = path.read_text() if path.exists() else ""
-    if INIT_LINE in text.splitlines():
+def install_startup(init_file: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """Add ``INIT_LINE`` to Larch's start-up file (created if needed) unless it is there.
+
+    Returns the file and whether it was changed.
+    """
+    path = Path(init_file) if init_file is not None else larch_init_file()
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if INIT_LINE in (line.strip() for line in text.splitlines()):
         return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + ("" if text.endswith("\n") or not text else "\n") + INIT_LINE + "\n")
+    if text and not text.endswith("\n"):
+        text += "\n"
+    path.write_text(f"{text}{INIT_LINE}\n", encoding="utf-8")
     return path, True
 
 
-def uninstall_startup() -> tuple[Path, bool]:
-    """Remove the activation line from Larch's start-up file; returns (file, whether changed)."""
-    path = larch_init_file()
-    if not path.exists() or INIT_LINE not in path.read_text().splitlines():
+def uninstall_startup(init_file: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """Remove ``INIT_LINE`` (every copy of it, nothing else) from Larch's start-up file.
+
+    Returns the file and whether it was changed.
+    """
+    path = Path(init_file) if init_file is not None else larch_init_file()
+    if not path.is_file():
         return path, False
-    lines = [line for line in path.read_text().splitlines() if line != INIT_LINE]
-    path.write_text("\n".join(lines) + ("\n" if lines else ""))
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() != INIT_LINE]
+    if len(kept) == len(lines):
+        return path, False
+    path.write_text("".join(kept), encoding="utf-8")
     return path, True
