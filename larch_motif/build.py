@@ -16,13 +16,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from larch_motif.calculators import CalculationParameters, Cluster, get_calculator
-from larch_motif.database import SITE_LABEL_COLUMNS, SpectralDatabase
-from larch_motif.errors import CalculationError, DatabaseError, LarchMotifError
+from larch_motif.database import SpectralDatabase
+from larch_motif.errors import LarchMotifError
 from larch_motif.structures import (
     StructureEntry,
     absorber_sites,
@@ -172,7 +171,7 @@ def calculate_site(site_id: str, cluster_json: str, params: CalculationParameter
         return {"site_id": site_id, "energy_eV": spectrum.energy_eV, "mu": spectrum.mu,
                 "seconds": spectrum.seconds, "calculator": spectrum.calculator,
                 "calculator_version": spectrum.calculator_version}
-    except (CalculationError, LarchMotifError, Exception) as exc:
+    except Exception as exc:  # CalculationError, bad cluster data, a crashed calculator: recorded
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return {"site_id": site_id, "error": message[:400], "failure_reason": failure_reason(message)}
 
@@ -319,5 +318,3 @@ def _version() -> str:
 
     return version("larch_motif")
 
-
-__all__ = ["BuildReport", "build_database", "DatabaseError", "Path", "SITE_LABEL_COLUMNS"]
