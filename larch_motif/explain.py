@@ -114,7 +114,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     model_output (= expected_value + sum(shap_values)), output_space, regions, top_windows,
     in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting.
     """
-    from larch_motif.prediction import _as_group, edge_mismatch
+    from larch_motif.prediction import _as_group, edge_mismatch, is_in_domain
 
     m = model if isinstance(model, MotifModel) else load_model(model)
     grp = _as_group(spectrum, group, normalized)
@@ -138,7 +138,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
         "energy": energy.tolist(), "shap_values": values.tolist(),
         "expected_value": float(res["expected"][0]), "model_output": float(res["output"][0]),
         "output_space": m.classifier.backend_.output_space, "regions": sums, "top_windows": windows,
-        "in_domain": not any(w.startswith(("far from", "range too short")) or "another element" in w for w in warns),
+        "in_domain": is_in_domain(warns),
         "warnings": warns, "norm": x[: m.preprocessing.grid().size].tolist(),
     }
 

@@ -50,6 +50,11 @@ def edge_mismatch(e0_eV: float, element: str, edge: str, tolerance_eV: float = 6
     return None
 
 
+def is_in_domain(warnings: list[str]) -> bool:
+    """False when a warning says the spectrum is outside the model's domain."""
+    return not any(w.startswith(("far from", "range too short")) or "another element" in w for w in warnings)
+
+
 def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = None,
                    element: str | None = None, edge: str = "K") -> dict[str, MotifModel]:
     """Models by target: a given model file/object, or the defaults of ``element``."""
@@ -119,6 +124,5 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
                 res["warnings"].append(mismatch)
     for res, grp in zip(results, groups):
         res["warnings"] = list(dict.fromkeys(grp.motif_warnings + res["warnings"]))
-        res["in_domain"] = not any(
-            w.startswith(("far from", "range too short")) or "another element" in w for w in res["warnings"])
+        res["in_domain"] = is_in_domain(res["warnings"])
     return results
