@@ -81,7 +81,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     params = json.loads(args.params) if args.params else None
     _, report = train(args.element, args.target, args.backend, db=args.db, edge=args.edge,
-                      cv=args.cv or None, out=args.out, backend_params=params)
+                      cv=args.cv or None, out=args.out, backend_params=params,
+                      site_domain=args.site_domain)
     report["model"] = args.out
     if args.json:
         print(json.dumps(report, indent=1))
@@ -190,7 +191,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from larch_motif.demo import run_demo
 
-    report = run_demo(args.out, element=args.element, cv=args.cv)
+    report = run_demo(args.out, element=args.element, cv=args.cv, site_domain=args.site_domain)
     print(report["summary"])
     return 0
 
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backend", default="rf", help="rf, xgboost, lightgbm or a plugin's (see 'backends')")
     t.add_argument("--cv", type=int, default=5, help="grouped CV folds (0: none)")
     t.add_argument("--params", default=None, help="backend hyper-parameters as JSON")
+    t.add_argument("--site-domain", choices=("anion", "all"), default="anion",
+                   help="database sites to use: 'anion' (absorber bonded only to anions; default) or 'all' "
+                        "(also metal-bonded sites of alloys and intermetallics)")
     t.add_argument("--out", required=True, help="model file to write")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -301,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="larch_motif_output", help="report folder")
     d.add_argument("--element", default="Fe")
     d.add_argument("--cv", type=int, default=5)
+    d.add_argument("--site-domain", choices=("anion", "all"), default="anion",
+                   help="database sites to use: 'anion' (absorber bonded only to anions; default) or 'all' "
+                        "(also metal-bonded sites of alloys and intermetallics)")
     d.set_defaults(func=_cmd_demo)
 
     il = sub.add_parser("install-larch", help="add the motif_* commands to every Larch session (Larch's init.lar)")

@@ -22,10 +22,12 @@ from sklearn.model_selection import GroupKFold
 
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
+from larch_motif.labels import SITE_DOMAINS, in_site_domain
 from larch_motif.models import TARGETS, MotifClassifier, MotifModel, get_backend, load_model
 from larch_motif.spectra import Preprocessing, features, theory_group
 
 MIN_CLASS_SITES = 5
+DEFAULT_SITE_DOMAIN = "anion"
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,14 @@ class TrainingSet:
     site_ids: np.ndarray
     augmented: np.ndarray  # True for augmented copies
     dropped_classes: dict
+
+
+def select_sites(sites: list[dict], site_domain: str = DEFAULT_SITE_DOMAIN) -> list[dict]:
+    """The database sites of ``site_domain`` (``labels.SITE_DOMAINS``): ``anion`` keeps sites
+    whose ligands are all anions, ``all`` keeps every site."""
+    if site_domain not in SITE_DOMAINS:
+        raise LarchMotifError(f"unknown site domain {site_domain!r} (choose from {', '.join(SITE_DOMAINS)})")
+    return [s for s in sites if in_site_domain(s.get("ligands"), site_domain)]
 
 
 def site_label(site: dict, target: str) -> str:
@@ -136,18 +146,33 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
 
 
 def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
-                   random_state: int = 0, return_predictions: bool = False) -> dict:
+                   random_state: int = 0, return_predictions: bool = False,
+                   estimator: object | None = None) -> dict:
     """Grouped K-fold CV: sites of one mineral are never in both train and test.
 
     Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
     accuracy, macro F1 and the confusion matrix (rows: true, columns: predicted).
+    ``estimator`` (a scikit-learn classifier, e.g. a baseline of ``larch_motif.baselines``)
+    replaces the backend's classifier; it is cloned for every fold. Baselines are trained on
+    the unaugmented spectra only, as a scientist's reference library would be.
     """
+    from sklearn.base import clone
+
     n_groups = np.unique(ts.groups).size
     if n_groups < cv:
         raise LarchMotifError(f"{n_groups} minerals are too few for {cv}-fold grouped CV")
     y_true, y_pred, ids, p_max = [], [], [], []
     for train, test in GroupKFold(n_splits=cv).split(ts.X, ts.y, ts.groups):
         test = test[~ts.augmented[test]]
+        if estimator is not None:
+            train = train[~ts.augmented[train]]
+            clf = clone(estimator).fit(ts.X[train], ts.y[train])
+            pred = np.asarray(clf.predict(ts.X[test])).astype(str)
+            y_true.append(ts.y[test])
+            y_pred.append(pred)
+            ids.append(ts.site_ids[test])
+            p_max.append(np.ones(len(test)))
+            continue
         clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])
         proba = clf.predict_proba(ts.X[test])
         y_true.append(ts.y[test])
@@ -177,8 +202,12 @@ def _label_order(label: str) -> tuple:
 def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.PathLike | None = None,
           edge: str = "K", cv: int | None = 5, out: str | os.PathLike | None = None,
           prep: Preprocessing | None = None, augmentation: Augmentation | None = Augmentation(),
-          backend_params: dict | None = None, random_state: int = 0) -> tuple[MotifModel, dict]:
+          backend_params: dict | None = None, random_state: int = 0,
+          site_domain: str = DEFAULT_SITE_DOMAIN) -> tuple[MotifModel, dict]:
     """Train a classifier of ``target`` for ``element`` on the database; cross-validate it.
+
+    ``site_domain`` chooses the database sites (``anion``: absorber bonded only to anion
+    ligands, the default; ``all``: intermetallic and alloy sites too).
 
     Returns the model fitted on all spectra and a report: target, backend, n_spectra (site
     spectra), n_groups (minerals), cv_folds, accuracy, balanced_accuracy, macro_f1,
@@ -195,8 +224,13 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         db_path = str(store.path)
     if not sites:
         raise LarchMotifError(f"the database {db_path} holds no {element} {edge}-edge spectra")
+    n_all = len(sites)
+    sites = select_sites(sites, site_domain)
+    if not sites:
+        raise LarchMotifError(f"none of the {n_all} {element} {edge}-edge sites is in the site domain {site_domain!r}")
     ts = training_set(sites, target, prep, augmentation)
     report: dict = {"target": target, "backend": backend, "element": element, "edge": edge,
+                    "site_domain": site_domain,
                     "n_spectra": int((~ts.augmented).sum()), "n_training_rows": int(len(ts.y)),
                     "n_groups": int(np.unique(ts.groups).size), "dropped_classes": ts.dropped_classes}
     if cv:
@@ -247,7 +281,7 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
             raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
         db_hash = store.content_hash(element, edge)
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           Augmentation().as_dict(), backend], sort_keys=True)
+                           Augmentation().as_dict(), backend, DEFAULT_SITE_DOMAIN], sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"
     if path.is_file():
