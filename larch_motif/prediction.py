@@ -56,8 +56,10 @@ def is_in_domain(warnings: list[str]) -> bool:
 
 
 def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = None,
-                   element: str | None = None, edge: str = "K") -> dict[str, MotifModel]:
-    """Models by target: a given model file/object, or the defaults of ``element``."""
+                   element: str | None = None, edge: str = "K",
+                   backend: str | None = None) -> dict[str, MotifModel]:
+    """Models by target: a given model file/object, or the default models of ``element``
+    (of ``backend``, default ``training.DEFAULT_BACKEND``)."""
     if target not in TARGET_CHOICES:
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGET_CHOICES)})")
     targets = ("cn", "motif") if target == "both" else (target,)
@@ -70,15 +72,18 @@ def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = N
         return {m.target: m}
     if element is None:
         raise LarchMotifError("give a model file or an element")
-    from larch_motif.training import default_model
+    from larch_motif.training import DEFAULT_BACKEND, default_model
 
-    return {t: default_model(element, t, edge) for t in targets}
+    return {t: default_model(element, t, edge, backend or DEFAULT_BACKEND) for t in targets}
 
 
 def predict(spectra: object | Iterable[object], model: str | os.PathLike | MotifModel | None = None,
             element: str | None = None, target: str = "both", group: str | None = None,
-            normalized: bool = False, edge: str = "K") -> list[dict]:
+            normalized: bool = False, edge: str = "K", backend: str | None = None) -> list[dict]:
     """Predict CN and/or motif of each spectrum (files or Larch Groups).
+
+    Without ``model``, the default models of the element are used, of ``backend`` (rf,
+    xgboost, lightgbm; default rf).
 
     Returns one dict per spectrum: file, group, element, edge, e0 (eV), e0_half (eV), cn,
     cn_probabilities, motif, motif_probabilities, in_domain, warnings, domain_distance. The
@@ -95,7 +100,7 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
         groups.append(grp)
     if element is None and model is None:
         element, edge = infer_element(groups[0])
-    models = resolve_models(target, model, element, edge)
+    models = resolve_models(target, model, element, edge, backend)
     first = next(iter(models.values()))
     results = []
     for grp in groups:

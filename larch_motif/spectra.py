@@ -34,15 +34,17 @@ class Preprocessing:
     grid_min_eV, grid_max_eV, grid_step_eV: the feature grid relative to E0 (eV).
     derivative: append d(norm)/dE on the same grid.
     gaussian_fwhm_eV, lorentzian_fwhm_eV: broadening applied to theoretical spectra (eV):
-        instrument resolution (Gaussian) and extra core-hole/final-state width (Lorentzian).
+        instrument resolution and disorder (Gaussian) and extra core-hole/final-state width
+        (Lorentzian). 3.0 and 2.0 eV: FEFF10 without SCF gives white lines much sharper than
+        measured ones (chosen with ``benchmarks/measured.py``, see the README).
     """
 
     grid_min_eV: float = -8.0
     grid_max_eV: float = 60.0
     grid_step_eV: float = 1.0
     derivative: bool = False
-    gaussian_fwhm_eV: float = 1.5
-    lorentzian_fwhm_eV: float = 1.0
+    gaussian_fwhm_eV: float = 3.0
+    lorentzian_fwhm_eV: float = 2.0
 
     def grid(self) -> np.ndarray:
         """Feature energies relative to E0 (eV)."""
