@@ -52,22 +52,8 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
     results: dict = {"element": element, "edge": edge, "database": info, "site_domain": site_domain,
                      "n_domain_sites": len(sites), "cv": {}}
     for target in ("cn", "motif"):
-        ts = training_set(sites, target, prep, augmentation, computed)
-        results["cv"][target] = {}
-        for backend in backends:
-            if backend not in available_backends():
-                continue
-            t1 = time.perf_counter()
-            res = cross_validate(ts, backend, cv, return_predictions=True)
-            res["seconds"] = round(time.perf_counter() - t1, 1)
-            results["cv"][target][backend] = res
-        best = max(results["cv"][target], key=lambda b: results["cv"][target][b]["accuracy"])
-        for name, baseline in baselines(target, prep.feature_energies()).items():
-            t1 = time.perf_counter()
-            res = cross_validate(ts, name, cv, return_predictions=True, estimator=baseline)
-            res["seconds"] = round(time.perf_counter() - t1, 1)
-            results["cv"][target][f"baseline:{name}"] = res
-        results["cv"][target]["best"] = best
+        results["cv"][target] = compare_methods(sites, target, prep, augmentation, cv, backends, computed)
+        best = results["cv"][target]["best"]
         _plot_confusion(plt, results["cv"][target][best], f"{element} {target}: {best}",
                         folder / f"confusion_{target}.png")
     for target in ("cn", "motif"):
@@ -85,6 +71,30 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
                 res.pop("predictions", None)
     (folder / "report.json").write_text(json.dumps(slim, indent=1))
     return results
+
+
+def compare_methods(sites: list[dict], target: str, prep: Preprocessing, augmentation: Augmentation,
+                    cv: int = 5, backends: tuple[str, ...] = BUILTIN_BACKENDS,
+                    computed=None) -> dict:
+    """Grouped CV of each backend and each baseline on the same folds, by method name
+    (baselines as ``baseline:NAME``), plus ``best``: the backend with the highest accuracy."""
+    ts = training_set(sites, target, prep, augmentation, computed)
+    out: dict = {}
+    for backend in backends:
+        if backend not in available_backends():
+            continue
+        t1 = time.perf_counter()
+        res = cross_validate(ts, backend, cv, return_predictions=True)
+        res["seconds"] = round(time.perf_counter() - t1, 1)
+        out[backend] = res
+    best = max(out, key=lambda b: out[b]["accuracy"])
+    for name, baseline in baselines(target, prep.feature_energies()).items():
+        t1 = time.perf_counter()
+        res = cross_validate(ts, name, cv, return_predictions=True, estimator=baseline)
+        res["seconds"] = round(time.perf_counter() - t1, 1)
+        out[f"baseline:{name}"] = res
+    out["best"] = best
+    return out
 
 
 def _summary(results: dict, folder: Path) -> str:
