@@ -104,7 +104,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from larch_motif.prediction import predict
 
     results = predict(args.files, model=args.model, element=args.element, target=args.target,
-                      group=args.group, normalized=args.normalized)
+                      group=args.group, normalized=args.normalized, backend=args.backend,
+                      min_confidence=args.min_confidence)
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
@@ -113,8 +114,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                  f"{res['element']} {res['edge']}, E0 {res['e0']:.1f} eV"]
         for target in ("cn", "motif"):
             if target in res:
+                name = target.upper() if target == "cn" else target
+                if res[target] == "uncertain":
+                    top2 = " or ".join(f"{c} (p={p:.2f})" for c, p in res[f"{target}_top2"])
+                    parts.append(f"{name} uncertain: {top2}")
+                    continue
                 p = res[f"{target}_probabilities"][res[target]]
-                parts.append(f"{target.upper() if target == 'cn' else target} {res[target]} (p={p:.2f})")
+                parts.append(f"{name} {res[target]} (p={p:.2f}, confidence {res[f'{target}_confidence']:.2f})")
         parts.append("in domain" if res["in_domain"] else "OUT OF DOMAIN")
         print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]))
         for w in res["warnings"]:
@@ -274,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("cn", "motif", "both"), default="both")
     p.add_argument("--group", default=None, help="group name in an Athena project")
     p.add_argument("--normalized", action="store_true", help="mu is already normalized")
+    p.add_argument("--backend", default=None, help="backend of the default models (default: lightgbm)")
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="below this calibrated confidence (0-1) answer 'uncertain' with the top two classes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predict)
 

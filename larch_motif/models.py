@@ -129,6 +129,16 @@ class MotifModel:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.classifier.predict_proba(X)
 
+    def confidence(self, p_max: np.ndarray) -> np.ndarray:
+        """Calibrated confidence: the held-out chance (grouped CV at training) that a top class
+        given with probability ``p_max`` is right; ``p_max`` itself for a model trained without
+        CV (no calibration in its file)."""
+        cal = self.metadata.get("calibration")
+        p_max = np.asarray(p_max, float)
+        if not cal or len(cal.get("p_max", [])) < 2:
+            return p_max
+        return np.interp(p_max, cal["p_max"], cal["accuracy"])
+
     def domain_distance(self, X: np.ndarray) -> np.ndarray:
         """RMS distance of each spectrum to its nearest training spectrum (normalized units)."""
         X = np.atleast_2d(np.asarray(X, float))

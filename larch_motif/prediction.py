@@ -79,8 +79,14 @@ def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = N
 
 def predict(spectra: object | Iterable[object], model: str | os.PathLike | MotifModel | None = None,
             element: str | None = None, target: str = "both", group: str | None = None,
-            normalized: bool = False, edge: str = "K", backend: str | None = None) -> list[dict]:
+            normalized: bool = False, edge: str = "K", backend: str | None = None,
+            min_confidence: float | None = None) -> list[dict]:
     """Predict CN and/or motif of each spectrum (files or Larch Groups).
+
+    Each target also gets ``{target}_confidence``: the calibrated chance that the answer is
+    right (``MotifModel.confidence``). With ``min_confidence`` (0-1), an answer below it is
+    ``"uncertain"`` and ``{target}_top2`` lists the two most probable classes with their
+    probabilities.
 
     Without ``model``, the default models of the element are used, of ``backend`` (rf,
     xgboost, lightgbm; default rf).
@@ -89,6 +95,8 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     cn_probabilities, motif, motif_probabilities, in_domain, warnings, domain_distance. The
     element comes from ``element``, else from the model, else from E0 (xraydb).
     """
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise LarchMotifError(f"min_confidence {min_confidence!r} must lie between 0 and 1")
     items = list(spectra) if isinstance(spectra, (list, tuple)) else [spectra]
     if not items:
         raise LarchMotifError("no spectra given")
@@ -116,9 +124,15 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
         proba = m.predict_proba(X)
         distance = m.domain_distance(X)
         threshold = float(m.metadata.get("domain_threshold", np.inf))
-        for res, p, d in zip(results, proba, distance):
+        confidence = m.confidence(proba.max(axis=1))
+        for res, p, d, conf in zip(results, proba, distance, confidence):
             res[name] = m.classes[int(np.argmax(p))]
             res[f"{name}_probabilities"] = {c: round(float(v), 4) for c, v in zip(m.classes, p)}
+            res[f"{name}_confidence"] = round(float(conf), 4)
+            if min_confidence is not None and conf < min_confidence:
+                top = np.argsort(p)[::-1][:2]
+                res[f"{name}_top2"] = [[m.classes[int(k)], round(float(p[k]), 4)] for k in top]
+                res[name] = "uncertain"
             res["domain_distance"] = round(float(d), 4)
             if d > threshold:
                 res["warnings"].append(

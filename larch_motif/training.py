@@ -245,11 +245,17 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
                     "site_domain": site_domain,
                     "n_spectra": int((~ts.augmented).sum()), "n_training_rows": int(len(ts.y)),
                     "n_groups": int(np.unique(ts.groups).size), "dropped_classes": ts.dropped_classes}
+    calibration = None
     if cv:
-        report.update(cross_validate(ts, backend, cv, backend_params, random_state))
+        res = cross_validate(ts, backend, cv, backend_params, random_state, return_predictions=True)
+        held_out = res.pop("predictions")
+        calibration = fit_confidence_calibration(
+            np.array(held_out["probability"]), np.array(held_out["true"]) == np.array(held_out["predicted"]))
+        report.update(res)
     clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X, ts.y)
     metadata = {"database": db_path, "database_sha256": db_hash,
                 "augmentation": augmentation.as_dict() if augmentation else None,
+                "site_domain": site_domain, "calibration": calibration,
                 "training": {k: v for k, v in report.items() if k != "seconds"}}
     model = MotifModel(clf, element, edge, target, prep, ts.X[~ts.augmented], metadata)
     model.metadata["domain_threshold"] = domain_threshold(model)
@@ -257,6 +263,18 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         model.save(out)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     return model, report
+
+
+def fit_confidence_calibration(p_max: np.ndarray, correct: np.ndarray) -> dict:
+    """Isotonic map from the model's top-class probability to the chance that the top class is
+    right, fitted on held-out (grouped-CV) predictions. Returned as JSON-ready knots
+    ``{"p_max": [...], "accuracy": [...], "n": N}`` for ``MotifModel.confidence``."""
+    from sklearn.isotonic import IsotonicRegression
+
+    p_max = np.asarray(p_max, float)
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p_max, np.asarray(correct, float))
+    return {"p_max": np.round(iso.X_thresholds_, 5).tolist(),
+            "accuracy": np.round(iso.y_thresholds_, 5).tolist(), "n": int(p_max.size)}
 
 
 def domain_threshold(model: MotifModel, quantile: float = 0.99, factor: float = 1.5) -> float:
@@ -294,10 +312,12 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
             raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
         db_hash = store.content_hash(element, edge)
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           Augmentation().as_dict(), backend, DEFAULT_SITE_DOMAIN], sort_keys=True)
+                           Augmentation().as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated"],
+                          sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"
     if path.is_file():
         return load_model(path)
-    model, _ = train(element, target, backend, edge=edge, cv=None, out=path)
+    # grouped CV on first use gives the held-out predictions that calibrate the confidence
+    model, _ = train(element, target, backend, edge=edge, cv=5, out=path)
     return model
