@@ -90,25 +90,34 @@ def site_labels(structure: Structure, indices: list[int]) -> dict[int, dict]:
     for i, (symbol, csm, neighbors) in motifs.items():
         center = structure[i].coords
         vectors = np.array([nb.coords - center for nb in neighbors])
-        lengths = np.linalg.norm(vectors, axis=1)
-        angles = [
-            np.degrees(np.arccos(np.clip(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
-            for a, b in itertools.combinations(vectors, 2)
-        ]
         cn = int(symbol.split(":")[1]) if ":" in symbol and symbol.split(":")[1].isdigit() else len(neighbors)
         labels[i] = {
             "cn": cn,
             "motif": symbol,
             "csm": csm,
             "ligands": ",".join(sorted({nb.specie.symbol for nb in neighbors})),
-            "bond_mean_A": float(lengths.mean()),
-            "bond_min_A": float(lengths.min()),
-            "bond_max_A": float(lengths.max()),
-            "bond_std_A": float(lengths.std()),
-            "angle_std_deg": float(np.std(angles)) if angles else 0.0,
+            **first_shell_descriptors(vectors),
             "oxidation_state": valences[i] if valences is not None else None,
         }
     return labels
+
+
+def first_shell_descriptors(vectors: np.ndarray) -> dict[str, float]:
+    """Bond lengths (Angstrom) and bond-angle spread (degree) of absorber-ligand vectors
+    (n_ligands, 3), in Angstrom: ``bond_mean_A``, ``bond_min_A``, ``bond_max_A``,
+    ``bond_std_A``, ``angle_std_deg`` (standard deviation over all ligand pairs)."""
+    lengths = np.linalg.norm(vectors, axis=1)
+    angles = [
+        np.degrees(np.arccos(np.clip(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
+        for a, b in itertools.combinations(vectors, 2)
+    ]
+    return {
+        "bond_mean_A": float(lengths.mean()),
+        "bond_min_A": float(lengths.min()),
+        "bond_max_A": float(lengths.max()),
+        "bond_std_A": float(lengths.std()),
+        "angle_std_deg": float(np.std(angles)) if angles else 0.0,
+    }
 
 
 #: Ligand species that make a site a coordination polyhedron in the sense of the motif labels:

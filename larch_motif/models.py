@@ -171,16 +171,52 @@ class MotifModel:
             "energy_grid_eV": self.preprocessing.feature_energies().tolist(),
             "library_versions": backend.versions(),
             **self.metadata,
-            "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".part")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("metadata.json", json.dumps(meta, indent=1))
-            for name, data in members.items():
-                zf.writestr(name, data)
-        tmp.replace(path)
-        return path
+        return write_archive(path, meta, members)
+
+
+def write_archive(path: str | Path, meta: dict, members: dict[str, bytes]) -> Path:
+    """Write a model archive: ``metadata.json`` (``meta`` plus the SHA-256 of every member) and
+    the members (``.npy`` arrays, JSON, a backend's own format), atomically."""
+    path = Path(path)
+    meta = {**meta, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("metadata.json", json.dumps(meta, indent=1))
+        for name, data in members.items():
+            zf.writestr(name, data)
+    tmp.replace(path)
+    return path
+
+
+def read_archive(path: str | Path, fmt: str, fmt_version: int, names: tuple[str, ...]) -> tuple[dict, dict[str, bytes]]:
+    """Read a model archive of format ``fmt``: its metadata and the members ``names``, each
+    checked against its SHA-256; a foreign, tampered or incompatible file raises
+    ``ModelFileError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("metadata.json"))
+            kind = meta.get("format") if isinstance(meta, dict) else None
+            if isinstance(kind, str) and kind != fmt and kind.startswith("larch_motif"):
+                raise ModelFileError(f"{path}: a {kind} file, not a {fmt} file")
+            members = {name: zf.read(name) for name in names}
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not a larch_motif model file ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise ModelFileError(f"{path}: not a larch_motif model file")
+    if meta.get("format_version") != fmt_version:
+        raise ModelFileError(
+            f"{path}: model format version {meta.get('format_version')} written by larch_motif "
+            f"{meta.get('larch_motif_version')}; this larch_motif "
+            f"{importlib.metadata.version('larch_motif')} reads version {fmt_version}")
+    for name, data in members.items():
+        if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(name):
+            raise ModelFileError(f"{path}: checksum mismatch in {name}: the file was altered")
+    return meta, members
 
 
 def load_model(path: str | Path) -> MotifModel:
@@ -189,25 +225,8 @@ def load_model(path: str | Path) -> MotifModel:
     Nothing in the file is unpickled: metadata is JSON, features are ``.npy`` read with
     ``allow_pickle=False``, and the estimator is read by its backend's safe loader.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("metadata.json"))
-            members = {name: zf.read(name) for name in ("estimator.bin", "training_features.npy")}
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: not a larch_motif model file ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-        raise ModelFileError(f"{path}: not a larch_motif model file")
-    if meta.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: model format version {meta.get('format_version')} written by larch_motif "
-            f"{meta.get('larch_motif_version')}; this larch_motif "
-            f"{importlib.metadata.version('larch_motif')} reads version {MODEL_FORMAT_VERSION}")
-    for name, data in members.items():
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(name):
-            raise ModelFileError(f"{path}: checksum mismatch in {name}: the file was altered")
+    meta, members = read_archive(path, MODEL_FORMAT, MODEL_FORMAT_VERSION,
+                                 ("estimator.bin", "training_features.npy"))
     backend = get_backend(meta["backend"])
     estimator = backend.loads(members["estimator.bin"])
     training = np.load(io.BytesIO(members["training_features.npy"]), allow_pickle=False).astype(float)
