@@ -44,6 +44,27 @@ def _cmd_db_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_db_parametric(args: argparse.Namespace) -> int:
+    from larch_motif.calculators import CalculationParameters
+    from larch_motif.parametric import PARAMETRIC_CALCULATION, build_parametric
+
+    params = CalculationParameters(**{**PARAMETRIC_CALCULATION.as_dict(), "edge": args.edge,
+                                      "fms_radius_A": args.fms_radius, "xanes_kmax_invA": args.kmax,
+                                      "timeout_s": args.timeout})
+    report = build_parametric(args.element, args.motif, args.n, args.db, edge=args.edge,
+                              reference=args.reference, seed=args.seed, params=params,
+                              workers=args.workers, retry_failed=args.retry_failed,
+                              progress=not args.quiet)
+    if args.json:
+        print(json.dumps(report.__dict__, indent=1))
+    else:
+        print(f"{report.db_path}: {report.sites_new} new {args.element} {args.motif} design points, "
+              f"{report.sites_failed} failed, {report.seconds:.0f} s")
+        for reason, count in report.failures.items():
+            print(f"  failed: {reason}: {count}")
+    return 0
+
+
 def _cmd_db_info(args: argparse.Namespace) -> int:
     from larch_motif.database import open_database
 
@@ -172,6 +193,82 @@ def _cmd_explain_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_values(items: list[str] | None, option: str) -> dict[str, str]:
+    """``NAME=VALUE`` strings into a dict; one clear error for a malformed one."""
+    values = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise LarchMotifError(f"{option} {item!r}: write NAME=VALUE, e.g. {option} bond_mean_A=2.05")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from larch_motif.reconstruction import _resolve, explain_reconstruction, plot_explanation
+
+    model = _resolve(args.model, args.element, args.series, args.backend)
+    res = model.reconstruct(_named_values(args.param, "--param"))
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(f"# larch_motif reconstruction: {res['series']} {res['parameters']}\n")
+            fh.write("# energy_eV_minus_E0 mu_normalized\n")
+            fh.writelines(f"{e:.3f} {m:.6f}\n" for e, m in zip(res["energy"], res["mu"]))
+    if args.explain:
+        expl = explain_reconstruction(model, res["parameters"])
+        plot_explanation(expl, args.explain)
+        res["dependence"] = {k: {"reading": d["reading"], "peak_shift_eV_per_step": d["peak_shift_eV_per_step"],
+                                 "step": d["step"]} for k, d in expl["dependence"].items()}
+    if args.json:
+        print(json.dumps(res, indent=1))
+        return 0
+    print(f"{res['element']} {res['series']}: {len(res['mu'])} points from {res['energy'][0]:+.0f} to "
+          f"{res['energy'][-1]:+.0f} eV around E0" + (f", written to {args.out}" if args.out else ""))
+    main = max(range(len(res["mu"])), key=lambda i: res["mu"][i])
+    print(f"  maximum {res['mu'][main]:.3f} at {res['energy'][main]:+.0f} eV")
+    for reading in (d["reading"] for d in res.get("dependence", {}).values()):
+        print("  " + reading)
+    for w in res["warnings"]:
+        print(f"  warning: {w}")
+    return 0
+
+
+def _cmd_reconstruct_fit(args: argparse.Namespace) -> int:
+    from larch_motif.reconstruction import fit_structure, plot_fit
+
+    fit = fit_structure(args.spectrum, element=args.element, series=args.series, model=args.model,
+                        fixed=_named_values(args.fix, "--fix"), group=args.group,
+                        normalized=args.normalized, backend=args.backend)
+    if args.plot:
+        plot_fit(fit, args.plot)
+    if args.json:
+        print(json.dumps(fit, indent=1))
+        return 0
+    print(f"{fit['file']}: {fit['series']} fit, R-factor {fit['r_factor']:.4f}, E0 shift "
+          f"{fit['e0_shift_eV']:+.2f} eV, {fit['seconds']:.1f} s")
+    for name, value in fit["parameters"].items():
+        sigma = fit["uncertainties"].get(name)
+        print(f"  {name} = {value}" if not isinstance(value, float) else
+              f"  {name} = {value:.4f}" + (f" +/- {sigma:.4f}" if sigma else ""))
+    for w in fit["warnings"]:
+        print(f"  warning: {w}")
+    return 0
+
+
+def _cmd_reconstruct_train(args: argparse.Namespace) -> int:
+    from larch_motif.reconstruction import train_reconstruction
+
+    params = json.loads(args.params) if args.params else None
+    model = train_reconstruction(args.element, args.series, args.backend, db=args.db, edge=args.edge,
+                                 n_components=args.components or None, backend_params=params, out=args.out)
+    info = {"model": args.out, "element": model.element, "series": model.series,
+            "backend": args.backend, "n_spectra": model.metadata["n_spectra"],
+            "parameters": [p.describe() for p in model.parameters]}
+    print(json.dumps(info, indent=1) if args.json else
+          f"{model.series} reconstruction model ({args.backend}, {info['n_spectra']} spectra) written to {args.out}")
+    return 0
+
+
 def _cmd_backends(args: argparse.Namespace) -> int:
     from larch_motif.models import available_backends
     from larch_motif.plugins import get_plugins, plugin_of
@@ -248,6 +345,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     _add_db(b)
     b.set_defaults(func=_cmd_db_build)
+    pa = db.add_parser("parametric", help="a reference site with its structure varied on a design, "
+                       "each point computed with FEFF10 (training data of the reconstruction model)")
+    pa.add_argument("--element", required=True, help="absorbing element, e.g. Fe")
+    pa.add_argument("--motif", required=True, help="motif of the reference site: O:6 or T:4")
+    pa.add_argument("--n", type=int, required=True, help="design points (a larger n extends a series)")
+    pa.add_argument("--db", required=True, help="database file of parametric series (its own file)")
+    pa.add_argument("--edge", default="K")
+    pa.add_argument("--reference", default=None,
+                    help="AMCSD mineral name or CIF file of the reference site (default: hematite for O:6, "
+                         "chromite for T:4)")
+    pa.add_argument("--seed", type=int, default=0, help="seed of the design (scrambled Halton)")
+    pa.add_argument("--fms-radius", type=float, default=4.0, help="FMS radius, Angstrom")
+    pa.add_argument("--kmax", type=float, default=5.0, help="XANES grid end, 1/Angstrom")
+    pa.add_argument("--timeout", type=float, default=300.0, help="per-stage time limit, s")
+    pa.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    pa.add_argument("--retry-failed", action="store_true", help="recompute failed design points")
+    pa.add_argument("--quiet", action="store_true", help="no progress line")
+    pa.add_argument("--json", action="store_true")
+    pa.set_defaults(func=_cmd_db_parametric)
     i = db.add_parser("info", help="counts by element, CN, motif; failures by reason")
     _add_db(i)
     i.add_argument("--json", action="store_true")
@@ -305,6 +421,43 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot", default=None, help="PNG file")
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=_cmd_explain_model)
+
+    rc = sub.add_parser("reconstruct", help="the XANES of a structure from its parameters (surrogate of FEFF10)")
+    rc.add_argument("--element", default=None, help="absorber, e.g. Fe (bundled data)")
+    rc.add_argument("--series", default=None, help="parametric series (its motif: O:6, T:4) or 'database'")
+    rc.add_argument("--model", default=None, help="reconstruction model file (.lmr) instead of the bundled one")
+    rc.add_argument("--backend", default=None, help="backend of the bundled model (default: lightgbm)")
+    rc.add_argument("--param", action="append", metavar="NAME=VALUE",
+                    help="a structural parameter, e.g. --param bond_mean_A=2.05 (Angstrom, degree)")
+    rc.add_argument("--out", default=None, help="write energy (eV from E0) and normalized mu as columns")
+    rc.add_argument("--explain", default=None, metavar="PNG",
+                    help="SHAP heat map (energy x parameter) and dependence curves")
+    rc.add_argument("--json", action="store_true")
+    rc.set_defaults(func=_cmd_reconstruct)
+    rf = sub.add_parser("reconstruct-fit", help="structural parameters whose reconstruction fits a spectrum")
+    rf.add_argument("spectrum", help="spectrum file (XDI, columns, Athena .prj)")
+    rf.add_argument("--element", default=None)
+    rf.add_argument("--series", default=None, help="parametric series (O:6, T:4) or 'database'")
+    rf.add_argument("--model", default=None, help="reconstruction model file (.lmr)")
+    rf.add_argument("--backend", default=None)
+    rf.add_argument("--fix", action="append", metavar="NAME=VALUE", help="hold a parameter at a value")
+    rf.add_argument("--group", default=None, help="group name in an Athena project")
+    rf.add_argument("--normalized", action="store_true", help="mu is already normalized")
+    rf.add_argument("--plot", default=None, help="PNG of the spectrum, the fit and the residual")
+    rf.add_argument("--json", action="store_true")
+    rf.set_defaults(func=_cmd_reconstruct_fit)
+    rt = sub.add_parser("reconstruct-train", help="train a reconstruction model on a parametric series or the database")
+    rt.add_argument("--element", required=True)
+    rt.add_argument("--series", default=None, help="parametric series (O:6, T:4) or 'database'")
+    rt.add_argument("--db", default=None, help="parametric series file (default: bundled) or, with "
+                    "--series database, the structure database (default: bundled)")
+    rt.add_argument("--edge", default="K")
+    rt.add_argument("--backend", default="lightgbm")
+    rt.add_argument("--components", type=int, default=10, help="principal components (0: every energy directly)")
+    rt.add_argument("--params", default=None, help="backend hyper-parameters as JSON")
+    rt.add_argument("--out", required=True, help="model file to write (.lmr)")
+    rt.add_argument("--json", action="store_true")
+    rt.set_defaults(func=_cmd_reconstruct_train)
 
     k = sub.add_parser("backends", help="registered model backends and where each comes from")
     k.add_argument("--json", action="store_true")
