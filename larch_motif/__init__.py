@@ -6,6 +6,11 @@ The Python API (usable in Larch scripts with ``import larch_motif``):
 - ``train(element, target, backend, ...)``: a CN or motif classifier with grouped CV
 - ``predict(spectra, model=None, element=None, target='both')``: CN and motif with probabilities
 - ``load_model(path)``, ``open_database(path)``
+- ``reconstruct(element, params, series=None)``: XANES (eV from E0, normalized mu) of a structure
+  from its parameters, by a tree surrogate of FEFF10, with out-of-range values flagged
+- ``fit_structure(spectrum, element, series=None)``: parameters whose reconstruction fits a spectrum
+- ``build_parametric(element, motif, n, db)``, ``train_reconstruction(element, series, ...)``,
+  ``load_reconstruction_model(path)``
 
 Method: Zhan et al., "Interpretable machine learning based coordination motif identification
 scheme from XANES", arXiv 2205.04463.
@@ -27,6 +32,11 @@ _API = {
     "open_database": "larch_motif.database",
     "Preprocessing": "larch_motif.spectra",
     "CalculationParameters": "larch_motif.calculators",
+    "reconstruct": "larch_motif.reconstruction",
+    "fit_structure": "larch_motif.reconstruction",
+    "train_reconstruction": "larch_motif.reconstruction",
+    "load_reconstruction_model": "larch_motif.reconstruction",
+    "build_parametric": "larch_motif.parametric",
 }
 
 __all__ = [*_API, "__version__"]

@@ -270,14 +270,46 @@ def motif_build_db(element=None, edge="K", db=None, source="amcsd", limit=None, 
     return Group(name=f"motif_db_{element}_{edge}", **vars(report))
 
 
-def motif_reconstruct(group=None, model=None, _larch=None):
-    """Reconstruct local-structure descriptors from a spectrum: not available in this version.
+def motif_reconstruct(element=None, series=None, model=None, group=None, _larch=None, **params):
+    """XANES of a structure from its structural parameters, by a tree surrogate of FEFF10.
 
-    Reports a Larch error; use motif_predict for CN and motif.
+    out = motif_reconstruct(element='Fe', series='O:6', bond_mean_A=2.05, axial_elongation_A=0.0,
+                            angle_bending_deg=5.0, second_shell_shift_A=0.0)
+
+    Parameters:
+      element   absorbing element, e.g. 'Fe' (the model of the bundled data).
+      series    a parametric series, by its motif ('O:6': hematite's Fe site distorted,
+                'T:4': chromite's), or 'database' (site descriptors cn, motif, ligands,
+                oxidation_state, bond_mean_A, bond_std_A, angle_std_deg).
+      model     reconstruction model file (.lmr, from `larch-motif reconstruct-train`) instead.
+      group     Group to write into (default: a new Group, returned).
+      NAME=VALUE  every structural parameter of the model (Angstrom, degree):
+                bond_mean_A, axial_elongation_A, angle_bending_deg, second_shell_shift_A.
+
+    Writes to the group (and returns it):
+      energy      energy grid, eV relative to E0 (half the edge step)
+      mu          reconstructed normalized mu (FEFF10 broadened as in the database)
+      parameters  the parameters given; series, element
+      in_range    False when a value lies outside the trained range (computed, but flagged)
+      warnings    list of reasons
+
+    An unknown or missing parameter stops the script with one line naming it and its trained
+    range. plot(out.energy, out.mu) shows the spectrum.
     """
-    return _report(_larch, "motif_reconstruct",
-                   LarchMotifError("not available in this version of larch_motif (use motif_predict "
-                                   "for CN and motif)"))
+    from larch import Group
+
+    try:
+        from larch_motif.reconstruction import reconstruct
+
+        res = reconstruct(element, params, series=series, model=model)
+    except LarchMotifError as exc:
+        return _report(_larch, "motif_reconstruct", exc)
+    out = group if group is not None else Group(name=f"reconstruct_{res['element']}")
+    for name in ("element", "series", "parameters", "in_range", "warnings"):
+        setattr(out, name, res[name])
+    out.energy = np.asarray(res["energy"], float)
+    out.mu = np.asarray(res["mu"], float)
+    return out
 
 
 def motif_backends(_larch=None):

@@ -194,7 +194,7 @@ def test_motif_explain_writes_shap_values_that_add_up_to_the_model_output(sessio
 
 
 @pytest.mark.parametrize("call, message", [
-    ("motif_reconstruct(g)", "not available in this version"),
+    ("motif_reconstruct(g)", "element must be a name such as 'Fe'"),
     ("motif_train('Fe', backend='nope')", "unknown backend 'nope'"),
     ("motif_train()", "no element given"),
 ])
