@@ -222,7 +222,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=1))
         return 0
-    print(f"{res['element']} {res['series']}: {len(res['mu'])} points from {res['energy'][0]:+.0f} to "
+    print(f"{res['series']}: {len(res['mu'])} points from {res['energy'][0]:+.0f} to "
           f"{res['energy'][-1]:+.0f} eV around E0" + (f", written to {args.out}" if args.out else ""))
     main = max(range(len(res["mu"])), key=lambda i: res["mu"][i])
     print(f"  maximum {res['mu'][main]:.3f} at {res['energy'][main]:+.0f} eV")

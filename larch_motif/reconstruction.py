@@ -64,11 +64,11 @@ DEFAULT_COMPONENTS = 10
 
 #: Hyper-parameters that differ from the backends' classifier-minded defaults: a handful of
 #: structural parameters (not 69 energies) as input, so every split may look at all of them;
-#: rf predicts in one thread (joblib's start-up dominates a single spectrum).
+#: one thread, because thread start-up outweighs predicting one spectrum.
 RECONSTRUCTION_BACKEND_PARAMS: dict[str, dict] = {
     "rf": {"max_features": 1.0, "n_jobs": 1},
-    "xgboost": {"colsample_bytree": 1.0},
-    "lightgbm": {"colsample_bytree": 1.0},
+    "xgboost": {"colsample_bytree": 1.0, "n_jobs": 1},
+    "lightgbm": {"colsample_bytree": 1.0, "n_jobs": 1},
 }
 
 
@@ -295,6 +295,9 @@ def load_reconstruction_model(path: str | os.PathLike) -> ReconstructionModel:
                                 meta.get("random_state", 0))
     rec.backend_ = get_backend(meta["backend"])
     rec.estimators_ = [rec.backend_.loads(members[f"estimator_{k}.bin"]) for k in range(n)]
+    for est in rec.estimators_:  # as fitted: predict in one thread (scikit-learn-style estimators)
+        if "n_jobs" in getattr(est, "get_params", dict)():
+            est.set_params(n_jobs=1)
     rec.mean_spectrum_ = arrays["mean_spectrum.npy"]
     rec.components_ = arrays["components.npy"]
     rec.n_features_in_ = int(meta["n_features"])
@@ -441,9 +444,9 @@ def default_reconstruction_model(element: str, series: str | None = None, edge: 
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     safe = str(series).replace(":", "").replace(" ", "_")
     cache = cache_folder() / f"reconstruct_{element}_{edge}_{safe}_{backend}_{key}.lmr"
-    if cache.is_file():
-        return load_reconstruction_model(cache)
-    return train_reconstruction(element, series, backend, db=path, edge=edge, out=cache)
+    if not cache.is_file():
+        train_reconstruction(element, series, backend, db=path, edge=edge, out=cache)
+    return load_reconstruction_model(cache)  # the same object on first and later calls
 
 
 def _only_series(element: str, db: Path, edge: str) -> str:
@@ -670,8 +673,10 @@ def fit_structure(spectrum: object, element: str | None = None, series: str | No
     at_bound = [p.name for p in free if min(final[f"u_{p.name}"].value, 1 - final[f"u_{p.name}"].value) < 0.01]
     if at_bound:
         warns.append("at the end of the trained range: " + ", ".join(at_bound))
-    if any(s is None for s in sigma.values()):
-        warns.append("no uncertainties: the fit's covariance could not be estimated")
+    flat_params = [name for name, s in sigma.items() if s is None]
+    if flat_params:
+        warns.append("no uncertainty for " + ", ".join(flat_params) + ": the reconstruction does not "
+                     "change with it near the fitted value")
     return {"element": m.element, "series": m.series, "file": getattr(grp, "filename", None),
             "parameters": {**values, **fixed}, "uncertainties": sigma,
             "e0_shift_eV": float(best_v[-1]), "e0_shift_uncertainty_eV": stderr[-1],

@@ -28,7 +28,8 @@ class LoadedBooster:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.kind == "classifier":
             return self.predict_proba(X).argmax(axis=1)
-        return self.booster_.predict(np.asarray(X, float))
+        # regression (reconstruction) predicts few rows: one thread, OpenMP start-up costs more
+        return self.booster_.predict(np.asarray(X, float), num_threads=1)
 
 
 class LightGBMBackend:
