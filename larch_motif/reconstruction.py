@@ -522,12 +522,13 @@ def explain_reconstruction(model: ReconstructionModel, params: dict[str, object]
         pos, height = np.array([q[0] for q in peaks]), np.array([q[1] for q in peaks])
         step = _step(p)
         slope = float(np.polyfit(grid, pos, 1)[0]) * step
+        rise = float(np.polyfit(grid, height, 1)[0]) * step
         out["dependence"][p.name] = {
             "unit": p.unit, "values": grid.tolist(), "peak_energy_eV": pos.tolist(),
             "peak_height": height.tolist(), "step": step, "peak_shift_eV_per_step": slope,
-            "peak_height_change_per_step": float(np.polyfit(grid, height, 1)[0]) * step,
-            "mu": mu.tolist(),
-            "reading": (f"+{step:g} {p.unit} on {p.name} moves the main peak by {slope:+.2f} eV"),
+            "peak_height_change_per_step": rise, "mu": mu.tolist(),
+            "reading": (f"+{step:g}{' ' + p.unit if p.unit else ''} on {p.name} moves the main peak by {slope:+.2f} eV "
+                        f"and changes its height by {rise:+.3f}"),
         }
     return out
 
@@ -537,10 +538,16 @@ def _step(p: Parameter) -> float:
 
 
 def _main_peak(energy: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
-    """Energy (eV) and height of the main peak (white line): the highest point above E0 up to
-    +30 eV, refined with a parabola through its neighbours."""
-    window = np.nonzero((energy > 0) & (energy < 30))[0]
-    i = int(window[np.argmax(mu[window])])
+    """Energy (eV) and height of the main peak (white line): the first local maximum above E0
+    that rises over the edge step (else the highest point up to +30 eV), refined with a
+    parabola through its neighbours."""
+    inner = np.arange(1, len(mu) - 1)
+    peaks = inner[(mu[inner] >= mu[inner - 1]) & (mu[inner] > mu[inner + 1]) & (energy[inner] > 0) & (mu[inner] > 1)]
+    if peaks.size:
+        i = int(peaks[0])
+    else:
+        window = np.nonzero((energy > 0) & (energy < 30))[0]
+        i = int(window[np.argmax(mu[window])])
     if 0 < i < len(mu) - 1:
         y0, y1, y2 = mu[i - 1], mu[i], mu[i + 1]
         denom = y0 - 2 * y1 + y2
@@ -578,7 +585,7 @@ def plot_explanation(expl: dict, path: str | os.PathLike) -> None:
         ax.plot(d["peak_energy_eV"], d["peak_height"], "k.", ms=3)
         ax.set_xlim(energy[0], min(energy[-1], 40))
         ax.set_xlabel("E - E0 (eV)")
-        ax.set_title(f"{name} {d['values'][0]:.2f} to {d['values'][-1]:.2f} {d['unit']}\n{d['reading']}",
+        ax.set_title(f"{name} {d['values'][0]:.2f} to {d['values'][-1]:.2f} {d['unit']}\n" + d["reading"].replace(" and ", "\n"),
                      fontsize=7)
     axes[1].set_ylabel("normalized mu (dark: low, yellow: high)")
     fig.tight_layout()
