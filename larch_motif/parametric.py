@@ -240,15 +240,17 @@ def build_parametric(element: str, motif: str, n: int, db: str | os.PathLike, ed
     definition = {"reference": ref.structure_id, "seed": seed,
                   "parameters": [asdict(p) for p in design_parameters(motif)]}
     points = design_points(motif, n, seed)
+    if Path(db).is_file():  # read-only first: a refused file is left exactly as it was
+        with SpectralDatabase(db) as probe:
+            other = probe.conn.execute(
+                "SELECT COUNT(*) FROM structures WHERE element=? AND edge=? AND source!='parametric'",
+                (element, edge)).fetchone()[0]
+        if other:
+            raise DatabaseError(f"{db} holds a structure database of {element} {edge}; "
+                                "write parametric series to their own --db")
     store = SpectralDatabase(db, writable=True)
     try:
         with store.build_lock():
-            other = store.conn.execute(
-                "SELECT COUNT(*) FROM structures WHERE element=? AND edge=? AND source!='parametric'",
-                (element, edge)).fetchone()[0]
-            if other:
-                raise DatabaseError(f"{store.path} holds a structure database of {element} {edge}; "
-                                    "write parametric series to their own --db")
             key = f"parametric:{name}"
             stored = store.get_meta(key)
             if stored is None:

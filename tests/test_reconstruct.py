@@ -118,8 +118,11 @@ def test_a_structure_database_file_is_refused_for_parametric_series(tmp_path):
         store.write_structure({"structure_id": "amcsd:1", "element": "Fe", "edge": "K", "source": "amcsd",
                                "status": "done"})
         store.commit()
+        store.finalize()
+    before = db.read_bytes()
     with pytest.raises(DatabaseError, match="holds a structure database of Fe K"):
         build_parametric("Fe", "T:4", 2, db, params=TINY, workers=1, progress=False)
+    assert db.read_bytes() == before
 
 
 def test_model_from_feff_series_round_trips_and_reconstructs(tiny_series, tmp_path):
