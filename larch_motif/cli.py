@@ -121,6 +121,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     continue
                 p = res[f"{target}_probabilities"][res[target]]
                 parts.append(f"{name} {res[target]} (p={p:.2f}, confidence {res[f'{target}_confidence']:.2f})")
+        if "cn_site_average" in res:
+            parts.append(f"site-averaged CN {res['cn_site_average']:.2f}")
         parts.append("in domain" if res["in_domain"] else "OUT OF DOMAIN")
         print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]))
         for w in res["warnings"]:

@@ -83,6 +83,9 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
             min_confidence: float | None = None) -> list[dict]:
     """Predict CN and/or motif of each spectrum (files or Larch Groups).
 
+    With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
+    from the regressor of compound spectra (``training.train_cn_mean``): for compounds with
+    several absorber sites it lies between the CN of the sites.
     Each target also gets ``{target}_confidence``: the calibrated chance that the answer is
     right (``MotifModel.confidence``). With ``min_confidence`` (0-1), an answer below it is
     ``"uncertain"`` and ``{target}_top2`` lists the two most probable classes with their
@@ -141,6 +144,14 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
             mismatch = edge_mismatch(res["e0"], m.element, m.edge)
             if mismatch and mismatch not in res["warnings"]:
                 res["warnings"].append(mismatch)
+    if target == "both" and model is None:
+        from larch_motif.training import DEFAULT_BACKEND, default_model
+
+        # compounds with several absorber sites (magnetite, Mn3O4): the site-averaged CN
+        average = default_model(element or first.element, "cn_mean", edge, backend or DEFAULT_BACKEND)
+        X = np.vstack([features(g, average.preprocessing) for g in groups])
+        for res, value in zip(results, average.predict(X)):
+            res["cn_site_average"] = round(float(value), 2)
     for res, grp in zip(results, groups):
         res["warnings"] = list(dict.fromkeys(grp.motif_warnings + res["warnings"]))
         res["in_domain"] = is_in_domain(res["warnings"])
