@@ -41,8 +41,9 @@ def virtual_screen():
         yield os.environ["DISPLAY"]
         return
     read_end, write_end = os.pipe()
+    # -noreset: an X server resets when its last client leaves, and refuses connections meanwhile
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1600x1000x24",
-                             "-nolisten", "tcp"], pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+                             "-nolisten", "tcp", "-noreset"], pass_fds=(write_end,), stderr=subprocess.DEVNULL)
     os.close(write_end)
     try:
         with os.fdopen(read_end) as numbers:
