@@ -68,7 +68,7 @@ def test_motif_menu_in_a_real_larix_window(tmp_path):
         result = subprocess.run([str(ROOT / ".venv-gui" / "bin" / "python"), "-m", "pytest",
                                  "tests/larix_gui_checks.py", "-x", "-q", "-p", "no:cacheprovider",
                                  f"--basetemp={tmp_path / 'gui'}"],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     print(result.stdout[-4000:])
     assert result.returncode == 0, f"{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
     print("figures:", json.loads(figures.read_text()))
