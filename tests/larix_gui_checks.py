@@ -49,11 +49,16 @@ def run_event_loop(seconds: float = 0.0, until=None, timeout: float = 120.0) -> 
         time.sleep(0.002)
 
 
-def fire(frame, label: str) -> None:
-    """Choose Motif > ``label`` as a click does: a menu event through the event loop."""
+def post(frame, label: str) -> None:
+    """Choose Motif > ``label`` as a click does: a menu event queued for the event loop."""
     item_id = frame.GetMenuBar().FindMenuItem("Motif", label)
     assert item_id != wx.NOT_FOUND, f"no menu item Motif > {label}"
     wx.PostEvent(frame, wx.CommandEvent(wx.wxEVT_MENU, item_id))
+
+
+def fire(frame, label: str) -> None:
+    """Choose Motif > ``label`` and let the event loop handle it."""
+    post(frame, label)
     run_event_loop(0.05)
 
 
@@ -246,6 +251,37 @@ def test_explain_action_fills_motif_explain_and_plots_shap_in_a_larix_plot_windo
     display.Raise()
     run_event_loop(0.3)
     report(shap_plot=str(screenshot(display, tmp_path / "shap_plot_window.png")))
+
+
+def test_use_model_file_action_predicts_with_that_file_and_records_it(frame, fe_spectrum, trained, messages,
+                                                                     tmp_path, monkeypatch):
+    name, group, _ = fe_spectrum
+    path = str(trained.save(tmp_path / "fe_cn.lmm"))
+    monkeypatch.setattr(larix, "ask_model_file", lambda parent: path)
+    fire(frame, "Use model file ...")
+    finish(frame)
+    assert frame.motif_menu.model_file == path and frame.motif_menu.model is not trained
+    assert "Fe cn rf (fe_cn.lmm)" in frame.motif_menu.model_item.GetItemLabel()
+    check(frame, [name])
+    fire(frame, "Predict coordination")
+    finish(frame)
+    assert messages == []
+    assert group.motif.model == path and group.motif.cn == "4"
+    fire(frame, "Use bundled models")
+    assert frame.motif_menu.model is None
+    frame.motif_menu.use_model(trained, None)  # the model of the tests that follow
+
+
+def test_an_action_chosen_while_another_runs_is_refused_with_a_message(frame, fe_spectrum, trained, messages):
+    name, group, _ = fe_spectrum
+    check(frame, [name])
+    post(frame, "Predict coordination")
+    post(frame, "Explain prediction")  # handled before the prediction's result comes back
+    run_event_loop(0.05)
+    finish(frame)
+    assert messages == ["Explain prediction: the Motif menu is still busy with Predict coordination: wait "
+                        "until the status bar says it is done"]
+    assert group.motif.cn == "4"
 
 
 @pytest.mark.parametrize("action", ["Predict coordination", "Explain prediction"])
