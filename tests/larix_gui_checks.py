@@ -203,6 +203,17 @@ def test_screenshot_shows_the_motif_menu_open(frame, fe_spectrum, tmp_path):
     assert path.stat().st_size > 10_000
 
 
+def test_training_dialog_gives_its_defaults_on_ok(frame):
+    def press_ok():
+        (dialog,) = [w for w in wx.GetTopLevelWindows() if w.GetTitle() == "Motif: train a model from the database"]
+        dialog.EndModal(wx.ID_OK)
+
+    wx.CallLater(300, press_ok)  # the dialog's modal loop runs timers
+    settings = larix.ask_training_settings(frame, ["Cu", "Fe", "Zn"], ["lightgbm", "rf", "xgboost"])
+    assert settings == larix.TrainingSettings(element="Fe", target="cn", backend="rf", cv=5, augmentation=True,
+                                              out=None)
+
+
 def test_train_action_makes_the_trained_model_the_one_used(frame, trained):
     assert trained is not None and trained.element == "Fe" and trained.target == "cn"
     assert "Fe cn rf (trained in this session)" in frame.motif_menu.model_item.GetItemLabel()
