@@ -9,6 +9,7 @@ row per result, so an interrupted build loses at most the tasks in flight and re
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import signal
@@ -176,7 +177,27 @@ def calculate_site(site_id: str, cluster_json: str, params: CalculationParameter
         return {"site_id": site_id, "error": message[:400], "failure_reason": failure_reason(message)}
 
 
-def _executor(workers: int | None, scheduler: str | None) -> tuple[cf.Executor, object]:
+def _worker_init(lock_fd: int | None, build_pid: int) -> None:
+    """Start of a forked worker: let go of the build lock, and die with the build process.
+
+    Without this, workers orphaned by a SIGKILL of the build process keep the inherited lock
+    (and wait forever for tasks), so the resumed build would be refused.
+    """
+    if lock_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(lock_fd)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != build_pid:  # the build process died before prctl took effect
+            os._exit(1)
+
+
+def _executor(workers: int | None, scheduler: str | None,
+              lock_fd: int | None = None) -> tuple[cf.Executor, object]:
     if scheduler:
         try:
             from distributed import Client
@@ -187,7 +208,8 @@ def _executor(workers: int | None, scheduler: str | None) -> tuple[cf.Executor, 
     import multiprocessing
 
     n = workers or os.cpu_count() or 1
-    return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")), None
+    return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"),
+                                  initializer=_worker_init, initargs=(lock_fd, os.getpid())), None
 
 
 def build_database(
@@ -224,12 +246,12 @@ def build_database(
     store = SpectralDatabase(db, writable=True)
     report = BuildReport(str(store.path), element, edge)
     t0 = time.monotonic()
-    with store.build_lock():
+    with store, store.build_lock():  # closed also when the lock is refused: no open reader left
         store.check_parameters(element, edge, params.as_dict(), calculator)
         store.set_meta("larch_motif_version", _version())
         done = store.done_structures(element, edge, include_failed=not retry_failed)
         entries = structure_entries(source, element, limit=limit, per_mineral=per_mineral)
-        executor, client = _executor(workers, scheduler)
+        executor, client = _executor(workers, scheduler, store.lock_fd)
         bar = Progress(progress, f"{element} {edge}")
         n_struct_total = n_struct_done = 0
         futures: dict[cf.Future, tuple[str, str]] = {}
@@ -294,7 +316,6 @@ def build_database(
                 client.close()
         report.compounds_new = store.refresh_compounds(element, edge)
         store.finalize()
-    store.close()
     report.seconds = time.monotonic() - t0
     return report
 

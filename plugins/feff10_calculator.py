@@ -82,6 +82,15 @@ class Feff10Calculator:
         except importlib.metadata.PackageNotFoundError:
             self.version = "feff10-rs (not installed)"
 
+    def run_feff(self, feff10: object, workdir: str, cluster: Cluster, params: CalculationParameters):
+        """Run the XANES stages of FEFF10 in ``workdir`` (console output to ``console.log``);
+        returns feff10's ``PipelineResult``, raises feff10's errors on a failed stage."""
+        inp = feff10.FeffInput.parse(feff_input_text(cluster, params))
+        stages = [feff10.Stage.from_name(s) for s in STAGES]
+        config = feff10.FeffConfig(workdir, inp, stages=stages, stage_timeout=params.timeout_s)
+        with _stdout_to(os.path.join(workdir, "console.log")):
+            return feff10.FeffPipeline(config).run()
+
     def calculate(self, cluster: Cluster, params: CalculationParameters) -> CalculatedSpectrum:
         """Run FEFF10 on the cluster; raise ``CalculationError`` with the reason on failure."""
         try:
@@ -89,14 +98,9 @@ class Feff10Calculator:
         except ImportError as exc:
             raise CalculationError("feff10-rs is not installed (pip install feff10-rs)") from exc
         workdir = tempfile.mkdtemp(prefix="larch_motif_feff_")
-        log_path = os.path.join(workdir, "console.log")
         t0 = time.perf_counter()
         try:
-            inp = feff10.FeffInput.parse(feff_input_text(cluster, params))
-            stages = [feff10.Stage.from_name(s) for s in STAGES]
-            config = feff10.FeffConfig(workdir, inp, stages=stages, stage_timeout=params.timeout_s)
-            with _stdout_to(log_path):
-                result = feff10.FeffPipeline(config).run()
+            result = self.run_feff(feff10, workdir, cluster, params)
             if not os.path.exists(os.path.join(workdir, "xmu.dat")):
                 raise CalculationError("FEFF10 wrote no xmu.dat")
             table = result.read_xmu()
@@ -107,7 +111,7 @@ class Feff10Calculator:
         except Exception as exc:  # feff10 raises its own error types and OSError; keep the reason
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "timeout" in reason.lower() or "timed out" in reason.lower():
-                reason = f"timeout after {params.timeout_s:.0f} s per stage: {reason}"
+                reason = f"timeout after {params.timeout_s:g} s per stage: {reason}"
             raise CalculationError(f"FEFF10 failed: {reason}"[:400]) from exc
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
