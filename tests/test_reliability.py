@@ -332,3 +332,145 @@ def test_timeout_below_one_second_is_refused_as_a_user_error(tmp_path, cif_folde
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "timeout_s must be at least 1 s" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+# -- predictions: nonsense flagged, batches, many files, many Larch groups -------------------
+
+def _random_walks(n: int, seed: int = 0):
+    """Random walks on an Fe K-edge energy grid: pure, drifting, and a step buried in drift."""
+    from larch import Group
+
+    rng = np.random.default_rng(seed)
+    for k in range(n):
+        energy = np.linspace(7000, 7300, 400)
+        kind = k % 3
+        if kind == 0:
+            mu = np.cumsum(rng.normal(0, 1, energy.size))
+        elif kind == 1:
+            mu = np.cumsum(rng.normal(0.05, 0.2, energy.size))
+        else:
+            mu = 1 / (1 + np.exp(-(energy - 7120) / 2)) + np.cumsum(rng.normal(0, 0.05, energy.size))
+        yield Group(energy=energy, mu=mu, groupname=f"walk{k}")
+
+
+def test_random_walk_spectra_are_refused_or_flagged_never_a_silent_class(fe_cn_model):
+    from larch_motif.prediction import predict_iter
+
+    path, _, _ = fe_cn_model
+    results = list(predict_iter(_random_walks(150), model=path, errors="flag", batch_size=50))
+    assert len(results) == 150
+    silent = [r for r in results if r["in_domain"]]
+    assert silent == [], f"{len(silent)} random walks got a class in domain: {silent[:2]}"
+    flagged = [r for r in results if "error" not in r]
+    assert flagged and all(r["warnings"] for r in flagged)
+    assert all(r["error"] for r in results if "error" in r)
+
+
+def test_noisy_measured_like_spectra_stay_in_domain(tmp_path, fe_sites, fe_cn_model):
+    from conftest import write_measured_like
+
+    from larch_motif.prediction import predict
+
+    path, _, _ = fe_cn_model
+    files = []
+    for k, site in enumerate(s for s in fe_sites if s["cn"] in (4, 6)):
+        if k == 6:
+            break
+        files.append(tmp_path / f"s{k}.dat")
+        write_measured_like(files[-1], site, noise=0.01, seed=k)
+    results = predict(files, model=path, target="cn")
+    assert not any(w.startswith("pre-edge not a smooth line") for r in results for w in r["warnings"])
+
+
+def test_predict_iter_reads_spectra_batch_by_batch(fe_sites, fe_cn_model):
+    from larch import Group
+
+    from larch_motif.prediction import predict_iter
+    from larch_motif.spectra import broaden
+
+    path, _, _ = fe_cn_model
+    drawn = []
+
+    def spectra():
+        for k in range(12):
+            site = fe_sites[k]
+            drawn.append(k)
+            yield Group(energy=site["energy_eV"], mu=broaden(site["energy_eV"], site["mu"], 1.5, 1.0))
+
+    results = predict_iter(spectra(), model=path, batch_size=4)
+    first = next(results)
+    assert len(drawn) == 4  # one batch read, not everything
+    rest = list(results)
+    assert len(drawn) == 12 and len(rest) == 11 and "cn" in first
+
+
+def test_predict_iter_flags_a_bad_spectrum_and_goes_on(tmp_path, fe_sites, fe_cn_model):
+    from conftest import write_measured_like
+
+    from larch_motif.errors import SpectrumError
+    from larch_motif.prediction import predict_iter
+
+    path, _, _ = fe_cn_model
+    good = tmp_path / "good.dat"
+    write_measured_like(good, fe_sites[0])
+    bad = tmp_path / "bad.dat"
+    bad.write_text("\n".join(f"{7000 + i} 1.0" for i in range(30)))
+    results = list(predict_iter([good, bad, good], model=path, errors="flag", batch_size=2))
+    assert [("error" in r) for r in results] == [False, True, False]
+    assert "constant" in results[1]["error"] and results[1]["in_domain"] is False
+    with pytest.raises(SpectrumError, match="constant"):
+        list(predict_iter([good, bad], model=path))
+
+
+def test_cli_predict_on_many_files_reports_a_bad_one_and_predicts_the_rest(tmp_path, fe_sites, fe_cn_model):
+    from conftest import write_measured_like
+
+    path, _, _ = fe_cn_model
+    files = []
+    for k in range(3):
+        files.append(tmp_path / f"s{k}.dat")
+        write_measured_like(files[-1], fe_sites[k])
+    junk = tmp_path / "junk.dat"
+    junk.write_bytes(os.urandom(3000).replace(b"\x00", b"\x01"))
+    r = subprocess.run([*CLI, "predict", str(files[0]), str(junk), *map(str, files[1:]), "--model", str(path),
+                        "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    results = json.loads(r.stdout)
+    assert [res["file"] for res in results] == [str(files[0]), str(junk), *map(str, files[1:])]
+    assert "error" in results[1] and all("cn" in results[k] for k in (0, 2, 3))
+    assert r.stderr.count("larch-motif: error:") == 1 and "Traceback" not in r.stderr
+
+
+def test_motif_predict_on_a_list_of_groups_in_a_larch_session(tmp_path, monkeypatch, fe_sites, fe_cn_model):
+    import io
+
+    import larch
+    from conftest import write_measured_like
+    from larch import site_config
+
+    from larch_motif.larch_plugin import INIT_LINE
+    from larch_motif.prediction import predict
+
+    monkeypatch.setattr(site_config, "user_larchdir", str(tmp_path / "larchdir"))
+    path, _, _ = fe_cn_model
+    files = []
+    for k in range(3):
+        files.append(tmp_path / f"s{k}.dat")
+        write_measured_like(files[-1], fe_sites[k])
+    (tmp_path / "flat.dat").write_text("\n".join(f"{7000 + i} 1.0" for i in range(30)))
+    session = larch.Interpreter(writer=io.StringIO())
+    session.eval(INIT_LINE)
+    script = "\n".join([f"g{k} = read_ascii('{f}', labels='energy mu')" for k, f in enumerate(files)]
+                       + [f"bad = read_ascii('{tmp_path / 'flat.dat'}', labels='energy mu')",
+                          f"motif_predict([g0, bad, g1, g2], model='{path}')"])
+    (tmp_path / "many.lar").write_text(script)
+    session.runfile(str(tmp_path / "many.lar"))
+    assert [err.get_error()[1] for err in session.error] == []
+    expected = predict(files, model=path, target="cn")
+    for k, want in enumerate(expected):
+        motif = session.symtable.get_symbol(f"g{k}.motif")
+        assert motif.cn == want["cn"] and motif.cn_probabilities == want["cn_probabilities"]
+        assert session.symtable.get_symbol(f"g{k}.e0") == pytest.approx(want["e0"])
+    bad = session.symtable.get_symbol("bad")
+    assert bad.motif.in_domain is False and "constant" in bad.motif.error
+    assert not hasattr(bad, "e0")  # left as it was
