@@ -103,9 +103,27 @@ def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = N
         return {m.target: m}
     if element is None:
         raise LarchMotifError("give a model file or an element")
-    from larch_motif.training import default_model
+    return {t: _default_model(element, t, edge) for t in targets}
 
-    return {t: default_model(element, t, edge) for t in targets}
+
+_DEFAULT_MODELS: dict[tuple[str, str, str], tuple[tuple, MotifModel]] = {}
+
+
+def _default_model(element: str, target: str, edge: str) -> MotifModel:
+    """``training.default_model``, kept in memory while the bundled database file is unchanged:
+    loading it takes about 0.4 s, too long for each of hundreds of Larch commands."""
+    from larch_motif.database import default_database_path
+    from larch_motif.training import cache_folder, default_model
+
+    try:
+        stat = default_database_path().stat()
+        stamp = (stat.st_mtime_ns, stat.st_size, str(cache_folder()))
+    except OSError:
+        return default_model(element, target, edge)
+    cached = _DEFAULT_MODELS.get((element, target, edge))
+    if cached is None or cached[0] != stamp:
+        cached = _DEFAULT_MODELS[(element, target, edge)] = (stamp, default_model(element, target, edge))
+    return cached[1]
 
 
 def predict(spectra: object | Iterable[object], model: str | os.PathLike | MotifModel | None = None,
