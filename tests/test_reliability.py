@@ -196,7 +196,8 @@ class FaultyFeff10:
     The file named by ``LARCH_MOTIF_FAULTS`` maps a site-id substring to a fault: ``crash``
     (an O atom moved to 0.05 A of the absorber: FEFF10's pot stage exits with an error),
     ``hang`` (SCF on: the pot stage runs past a 1 s timeout and is stopped), ``no_xmu``
-    (FEFF10 runs, then its xmu.dat is removed). Every call is logged to ``LARCH_MOTIF_CALLS``.
+    (FEFF10 runs, then its xmu.dat is removed), ``die`` (the worker process is killed, as by the
+    OOM killer or a segfault). Every call is logged to ``LARCH_MOTIF_CALLS``.
     """
 
     name = "feff10-faulty"
@@ -219,6 +220,8 @@ class FaultyFeff10:
                     cluster = dataclasses.replace(cluster, coords_A=coords)
                 elif fault == "hang":
                     params = dataclasses.replace(params, scf_radius_A=3.5, timeout_s=1.0)
+                elif fault == "die":
+                    os.kill(os.getpid(), signal.SIGKILL)
                 return super().calculate(cluster, params)
 
             def run_feff(self, feff10, workdir, cluster, params):
@@ -303,6 +306,27 @@ def test_feff10_crash_timeout_and_missing_xmu_are_recorded_and_retried(tmp_path,
     assert retried.sites_new == 3 and retried.sites_failed == 0
     assert sorted(calls.read_text().split()) == sorted([hematite, *magnetite])
     assert all(s["status"] == "done" and s["error"] is None for s in _sites(db).values())
+    _assert_same_content(db, reference_db)
+
+
+@pytest.mark.feff
+def test_a_calculation_that_kills_its_worker_fails_alone_and_the_build_goes_on(
+        tmp_path, cif_folder, reference_db, faulty_calculator):
+    faults, calls = faulty_calculator
+    faults.write_text(json.dumps({"hematite": "die"}))
+    db = tmp_path / "die.sqlite"
+    report = build_database("Fe", db=db, source=cif_folder, params=TINY, workers=2, progress=False,
+                            calculator="feff10-faulty")
+    sites = _sites(db)
+    hematite = next(s for s in sites if "hematite" in s)
+    assert sites[hematite]["status"] == "failed" and sites[hematite]["failure_reason"] == "worker lost"
+    assert "ended its worker process" in sites[hematite]["error"]
+    assert report.sites_new == 3 and report.sites_failed == 1  # the others were not lost with it
+    assert all(sites[s]["status"] == "done" for s in sites if s != hematite)
+    faults.unlink()
+    retried = build_database("Fe", db=db, source=cif_folder, params=TINY, workers=2, progress=False,
+                             calculator="feff10-faulty", retry_failed=True)
+    assert retried.sites_new == 1
     _assert_same_content(db, reference_db)
 
 
