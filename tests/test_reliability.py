@@ -498,3 +498,31 @@ def test_motif_predict_on_a_list_of_groups_in_a_larch_session(tmp_path, monkeypa
     bad = session.symtable.get_symbol("bad")
     assert bad.motif.in_domain is False and "constant" in bad.motif.error
     assert not hasattr(bad, "e0")  # left as it was
+
+
+# -- model files from others ---------------------------------------------------------------------
+
+def test_a_skops_model_naming_a_function_outside_the_allow_list_is_refused(tmp_path, fe_cn_model):
+    """A well-formed skops archive whose estimator references os.system: refused before loading."""
+    import hashlib
+    import zipfile
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    from larch_motif.errors import ModelFileError
+    from larch_motif.models import load_model
+
+    marker = tmp_path / "pwned"
+    payload = sio.dumps(FunctionTransformer(func=os.system, kw_args={"command": f"touch {marker}"}))
+    path, _, _ = fe_cn_model
+    evil = tmp_path / "evil.lmm"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        meta = json.loads(src.read("metadata.json"))
+        meta["sha256"]["estimator.bin"] = hashlib.sha256(payload).hexdigest()  # hashes agree
+        dst.writestr("metadata.json", json.dumps(meta))
+        dst.writestr("estimator.bin", payload)
+        dst.writestr("training_features.npy", src.read("training_features.npy"))
+    with pytest.raises(ModelFileError, match="outside the allow-list: .*system"):
+        load_model(evil)
+    assert not marker.exists()
