@@ -24,6 +24,34 @@ from larch_motif.hookspecs import hookimpl
 
 STAGES = ("RDINP", "ATOMIC", "POT", "XSPH", "FMS", "MKGTR", "PATH", "GENFMT", "FF2X")
 
+#: Work folders are ``<tmp>/larch_motif_feff_<pid>_*``: the pid tells a stale one (its process
+#: killed before it could clean up) from one in use.
+WORKDIR_PREFIX = "larch_motif_feff_"
+_swept_stale_workdirs = False
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_workdirs() -> int:
+    """Remove the work folders of FEFF10 runs whose process is gone (killed builds); returns
+    how many were removed. Runs once per process, before its first calculation."""
+    tmp = tempfile.gettempdir()
+    removed = 0
+    for name in os.listdir(tmp):
+        pid = name[len(WORKDIR_PREFIX):].split("_")[0] if name.startswith(WORKDIR_PREFIX) else ""
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+            removed += 1
+    return removed
+
 
 @contextlib.contextmanager
 def _stdout_to(path: str) -> Iterator[None]:
@@ -97,7 +125,11 @@ class Feff10Calculator:
             import feff10
         except ImportError as exc:
             raise CalculationError("feff10-rs is not installed (pip install feff10-rs)") from exc
-        workdir = tempfile.mkdtemp(prefix="larch_motif_feff_")
+        global _swept_stale_workdirs
+        if not _swept_stale_workdirs:
+            _swept_stale_workdirs = True
+            remove_stale_workdirs()
+        workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}_")
         t0 = time.perf_counter()
         try:
             result = self.run_feff(feff10, workdir, cluster, params)

@@ -331,6 +331,31 @@ def test_a_calculation_that_kills_its_worker_fails_alone_and_the_build_goes_on(
 
 
 @pytest.mark.feff
+def test_work_folders_of_killed_feff10_runs_are_removed(tmp_path, monkeypatch):
+    import tempfile
+
+    import larch_motif_plugins.feff10_calculator as feff_plugin
+
+    from larch_motif.calculators import Cluster, get_calculator
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(feff_plugin, "_swept_stale_workdirs", False)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = tmp_path / f"{feff_plugin.WORKDIR_PREFIX}{gone.pid}_abc"
+    in_use = tmp_path / f"{feff_plugin.WORKDIR_PREFIX}{os.getppid()}_def"
+    for folder in (stale, in_use):
+        folder.mkdir()
+        (folder / "phase.bin").write_bytes(b"x" * 1000)
+    cluster = Cluster(("Fe", "O", "O", "O", "O", "O", "O"), 2.0 * np.array(
+        [[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float), "FeO6")
+    spectrum = get_calculator("feff10").calculate(cluster, TINY)
+    assert spectrum.energy_eV.size > 20
+    assert not stale.exists() and in_use.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [in_use.name]  # its own folder removed too
+
+
+@pytest.mark.feff
 def test_cli_stage_past_its_timeout_fails_and_retry_failed_recomputes_it(tmp_path, cif_folder):
     folder = tmp_path / "one"
     folder.mkdir()
