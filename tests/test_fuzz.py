@@ -289,20 +289,21 @@ def test_athena_project_with_random_bytes_at_a_random_offset(tmp_path, athena_pr
     "__import__('os').system('touch {marker}')",
     "[c for c in ().__class__.__base__.__subclasses__()]",
     "open('{marker}', 'w').write('x')",
+    "open('{secret}').read()",
 ])
 @pytest.mark.parametrize("field", ["$old_group", "@args", "@x", "@journal"])
-def test_code_in_an_athena_project_is_never_run(tmp_path, athena_project, payload, field):
-    """Larch evaluates Athena's Perl-like fields with asteval (minimal): no imports, no dunders."""
-    marker = tmp_path / "pwned"
+def test_code_in_an_athena_project_is_refused_never_run(tmp_path, athena_project, payload, field):
+    """Larch evaluates Athena's Perl-like fields with asteval, which can still call open(...):
+    a field that is not literal data is refused before Larch reads the project."""
+    marker, secret = tmp_path / "pwned", tmp_path / "secret.txt"
+    secret.write_text("do not leak")
     lines = gzip.decompress(athena_project).decode().splitlines()
     k = next(i for i, line in enumerate(lines) if line.startswith(field))
-    lines[k] = f"{field} = ({payload.format(marker=marker)});"
+    lines[k] = f"{field} = ({payload.format(marker=marker, secret=secret)});"
     path = tmp_path / "evil.prj"
     path.write_bytes(gzip.compress("\n".join(lines).encode()))
-    try:
+    with pytest.raises(SpectrumError, match=f"line {k + 1} .* holds an expression, not data"):
         read_spectrum(path)
-    except SpectrumError:
-        pass
     assert not marker.exists()
 
 
