@@ -1,9 +1,11 @@
 """Validation on measured reference spectra (../shared/data/experimental), with baselines.
 
 For every spectrum whose element has a bundled database, prints: compound, true CN/motif, the
-default models' predictions with probabilities and in_domain, and the answers of two baselines
-on the same preprocessing: the nearest database spectrum (cosine similarity on the feature
-grid) and the majority CN class of the database. Skips with a message when the folder is absent.
+default models' predictions (rf, xgboost, lightgbm) with probabilities and in_domain, and the
+answers of the baselines of ``larch_motif.baselines`` trained on the same database sites and
+features: Larch's PLS regression of CN (``larch.math.learn_regress``), the nearest database
+spectrum (cosine similarity) and the majority class. Skips with a message when the folder is
+absent.
 
     .venv/bin/python benchmarks/measured.py [--data ../shared/data/experimental]
 """
@@ -13,14 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from larch_motif.baselines import baselines
 from larch_motif.database import open_database
 from larch_motif.prediction import predict
-from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum, theory_group
+from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum
+from larch_motif.training import select_sites, site_features
+
+BACKENDS = ("rf", "xgboost", "lightgbm")
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "experimental"
 
@@ -39,42 +44,57 @@ def main() -> int:
     with open_database(None) as db:
         bundled = {el for el, _ in db.elements()}
         references = {el: db.site_spectra(el) for el in bundled}
+    fitted: dict = {}
+    for el in bundled:
+        sites = [s for s in select_sites(references[el]) if s["cn"] is not None]
+        X = site_features(sites, prep).X
+        cn = np.array([str(s["cn"]) for s in sites])
+        fitted[el] = {name: b.fit(X, cn) for name, b in baselines("cn", prep.feature_energies()).items()}
     rows = []
     for name, lab in sorted(labels.items()):
         element = lab["element"]
         if element not in bundled:
             rows.append({"file": name, "compound": lab["compound"], "skipped": f"no bundled {element} model"})
             continue
-        (res,) = predict(args.data / name, element=element)
+        row = {"file": name, "compound": lab["compound"], "true_cn": lab["cn"], "true_motif": lab["motif"]}
+        for backend in BACKENDS:
+            (res,) = predict(args.data / name, element=element, backend=backend)
+            row[backend] = res["cn"]
+            row[f"p_{backend}"] = res["cn_probabilities"][res["cn"]]
+            row[f"{backend}_motif"] = res["motif"]
+            row[f"{backend}_site_average"] = res.get("cn_site_average")
+            row["in_domain"] = res["in_domain"]
+            row["warnings"] = res["warnings"]
         grp = read_spectrum(args.data / name)
         grp.motif_warnings = []
         normalize(grp)
-        x = features(grp, prep)
-        refs = references[element]
-        R = np.vstack([features(theory_group(s["energy_eV"], s["mu"], prep), prep) for s in refs])
-        cos = R @ x / (np.linalg.norm(R, axis=1) * np.linalg.norm(x))
-        nearest = refs[int(np.argmax(cos))]
-        majority = Counter(str(s["cn"]) for s in refs).most_common(1)[0][0]
-        rows.append({"file": name, "compound": lab["compound"], "true_cn": lab["cn"], "true_motif": lab["motif"],
-                     "cn": res["cn"], "p_cn": res["cn_probabilities"][res["cn"]],
-                     "motif": res["motif"], "p_motif": res["motif_probabilities"][res["motif"]],
-                     "in_domain": res["in_domain"], "nearest_cn": str(nearest["cn"]),
-                     "nearest_site": nearest["site_id"], "majority_cn": majority})
+        x = features(grp, prep)[None, :]
+        for base, clf in fitted[element].items():
+            row[base] = str(clf.predict(x)[0])
+        rows.append(row)
+    methods = (*BACKENDS, "larch_pls", "nearest_reference", "majority")
     scored = [r for r in rows if "skipped" not in r and r["true_cn"] is not None]
-    summary = {method: sum(str(r["true_cn"]) == r[key] for r in scored)
-               for method, key in (("model", "cn"), ("nearest_reference", "nearest_cn"), ("majority", "majority_cn"))}
+    summary = {m: sum(str(r["true_cn"]) == r[m] for r in scored) for m in methods}
+    cn4 = [r for r in scored if str(r["true_cn"]) == "4"]
+    summary_cn4 = {m: sum(r[m] == "4" for r in cn4) for m in methods}
+    motif = {b: sum(r["true_motif"] == r[f"{b}_motif"] for r in scored) for b in BACKENDS}
     if args.json:
-        print(json.dumps({"rows": rows, "n_scored": len(scored), "cn_right": summary}, indent=1))
+        print(json.dumps({"rows": rows, "n_scored": len(scored), "cn_right": summary,
+                          "cn4_right": summary_cn4, "n_cn4": len(cn4), "motif_right": motif}, indent=1))
         return 0
-    print(f"{'compound':45s} {'true':>9s} {'model CN (p)':>14s} {'motif (p)':>14s} {'dom':>4s} {'nearest':>7s} {'major':>5s}")
+    head = " ".join(f"{m[:9]:>9s}" for m in methods)
+    print(f"{'compound':38s} {'true':>9s} {head} {'motif(lgb)':>10s} {'avg(lgb)':>8s} {'dom':>4s}")
     for r in rows:
         if "skipped" in r:
-            print(f"{r['compound'][:45]:45s} skipped: {r['skipped']}")
+            print(f"{r['compound'][:38]:38s} skipped: {r['skipped']}")
             continue
         true = f"{r['true_cn']}/{r['true_motif']}"
-        print(f"{r['compound'][:45]:45s} {true:>9s} {r['cn']:>6s} ({r['p_cn']:.2f}) {r['motif']:>7s} ({r['p_motif']:.2f}) "
-              f"{'yes' if r['in_domain'] else 'no':>4s} {r['nearest_cn']:>7s} {r['majority_cn']:>5s}")
+        cells = " ".join(f"{r[m]:>9s}" for m in methods)
+        print(f"{r['compound'][:38]:38s} {true:>9s} {cells} {r['lightgbm_motif']:>10s} "
+              f"{r['lightgbm_site_average']:8.2f} {'yes' if r['in_domain'] else 'no':>4s}")
     print(f"CN right of {len(scored)} with known CN: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+    print(f"CN 4 right of {len(cn4)}: " + ", ".join(f"{k} {v}" for k, v in summary_cn4.items()))
+    print("motif right: " + ", ".join(f"{k} {v}" for k, v in motif.items()))
     return 0
 
 

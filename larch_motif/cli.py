@@ -81,7 +81,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     params = json.loads(args.params) if args.params else None
     _, report = train(args.element, args.target, args.backend, db=args.db, edge=args.edge,
-                      cv=args.cv or None, out=args.out, backend_params=params)
+                      cv=args.cv or None, out=args.out, backend_params=params,
+                      site_domain=args.site_domain)
     report["model"] = args.out
     if args.json:
         print(json.dumps(report, indent=1))
@@ -104,7 +105,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     # batches keep memory bounded on thousands of files; a bad file is reported, not fatal
     results = predict_iter(args.files, model=args.model, element=args.element, target=args.target,
-                           group=args.group, normalized=args.normalized, errors="flag")
+                           group=args.group, normalized=args.normalized, backend=args.backend,
+                           min_confidence=args.min_confidence, errors="flag")
     collected, failed = [], 0
     for res in results:
         if "error" in res:
@@ -119,8 +121,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                  f"{res['element']} {res['edge']}, E0 {res['e0']:.1f} eV"]
         for target in ("cn", "motif"):
             if target in res:
+                name = target.upper() if target == "cn" else target
+                if res[target] == "uncertain":
+                    top2 = " or ".join(f"{c} (p={p:.2f})" for c, p in res[f"{target}_top2"])
+                    parts.append(f"{name} uncertain: {top2}")
+                    continue
                 p = res[f"{target}_probabilities"][res[target]]
-                parts.append(f"{target.upper() if target == 'cn' else target} {res[target]} (p={p:.2f})")
+                parts.append(f"{name} {res[target]} (p={p:.2f}, confidence {res[f'{target}_confidence']:.2f})")
+        if "cn_site_average" in res:
+            parts.append(f"site-averaged CN {res['cn_site_average']:.2f}")
         parts.append("in domain" if res["in_domain"] else "OUT OF DOMAIN")
         print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]), flush=True)
         for w in res["warnings"]:
@@ -199,7 +208,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from larch_motif.demo import run_demo
 
-    report = run_demo(args.out, element=args.element, cv=args.cv)
+    report = run_demo(args.out, element=args.element, cv=args.cv, site_domain=args.site_domain)
     print(report["summary"])
     return 0
 
@@ -268,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backend", default="rf", help="rf, xgboost, lightgbm or a plugin's (see 'backends')")
     t.add_argument("--cv", type=int, default=5, help="grouped CV folds (0: none)")
     t.add_argument("--params", default=None, help="backend hyper-parameters as JSON")
+    t.add_argument("--site-domain", choices=("anion", "all"), default="anion",
+                   help="database sites to use: 'anion' (absorber bonded only to anions; default) or 'all' "
+                        "(also metal-bonded sites of alloys and intermetallics)")
     t.add_argument("--out", required=True, help="model file to write")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -279,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("cn", "motif", "both"), default="both")
     p.add_argument("--group", default=None, help="group name in an Athena project")
     p.add_argument("--normalized", action="store_true", help="mu is already normalized")
+    p.add_argument("--backend", default=None, help="backend of the default models (default: lightgbm)")
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="below this calibrated confidence (0-1) answer 'uncertain' with the top two classes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
@@ -310,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="larch_motif_output", help="report folder")
     d.add_argument("--element", default="Fe")
     d.add_argument("--cv", type=int, default=5)
+    d.add_argument("--site-domain", choices=("anion", "all"), default="anion",
+                   help="database sites to use: 'anion' (absorber bonded only to anions; default) or 'all' "
+                        "(also metal-bonded sites of alloys and intermetallics)")
     d.set_defaults(func=_cmd_demo)
 
     il = sub.add_parser("install-larch", help="add the motif_* commands to every Larch session (Larch's init.lar)")

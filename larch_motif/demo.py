@@ -14,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from larch_motif.baselines import baselines
 from larch_motif.database import open_database
 from larch_motif.models import available_backends
 from larch_motif.spectra import Preprocessing
 from larch_motif.training import (
+    DEFAULT_SITE_DOMAIN,
     Augmentation,
     cross_validate,
     default_model,
+    select_sites,
     site_features,
     training_set,
 )
@@ -29,8 +32,10 @@ BUILTIN_BACKENDS = ("rf", "xgboost", "lightgbm")
 
 
 def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edge: str = "K",
-             cv: int = 5, backends: tuple[str, ...] = BUILTIN_BACKENDS) -> dict:
-    """Cross-validate each backend for CN and motif, prepare the default models, write a report."""
+             cv: int = 5, backends: tuple[str, ...] = BUILTIN_BACKENDS,
+             site_domain: str = DEFAULT_SITE_DOMAIN) -> dict:
+    """Cross-validate each backend and the baselines (``larch_motif.baselines``) for CN and
+    motif on the sites of ``site_domain``, prepare the default models, write a report."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,21 +47,13 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
     prep, augmentation = Preprocessing(), Augmentation()
     with open_database(None) as store:
         info = store.info()["elements"].get(element)
-        sites = store.site_spectra(element, edge)
+        sites = select_sites(store.site_spectra(element, edge), site_domain)
     computed = site_features(sites, prep, augmentation)
-    results: dict = {"element": element, "edge": edge, "database": info, "cv": {}}
+    results: dict = {"element": element, "edge": edge, "database": info, "site_domain": site_domain,
+                     "n_domain_sites": len(sites), "cv": {}}
     for target in ("cn", "motif"):
-        ts = training_set(sites, target, prep, augmentation, computed)
-        results["cv"][target] = {}
-        for backend in backends:
-            if backend not in available_backends():
-                continue
-            t1 = time.perf_counter()
-            res = cross_validate(ts, backend, cv, return_predictions=True)
-            res["seconds"] = round(time.perf_counter() - t1, 1)
-            results["cv"][target][backend] = res
-        best = max(results["cv"][target], key=lambda b: results["cv"][target][b]["balanced_accuracy"])
-        results["cv"][target]["best"] = best
+        results["cv"][target] = compare_methods(sites, target, prep, augmentation, cv, backends, computed)
+        best = results["cv"][target]["best"]
         _plot_confusion(plt, results["cv"][target][best], f"{element} {target}: {best}",
                         folder / f"confusion_{target}.png")
     for target in ("cn", "motif"):
@@ -76,12 +73,37 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
     return results
 
 
+def compare_methods(sites: list[dict], target: str, prep: Preprocessing, augmentation: Augmentation,
+                    cv: int = 5, backends: tuple[str, ...] = BUILTIN_BACKENDS,
+                    computed=None) -> dict:
+    """Grouped CV of each backend and each baseline on the same folds, by method name
+    (baselines as ``baseline:NAME``), plus ``best``: the backend with the highest accuracy."""
+    ts = training_set(sites, target, prep, augmentation, computed)
+    out: dict = {}
+    for backend in backends:
+        if backend not in available_backends():
+            continue
+        t1 = time.perf_counter()
+        res = cross_validate(ts, backend, cv, return_predictions=True)
+        res["seconds"] = round(time.perf_counter() - t1, 1)
+        out[backend] = res
+    best = max(out, key=lambda b: out[b]["accuracy"])
+    for name, baseline in baselines(target, prep.feature_energies()).items():
+        t1 = time.perf_counter()
+        res = cross_validate(ts, name, cv, return_predictions=True, estimator=baseline)
+        res["seconds"] = round(time.perf_counter() - t1, 1)
+        out[f"baseline:{name}"] = res
+    out["best"] = best
+    return out
+
+
 def _summary(results: dict, folder: Path) -> str:
     info = results["database"]
     lines = [f"# larch_motif demo: {results['element']} {results['edge']} edge",
              "",
              f"Bundled database: {info['n_sites']} site spectra, {info['n_minerals']} minerals, "
              f"CN {info['cn']}",
+             f"Site domain {results['site_domain']!r}: {results['n_domain_sites']} site spectra.",
              "",
              "| target | backend | accuracy | balanced accuracy | macro F1 | CV seconds |",
              "|---|---|---|---|---|---|"]
@@ -92,7 +114,8 @@ def _summary(results: dict, folder: Path) -> str:
             lines.append(f"| {target} | {backend} | {res['accuracy']:.3f} | {res['balanced_accuracy']:.3f} "
                          f"| {res['macro_f1']:.3f} | {res['seconds']} |")
     lines += ["", f"Grouped {next(iter(next(iter(results['cv'].values())).values()))['cv_folds']}-fold CV "
-              "by mineral; scores on unaugmented spectra.",
+              "by mineral; scores on unaugmented spectra. baseline:* rows are the simple methods "
+              "of larch_motif.baselines on the same folds.",
               f"Best backend: CN {results['cv']['cn']['best']}, motif {results['cv']['motif']['best']}.",
               f"Report folder: {folder.resolve()}", f"Total {results.get('seconds', 0)} s"]
     return "\n".join(lines)
@@ -132,10 +155,12 @@ def _plot_accuracy(plt, results: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.35
     for k, target in enumerate(results["cv"]):
-        backends = [b for b in results["cv"][target] if b != "best"]
-        values = [results["cv"][target][b]["accuracy"] for b in backends]
+        backends = [b for b in results["cv"]["cn"] if b != "best"]
+        values = [results["cv"][target][b]["accuracy"] if b in results["cv"][target] else 0.0
+                  for b in backends]
         ax.bar(np.arange(len(backends)) + k * width, values, width, label=target)
-        ax.set_xticks(np.arange(len(backends)) + width / 2, backends)
+        ax.set_xticks(np.arange(len(backends)) + width / 2,
+                      [b.replace("baseline:", "") for b in backends], rotation=30, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("grouped-CV accuracy")
     ax.legend()

@@ -109,3 +109,25 @@ def site_labels(structure: Structure, indices: list[int]) -> dict[int, dict]:
             "oxidation_state": valences[i] if valences is not None else None,
         }
     return labels
+
+
+#: Ligand species that make a site a coordination polyhedron in the sense of the motif labels:
+#: anions of oxides, halides, chalcogenides, pnictides, nitrides, cyanides and carbonates.
+ANION_LIGANDS: frozenset[str] = frozenset(
+    {"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "C", "P", "As", "Sb", "H"})
+
+#: Site domains a classifier can be trained on: ``anion`` keeps sites bonded only to anion
+#: ligands (the coordination compounds that CN and motif describe, and what is measured at a
+#: beamline for that question); ``all`` also keeps metal-bonded sites of alloys and
+#: intermetallics (CN 8-14 of metal neighbours).
+SITE_DOMAINS: tuple[str, ...] = ("anion", "all")
+
+
+def in_site_domain(ligands: str | None, domain: str = "anion") -> bool:
+    """Whether a site with these ligands (comma-separated symbols) belongs to ``domain``."""
+    if domain == "all":
+        return True
+    if domain != "anion":
+        raise ValueError(f"unknown site domain {domain!r} (choose from {', '.join(SITE_DOMAINS)})")
+    species = [s.strip() for s in (ligands or "").split(",") if s.strip()]
+    return bool(species) and all(s in ANION_LIGANDS for s in species)

@@ -89,8 +89,10 @@ def edge_shape_warnings(group) -> list[str]:
 
 
 def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = None,
-                   element: str | None = None, edge: str = "K") -> dict[str, MotifModel]:
-    """Models by target: a given model file/object, or the defaults of ``element``."""
+                   element: str | None = None, edge: str = "K",
+                   backend: str | None = None) -> dict[str, MotifModel]:
+    """Models by target: a given model file/object, or the default models of ``element``
+    (of ``backend``, default ``training.DEFAULT_BACKEND``)."""
     if target not in TARGET_CHOICES:
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGET_CHOICES)})")
     targets = ("cn", "motif") if target == "both" else (target,)
@@ -103,33 +105,48 @@ def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = N
         return {m.target: m}
     if element is None:
         raise LarchMotifError("give a model file or an element")
-    return {t: _default_model(element, t, edge) for t in targets}
+    return {t: _default_model(element, t, edge, backend) for t in targets}
 
 
-_DEFAULT_MODELS: dict[tuple[str, str, str], tuple[tuple, MotifModel]] = {}
+_DEFAULT_MODELS: dict[tuple[str, str, str, str | None], tuple[tuple, MotifModel]] = {}
 
 
-def _default_model(element: str, target: str, edge: str) -> MotifModel:
-    """``training.default_model``, kept in memory while the bundled database file is unchanged:
-    loading it takes about 0.4 s, too long for each of hundreds of Larch commands."""
+def _default_model(element: str, target: str, edge: str, backend: str | None = None) -> MotifModel:
+    """``training.default_model`` of ``backend`` (default ``training.DEFAULT_BACKEND``), kept in
+    memory while the bundled database file is unchanged: loading it takes about 0.4 s, too long
+    for each of hundreds of Larch commands."""
     from larch_motif.database import default_database_path
-    from larch_motif.training import cache_folder, default_model
+    from larch_motif.training import DEFAULT_BACKEND, cache_folder, default_model
 
+    backend = backend or DEFAULT_BACKEND
     try:
         stat = default_database_path().stat()
         stamp = (stat.st_mtime_ns, stat.st_size, str(cache_folder()))
     except OSError:
-        return default_model(element, target, edge)
-    cached = _DEFAULT_MODELS.get((element, target, edge))
+        return default_model(element, target, edge, backend)
+    cached = _DEFAULT_MODELS.get((element, target, edge, backend))
     if cached is None or cached[0] != stamp:
-        cached = _DEFAULT_MODELS[(element, target, edge)] = (stamp, default_model(element, target, edge))
+        cached = (stamp, default_model(element, target, edge, backend))
+        _DEFAULT_MODELS[(element, target, edge, backend)] = cached
     return cached[1]
 
 
 def predict(spectra: object | Iterable[object], model: str | os.PathLike | MotifModel | None = None,
             element: str | None = None, target: str = "both", group: str | None = None,
-            normalized: bool = False, edge: str = "K") -> list[dict]:
+            normalized: bool = False, edge: str = "K", backend: str | None = None,
+            min_confidence: float | None = None) -> list[dict]:
     """Predict CN and/or motif of each spectrum (files or Larch Groups).
+
+    With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
+    from the regressor of compound spectra (``training.train_cn_mean``): for compounds with
+    several absorber sites it lies between the CN of the sites.
+    Each target also gets ``{target}_confidence``: the calibrated chance that the answer is
+    right (``MotifModel.confidence``). With ``min_confidence`` (0-1), an answer below it is
+    ``"uncertain"`` and ``{target}_top2`` lists the two most probable classes with their
+    probabilities.
+
+    Without ``model``, the default models of the element are used, of ``backend`` (rf,
+    xgboost, lightgbm; default rf).
 
     Returns one dict per spectrum: file, group, element, edge, e0 (eV), e0_half (eV), cn,
     cn_probabilities, motif, motif_probabilities, in_domain, warnings, domain_distance. The
@@ -140,7 +157,8 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     if not items:
         raise LarchMotifError("no spectra given")
     return list(predict_iter(items, model=model, element=element, target=target, group=group,
-                             normalized=normalized, edge=edge, batch_size=max(len(items), 1)))
+                             normalized=normalized, edge=edge, backend=backend,
+                             min_confidence=min_confidence, batch_size=max(len(items), 1)))
 
 
 ERROR_CHOICES = ("raise", "flag")
@@ -148,7 +166,8 @@ ERROR_CHOICES = ("raise", "flag")
 
 def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifModel | None = None,
                  element: str | None = None, target: str = "both", group: str | None = None,
-                 normalized: bool = False, edge: str = "K", batch_size: int = 256,
+                 normalized: bool = False, edge: str = "K", backend: str | None = None,
+                 min_confidence: float | None = None, batch_size: int = 256,
                  errors: str = "raise") -> Iterator[dict]:
     """Predict spectra from any iterable (a generator of files or Groups), ``batch_size`` at a time.
 
@@ -163,8 +182,11 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
         raise LarchMotifError(f"batch_size must be a positive integer, got {batch_size!r}")
     if target not in TARGET_CHOICES:
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGET_CHOICES)})")
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise LarchMotifError(f"min_confidence {min_confidence!r} must lie between 0 and 1")
     iterator = iter(spectra)
     models: dict[str, MotifModel] | None = None
+    site_average: MotifModel | None = None
     while batch := list(itertools.islice(iterator, batch_size)):
         groups: list = []
         for item in batch:
@@ -182,8 +204,13 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
         if models is None and good:
             if element is None and model is None:
                 element, edge = infer_element(good[0])
-            models = resolve_models(target, model, element, edge)
-        results = iter(_predict_groups(good, models, element, edge) if good else [])
+            models = resolve_models(target, model, element, edge, backend)
+            if target == "both" and model is None:
+                # compounds with several absorber sites (magnetite, Mn3O4): the site-averaged CN
+                site_average = _default_model(element or next(iter(models.values())).element,
+                                              "cn_mean", edge, backend)
+        results = iter(_predict_groups(good, models, element, edge, min_confidence, site_average)
+                       if good else [])
         for grp in groups:
             yield grp if isinstance(grp, dict) else next(results)
 
@@ -195,7 +222,8 @@ def _error_result(item: object, group: str | None, exc: Exception) -> dict:
             "error": message, "in_domain": False, "warnings": [message]}
 
 
-def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | None, edge: str) -> list[dict]:
+def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | None, edge: str,
+                    min_confidence: float | None, site_average: MotifModel | None) -> list[dict]:
     """Predictions for normalized groups with resolved models (one batch)."""
     first = next(iter(models.values()))
     results = []
@@ -212,9 +240,15 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
         proba = m.predict_proba(X)
         distance = m.domain_distance(X)
         threshold = float(m.metadata.get("domain_threshold", np.inf))
-        for res, p, d in zip(results, proba, distance):
+        confidence = m.confidence(proba.max(axis=1))
+        for res, p, d, conf in zip(results, proba, distance, confidence):
             res[name] = m.classes[int(np.argmax(p))]
             res[f"{name}_probabilities"] = {c: round(float(v), 4) for c, v in zip(m.classes, p)}
+            res[f"{name}_confidence"] = round(float(conf), 4)
+            if min_confidence is not None and conf < min_confidence:
+                top = np.argsort(p)[::-1][:2]
+                res[f"{name}_top2"] = [[m.classes[int(k)], round(float(p[k]), 4)] for k in top]
+                res[name] = "uncertain"
             res["domain_distance"] = round(float(d), 4)
             if d > threshold:
                 res["warnings"].append(
@@ -223,6 +257,10 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
             mismatch = edge_mismatch(res["e0"], m.element, m.edge)
             if mismatch and mismatch not in res["warnings"]:
                 res["warnings"].append(mismatch)
+    if site_average is not None:
+        X = np.vstack([features(g, site_average.preprocessing) for g in groups])
+        for res, value in zip(results, site_average.predict(X)):
+            res["cn_site_average"] = round(float(value), 2)
     for res, grp in zip(results, groups):
         res["warnings"] = list(dict.fromkeys(grp.motif_warnings + res["warnings"]))
         res["in_domain"] = is_in_domain(res["warnings"])

@@ -35,15 +35,17 @@ class Preprocessing:
     grid_min_eV, grid_max_eV, grid_step_eV: the feature grid relative to E0 (eV).
     derivative: append d(norm)/dE on the same grid.
     gaussian_fwhm_eV, lorentzian_fwhm_eV: broadening applied to theoretical spectra (eV):
-        instrument resolution (Gaussian) and extra core-hole/final-state width (Lorentzian).
+        instrument resolution and disorder (Gaussian) and extra core-hole/final-state width
+        (Lorentzian). 3.0 and 2.0 eV: FEFF10 without SCF gives white lines much sharper than
+        measured ones (chosen with ``benchmarks/measured.py``, see the README).
     """
 
     grid_min_eV: float = -8.0
     grid_max_eV: float = 60.0
     grid_step_eV: float = 1.0
     derivative: bool = False
-    gaussian_fwhm_eV: float = 1.5
-    lorentzian_fwhm_eV: float = 1.0
+    gaussian_fwhm_eV: float = 3.0
+    lorentzian_fwhm_eV: float = 2.0
 
     def grid(self) -> np.ndarray:
         """Feature energies relative to E0 (eV)."""
@@ -289,7 +291,43 @@ def normalize(group, theory: bool = False) -> None:
     post = flat[energy > group.e0_half + 30]
     if post.size >= 3 and abs(np.median(post) - 1) > 0.25:
         warns.append(f"normalization unstable: post-edge level {np.median(post):.2f} instead of 1")
+    warns.extend(w for w in (_glitch_warning(energy, flat), _suppressed_white_line_warning(energy, flat, group.e0_half))
+                 if w and w not in warns)
     group.motif_warnings = warns
+
+
+#: A point farther than this many robust standard deviations from its neighbours' mean is a glitch.
+GLITCH_SIGMAS = 12.0
+#: Highest normalized mu within 30 eV above E0 below which the white line looks suppressed.
+WHITE_LINE_MIN = 1.06
+
+
+def _glitch_warning(energy: np.ndarray, flat: np.ndarray) -> str | None:
+    """A warning naming the energy (eV) of a monochromator glitch: a single point that sticks
+    out from both neighbours in the same direction, by far more than the neighbours differ from
+    each other and than the spectrum's point-to-point noise (a sharp white line does not)."""
+    if flat.size < 5:
+        return None
+    up, down = flat[1:-1] - flat[:-2], flat[1:-1] - flat[2:]
+    spike = np.where(np.sign(up) == np.sign(down), np.minimum(np.abs(up), np.abs(down)), 0.0)
+    across = np.abs(flat[2:] - flat[:-2])
+    noise = 1.4826 * np.median(np.abs(np.diff(flat, 2))) + 1e-4
+    candidates = (spike > 3 * across) & (spike > GLITCH_SIGMAS * noise) & (spike > 0.03)
+    if not candidates.any():
+        return None
+    worst = int(np.argmax(np.where(candidates, spike, 0)))
+    return (f"glitch at {energy[worst + 1]:.1f} eV: one point {up[worst]:+.2f} (edge steps) "
+            "off its neighbours")
+
+
+def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: float) -> str | None:
+    """A warning when the normalized mu never rises above ``WHITE_LINE_MIN`` within 30 eV of E0:
+    no white line, as in a self-absorbed (thick, concentrated) fluorescence measurement."""
+    near = flat[(energy > e0) & (energy < e0 + 30)]
+    if near.size >= 3 and near.max() < WHITE_LINE_MIN:
+        return (f"white line suppressed (highest normalized mu {near.max():.2f} within 30 eV of E0): "
+                "self-absorbed fluorescence data?")
+    return None
 
 
 def features(group, prep: Preprocessing) -> np.ndarray:

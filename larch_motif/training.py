@@ -22,10 +22,20 @@ from sklearn.model_selection import GroupKFold
 
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
-from larch_motif.models import TARGETS, MotifClassifier, MotifModel, get_backend, load_model
+from larch_motif.labels import SITE_DOMAINS, in_site_domain
+from larch_motif.models import (
+    REGRESSION_TARGETS,
+    TARGETS,
+    MotifClassifier,
+    MotifModel,
+    SiteAverageRegressor,
+    get_backend,
+    load_model,
+)
 from larch_motif.spectra import Preprocessing, features, theory_group
 
 MIN_CLASS_SITES = 5
+DEFAULT_SITE_DOMAIN = "anion"
 
 
 @dataclass(frozen=True)
@@ -35,15 +45,18 @@ class Augmentation:
     copies: augmented copies per site spectrum (besides the unperturbed one).
     gaussian_fwhm_eV, lorentzian_fwhm_eV: (min, max) broadening widths (eV).
     e0_shift_eV: largest E0 misalignment (eV), drawn in [-e0_shift_eV, +e0_shift_eV].
+    energy_stretch: (min, max) factor on the energy axis around E0 (FEFF10 without SCF puts
+        features at other distances from the edge than measurements show).
     scale: largest relative normalization error of the edge step.
     noise: standard deviation of Gaussian noise in normalized units.
     seed: random seed (augmentation is reproducible).
     """
 
     copies: int = 4
-    gaussian_fwhm_eV: tuple[float, float] = (0.8, 2.5)
-    lorentzian_fwhm_eV: tuple[float, float] = (0.3, 2.0)
+    gaussian_fwhm_eV: tuple[float, float] = (1.5, 5.0)
+    lorentzian_fwhm_eV: tuple[float, float] = (1.0, 4.0)
     e0_shift_eV: float = 1.5
+    energy_stretch: tuple[float, float] = (1.0, 1.4)
     scale: float = 0.05
     noise: float = 0.005
     seed: int = 0
@@ -64,6 +77,14 @@ class TrainingSet:
     dropped_classes: dict
 
 
+def select_sites(sites: list[dict], site_domain: str = DEFAULT_SITE_DOMAIN) -> list[dict]:
+    """The database sites of ``site_domain`` (``labels.SITE_DOMAINS``): ``anion`` keeps sites
+    whose ligands are all anions, ``all`` keeps every site."""
+    if site_domain not in SITE_DOMAINS:
+        raise LarchMotifError(f"unknown site domain {site_domain!r} (choose from {', '.join(SITE_DOMAINS)})")
+    return [s for s in sites if in_site_domain(s.get("ligands"), site_domain)]
+
+
 def site_label(site: dict, target: str) -> str:
     if target == "cn":
         return str(site["cn"])
@@ -72,13 +93,17 @@ def site_label(site: dict, target: str) -> str:
     raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
 
 
-def _shifted(grp, prep: Preprocessing, shift_eV: float, scale: float) -> np.ndarray:
-    """Features of a normalized group with E0 moved by ``shift_eV`` and the step scaled."""
+def _perturbed(grp, prep: Preprocessing, shift_eV: float, scale: float, stretch: float = 1.0) -> np.ndarray:
+    """Features of a normalized group with E0 moved by ``shift_eV``, the energy axis stretched
+    by ``stretch`` around E0 and the edge step scaled by ``scale``."""
+    energy = grp.energy
+    grp.energy = grp.e0_half + stretch * (np.asarray(energy, float) - grp.e0_half)
     grp.e0_half += shift_eV
     try:
         values = features(grp, prep)
     finally:
         grp.e0_half -= shift_eV
+        grp.energy = energy
     n = prep.grid().size
     values[:n] = values[:n] * scale
     if prep.derivative:
@@ -109,8 +134,9 @@ def site_features(sites: list[dict], prep: Preprocessing,
                                       "gaussian_fwhm_eV": rng.uniform(*augmentation.gaussian_fwhm_eV),
                                       "lorentzian_fwhm_eV": rng.uniform(*augmentation.lorentzian_fwhm_eV)})
             grp = theory_group(site["energy_eV"], site["mu"], varied, site["site_id"])
-            values = _shifted(grp, prep, rng.uniform(-1, 1) * augmentation.e0_shift_eV,
-                              1 + rng.uniform(-1, 1) * augmentation.scale)
+            values = _perturbed(grp, prep, rng.uniform(-1, 1) * augmentation.e0_shift_eV,
+                                1 + rng.uniform(-1, 1) * augmentation.scale,
+                                rng.uniform(*augmentation.energy_stretch))
             X.append(values + rng.normal(0, augmentation.noise, values.shape))
             index.append(k), aug.append(True)
     return SiteFeatures(np.vstack(X), np.array(index), np.array(aug))
@@ -120,10 +146,14 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
                  augmentation: Augmentation | None = None,
                  computed: SiteFeatures | None = None) -> TrainingSet:
     """Features and labels of database site spectra for ``target``; classes with fewer than
-    ``MIN_CLASS_SITES`` sites are left out (and listed in ``dropped_classes``)."""
+    ``MIN_CLASS_SITES`` sites (2 where fewer than two classes reach it) are left out and
+    listed in ``dropped_classes``."""
     labels = np.array([site_label(s, target) for s in sites])
     classes, counts = np.unique(labels, return_counts=True)
-    keep = set(classes[counts >= MIN_CLASS_SITES])
+    # a database with one large class (Ni: CN 6) keeps its rare classes down to 2 sites, so
+    # that the model can still say "not CN 6"
+    min_sites = MIN_CLASS_SITES if (counts >= MIN_CLASS_SITES).sum() >= 2 else 2
+    keep = set(classes[counts >= min_sites])
     dropped = {str(c): int(n) for c, n in zip(classes, counts) if c not in keep}
     if not keep:
         raise LarchMotifError(f"no class of {target} has {MIN_CLASS_SITES} or more sites")
@@ -136,18 +166,33 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
 
 
 def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
-                   random_state: int = 0, return_predictions: bool = False) -> dict:
+                   random_state: int = 0, return_predictions: bool = False,
+                   estimator: object | None = None) -> dict:
     """Grouped K-fold CV: sites of one mineral are never in both train and test.
 
     Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
     accuracy, macro F1 and the confusion matrix (rows: true, columns: predicted).
+    ``estimator`` (a scikit-learn classifier, e.g. a baseline of ``larch_motif.baselines``)
+    replaces the backend's classifier; it is cloned for every fold. Baselines are trained on
+    the unaugmented spectra only, as a scientist's reference library would be.
     """
+    from sklearn.base import clone
+
     n_groups = np.unique(ts.groups).size
     if n_groups < cv:
         raise LarchMotifError(f"{n_groups} minerals are too few for {cv}-fold grouped CV")
     y_true, y_pred, ids, p_max = [], [], [], []
     for train, test in GroupKFold(n_splits=cv).split(ts.X, ts.y, ts.groups):
         test = test[~ts.augmented[test]]
+        if estimator is not None:
+            train = train[~ts.augmented[train]]
+            clf = clone(estimator).fit(ts.X[train], ts.y[train])
+            pred = np.asarray(clf.predict(ts.X[test])).astype(str)
+            y_true.append(ts.y[test])
+            y_pred.append(pred)
+            ids.append(ts.site_ids[test])
+            p_max.append(np.ones(len(test)))
+            continue
         clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])
         proba = clf.predict_proba(ts.X[test])
         y_true.append(ts.y[test])
@@ -177,8 +222,12 @@ def _label_order(label: str) -> tuple:
 def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.PathLike | None = None,
           edge: str = "K", cv: int | None = 5, out: str | os.PathLike | None = None,
           prep: Preprocessing | None = None, augmentation: Augmentation | None = Augmentation(),
-          backend_params: dict | None = None, random_state: int = 0) -> tuple[MotifModel, dict]:
+          backend_params: dict | None = None, random_state: int = 0,
+          site_domain: str = DEFAULT_SITE_DOMAIN) -> tuple[MotifModel, dict]:
     """Train a classifier of ``target`` for ``element`` on the database; cross-validate it.
+
+    ``site_domain`` chooses the database sites (``anion``: absorber bonded only to anion
+    ligands, the default; ``all``: intermetallic and alloy sites too).
 
     Returns the model fitted on all spectra and a report: target, backend, n_spectra (site
     spectra), n_groups (minerals), cv_folds, accuracy, balanced_accuracy, macro_f1,
@@ -195,17 +244,102 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         db_path = str(store.path)
     if not sites:
         raise LarchMotifError(f"the database {db_path} holds no {element} {edge}-edge spectra")
+    n_all = len(sites)
+    sites = select_sites(sites, site_domain)
+    if not sites:
+        raise LarchMotifError(f"none of the {n_all} {element} {edge}-edge sites is in the site domain {site_domain!r}")
     ts = training_set(sites, target, prep, augmentation)
     report: dict = {"target": target, "backend": backend, "element": element, "edge": edge,
+                    "site_domain": site_domain,
                     "n_spectra": int((~ts.augmented).sum()), "n_training_rows": int(len(ts.y)),
                     "n_groups": int(np.unique(ts.groups).size), "dropped_classes": ts.dropped_classes}
+    calibration = None
     if cv:
-        report.update(cross_validate(ts, backend, cv, backend_params, random_state))
+        res = cross_validate(ts, backend, cv, backend_params, random_state, return_predictions=True)
+        held_out = res.pop("predictions")
+        calibration = fit_confidence_calibration(
+            np.array(held_out["probability"]), np.array(held_out["true"]) == np.array(held_out["predicted"]))
+        report.update(res)
     clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X, ts.y)
     metadata = {"database": db_path, "database_sha256": db_hash,
                 "augmentation": augmentation.as_dict() if augmentation else None,
+                "site_domain": site_domain, "calibration": calibration,
                 "training": {k: v for k, v in report.items() if k != "seconds"}}
     model = MotifModel(clf, element, edge, target, prep, ts.X[~ts.augmented], metadata)
+    model.metadata["domain_threshold"] = domain_threshold(model)
+    if out is not None:
+        model.save(out)
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    return model, report
+
+
+def fit_confidence_calibration(p_max: np.ndarray, correct: np.ndarray) -> dict:
+    """Isotonic map from the model's top-class probability to the chance that the top class is
+    right, fitted on held-out (grouped-CV) predictions. Returned as JSON-ready knots
+    ``{"p_max": [...], "accuracy": [...], "n": N}`` for ``MotifModel.confidence``."""
+    from sklearn.isotonic import IsotonicRegression
+
+    p_max = np.asarray(p_max, float)
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p_max, np.asarray(correct, float))
+    return {"p_max": np.round(iso.X_thresholds_, 5).tolist(),
+            "accuracy": np.round(iso.y_thresholds_, 5).tolist(), "n": int(p_max.size)}
+
+
+def select_compounds(compounds: list[dict], sites: list[dict],
+                     site_domain: str = DEFAULT_SITE_DOMAIN) -> list[dict]:
+    """Compound spectra whose absorber sites all belong to ``site_domain``, each given a
+    ``site_id`` (its structure id) so that ``site_features`` treats it like a site."""
+    outside = {s["structure_id"] for s in sites if not in_site_domain(s.get("ligands"), site_domain)}
+    return [{**c, "site_id": c["structure_id"]} for c in compounds
+            if c["structure_id"] not in outside and c.get("cn_mean") is not None]
+
+
+def train_cn_mean(element: str, backend: str = "lightgbm",
+                  db: str | os.PathLike | None = None, edge: str = "K", cv: int | None = 5,
+                  out: str | os.PathLike | None = None, prep: Preprocessing | None = None,
+                  augmentation: Augmentation | None = Augmentation(), backend_params: dict | None = None,
+                  random_state: int = 0, site_domain: str = DEFAULT_SITE_DOMAIN) -> tuple[MotifModel, dict]:
+    """Train a regressor of the site-averaged CN (``cn_mean``) on the database's compound
+    spectra (multiplicity-weighted over the absorber sites of each structure), for compounds
+    with several absorber sites such as magnetite or hausmannite Mn3O4.
+
+    Grouped CV by mineral reports the mean absolute error (MAE, in CN units), the MAE on the
+    compounds with mixed CN and the share within 0.5 of the truth.
+    """
+    t0 = time.perf_counter()
+    get_backend(backend)
+    prep = prep or Preprocessing()
+    with open_database(db) as store:
+        compounds = select_compounds(store.compound_spectra(element, edge), store.site_spectra(element, edge),
+                                     site_domain)
+        db_hash = store.content_hash(element, edge)
+        db_path = str(store.path)
+    if len(compounds) < 10:
+        raise LarchMotifError(f"{len(compounds)} {element} {edge}-edge compound spectra are too few for cn_mean")
+    sf = site_features(compounds, prep, augmentation)
+    y = np.array([compounds[k]["cn_mean"] for k in sf.site_index], float)
+    groups = np.array([compounds[k].get("mineral") or compounds[k]["structure_id"] for k in sf.site_index])
+    report: dict = {"target": "cn_mean", "backend": backend, "element": element, "edge": edge,
+                    "site_domain": site_domain, "n_spectra": len(compounds), "n_training_rows": int(len(y)),
+                    "n_groups": int(np.unique(groups).size)}
+    if cv:
+        pred, true = [], []
+        for train_idx, test_idx in GroupKFold(n_splits=cv).split(sf.X, y, groups):
+            test_idx = test_idx[~sf.augmented[test_idx]]
+            reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X[train_idx], y[train_idx])
+            pred.append(reg.predict(sf.X[test_idx]))
+            true.append(y[test_idx])
+        pred, true = np.concatenate(pred), np.concatenate(true)
+        mixed = np.abs(true - np.round(true)) > 1e-6
+        report.update({"cv_folds": cv, "mae": round(float(np.abs(pred - true).mean()), 3),
+                       "mae_mixed": round(float(np.abs(pred - true)[mixed].mean()), 3) if mixed.any() else None,
+                       "n_mixed": int(mixed.sum()),
+                       "within_0.5": round(float((np.abs(pred - true) <= 0.5).mean()), 3)})
+    reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X, y)
+    metadata = {"database": db_path, "database_sha256": db_hash,
+                "augmentation": augmentation.as_dict() if augmentation else None, "site_domain": site_domain,
+                "training": dict(report)}
+    model = MotifModel(reg, element, edge, "cn_mean", prep, sf.X[~sf.augmented], metadata)
     model.metadata["domain_threshold"] = domain_threshold(model)
     if out is not None:
         model.save(out)
@@ -230,7 +364,8 @@ def cache_folder() -> Path:
     return Path(os.environ.get("LARCH_MOTIF_CACHE") or user_cache_dir("larch_motif"))
 
 
-DEFAULT_BACKEND = "rf"
+#: LightGBM: the best of the three on both grouped CV and the measured references (README)
+DEFAULT_BACKEND = "lightgbm"
 
 
 def default_model(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND) -> MotifModel:
@@ -247,10 +382,15 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
             raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
         db_hash = store.content_hash(element, edge)
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           Augmentation().as_dict(), backend], sort_keys=True)
+                           Augmentation().as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated"],
+                          sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"
     if path.is_file():
         return load_model(path)
-    model, _ = train(element, target, backend, edge=edge, cv=None, out=path)
+    if target in REGRESSION_TARGETS:
+        model, _ = train_cn_mean(element, backend, edge=edge, cv=None, out=path)
+        return model
+    # grouped CV on first use gives the held-out predictions that calibrate the confidence
+    model, _ = train(element, target, backend, edge=edge, cv=5, out=path)
     return model

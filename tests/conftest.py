@@ -30,11 +30,13 @@ def fe_cn_model(tmp_path_factory, fe_sites):
 
 def write_measured_like(path, site: dict, noise: float = 0.0, seed: int = 0) -> None:
     """Write a site spectrum as a two-column file that looks like a raw measurement:
-    broadened, on an extended grid with a sloped pre-edge, an edge step of 1.7 and an offset."""
-    from larch_motif.spectra import broaden
+    broadened as the models assume (``Preprocessing`` defaults), on an extended grid with a
+    sloped pre-edge, an edge step of 1.7 and an offset."""
+    from larch_motif.spectra import Preprocessing, broaden
 
     energy, mu = site["energy_eV"], site["mu"]
-    mu = broaden(energy, mu, 1.5, 1.0)
+    prep = Preprocessing()
+    mu = broaden(energy, mu, prep.gaussian_fwhm_eV, prep.lorentzian_fwhm_eV)
     pre = np.arange(energy[0] - 150, energy[0], 2.0)
     e = np.concatenate([pre, energy])
     m = np.concatenate([np.full(pre.size, mu[0]), mu])

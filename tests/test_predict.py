@@ -93,3 +93,57 @@ def test_normalized_input_is_not_renormalized(tmp_path, fe_sites, fe_cn_model):
     assert grp.is_normalized
     (res,) = predict(f, model=path, target="cn")
     assert np.isfinite(res["e0_half"])
+
+
+def test_calibrated_confidence_and_abstention(tmp_path, fe_sites):
+    from larch_motif.training import Augmentation, train
+
+    path = tmp_path / "cal.lmm"
+    model, _ = train("Fe", "cn", "lightgbm", cv=3, out=path, augmentation=Augmentation(copies=1),
+                     backend_params={"n_estimators": 40})
+    cal = model.metadata["calibration"]
+    assert cal["n"] > 300 and len(cal["p_max"]) == len(cal["accuracy"]) >= 2
+    assert np.all(np.diff(cal["accuracy"]) >= 0)  # isotonic: more probable answers are not less right
+    f = tmp_path / "spectrum.dat"
+    write_measured_like(f, _site(fe_sites, 6))
+    (sure,) = predict(f, model=path, target="cn")
+    assert 0 <= sure["cn_confidence"] <= 1 and sure["cn"] != "uncertain"
+    (kept,) = predict(f, model=path, target="cn", min_confidence=sure["cn_confidence"])
+    assert kept["cn"] == sure["cn"] and "cn_top2" not in kept
+    (unsure,) = predict(f, model=path, target="cn", min_confidence=min(1.0, sure["cn_confidence"] + 1e-3))
+    assert unsure["cn"] == "uncertain" or sure["cn_confidence"] == 1.0
+    if unsure["cn"] == "uncertain":
+        (first, p1), (_, p2) = unsure["cn_top2"]
+        assert first == sure["cn"] and p1 >= p2
+    with pytest.raises(Exception, match="min_confidence 1.5"):
+        predict(f, model=path, target="cn", min_confidence=1.5)
+
+
+def _raw_columns(path):
+    e, m = np.loadtxt(path, unpack=True)
+    return e, m
+
+
+def test_glitch_and_self_absorption_are_named_in_the_warnings(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    clean = tmp_path / "clean.dat"
+    write_measured_like(clean, _site(fe_sites, 6))
+    (res,) = predict(clean, model=path, target="cn")
+    assert not any("glitch" in w or "suppressed" in w for w in res["warnings"])
+
+    e, m = _raw_columns(clean)
+    k = int(np.searchsorted(e, e[0] + 100))  # in the pre-edge, 100 eV above the first point
+    m_glitch = m.copy()
+    m_glitch[k] += 0.4
+    glitch = tmp_path / "glitch.dat"
+    np.savetxt(glitch, np.column_stack([e, m_glitch]), header="energy mu")
+    (res,) = predict(glitch, model=path, target="cn")
+    assert any(w.startswith(f"glitch at {e[k]:.1f} eV") for w in res["warnings"]), res["warnings"]
+
+    # thick, concentrated sample in fluorescence: mu_f ~ mu / (mu + mu_background) flattens the
+    # white line (strong self-absorption: background absorption 2 % of the edge step)
+    norm = (m - m.min()) / np.ptp(m)
+    absorbed = tmp_path / "absorbed.dat"
+    np.savetxt(absorbed, np.column_stack([e, norm / (norm + 0.02)]), header="energy mu")
+    (res,) = predict(absorbed, model=path, target="cn")
+    assert any("self-absorbed" in w for w in res["warnings"]), res["warnings"]

@@ -1,0 +1,63 @@
+"""Grouped-CV accuracy of every backend and baseline, for every element of the bundled database.
+
+The same computation as ``larch-motif demo`` (``larch_motif.demo.compare_methods``: grouped
+5-fold CV by mineral on the anion-coordinated sites, augmented training rows, scores on the
+unaugmented site spectra), for CN and motif of each element; prints a Markdown table.
+
+    .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from larch_motif.database import open_database
+from larch_motif.demo import compare_methods
+from larch_motif.spectra import Preprocessing
+from larch_motif.training import Augmentation, select_sites, site_features
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--elements", nargs="*", default=None, help="default: all bundled")
+    parser.add_argument("--cv", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    prep, augmentation = Preprocessing(), Augmentation()
+    with open_database(None) as store:
+        elements = args.elements or [el for el, _ in store.elements()]
+        sites = {el: select_sites(store.site_spectra(el)) for el in elements}
+    table: dict = {}
+    for el in elements:
+        t0 = time.perf_counter()
+        computed = site_features(sites[el], prep, augmentation)
+        table[el] = {"n_sites": len(sites[el])}
+        for target in ("cn", "motif"):
+            res = compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed)
+            table[el][target] = {m: (r if m == "best" else {k: r[k] for k in ("accuracy", "balanced_accuracy",
+                                                                             "macro_f1", "seconds")})
+                                 for m, r in res.items()}
+        table[el]["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"{el}: done in {table[el]['seconds']} s", file=sys.stderr)
+    if args.json:
+        print(json.dumps(table, indent=1))
+        return 0
+    methods = [m for m in table[elements[0]]["cn"] if m != "best"]
+    print("| element (sites) | target | " + " | ".join(m.replace("baseline:", "") for m in methods) + " |")
+    print("|---|---|" + "---|" * len(methods))
+    for el in elements:
+        for target in ("cn", "motif"):
+            cells = []
+            for m in methods:
+                r = table[el][target].get(m)
+                cells.append("-" if r is None else f"{r['accuracy']:.3f} ({r['balanced_accuracy']:.2f})")
+            print(f"| {el} ({table[el]['n_sites']}) | {target} | " + " | ".join(cells) + " |")
+    print("\ncells: accuracy (balanced accuracy), grouped 5-fold CV by mineral")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

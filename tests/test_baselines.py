@@ -1,0 +1,75 @@
+"""Baselines, the site domain and the energy-stretch augmentation, on the bundled database."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from larch_motif.baselines import (
+    LarchPLSBaseline,
+    MajorityBaseline,
+    NearestReferenceBaseline,
+    baselines,
+)
+from larch_motif.errors import LarchMotifError
+from larch_motif.labels import in_site_domain
+from larch_motif.spectra import Preprocessing, features, theory_group
+from larch_motif.training import _perturbed, cross_validate, select_sites, training_set
+
+
+@pytest.fixture(scope="module")
+def fe_cn_set(fe_sites):
+    return training_set(select_sites(fe_sites), "cn", Preprocessing(), augmentation=None)
+
+
+def test_anion_domain_keeps_oxides_and_sulfides_and_drops_metal_bonded_sites(fe_sites):
+    assert in_site_domain("O") and in_site_domain("As,S") and in_site_domain("C,N")
+    assert not in_site_domain("Fe,Ni") and not in_site_domain("O,Si") and not in_site_domain("")
+    kept = select_sites(fe_sites, "anion")
+    assert 0 < len(kept) < len(fe_sites)
+    assert all(set(s["ligands"].split(",")) <= {"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "C", "P",
+                                                "As", "Sb", "H"} for s in kept)
+    assert len(select_sites(fe_sites, "all")) == len(fe_sites)
+    with pytest.raises(LarchMotifError, match="unknown site domain 'metals'"):
+        select_sites(fe_sites, "metals")
+
+
+def test_nearest_reference_finds_a_training_spectrum_itself(fe_cn_set):
+    ts = fe_cn_set
+    clf = NearestReferenceBaseline().fit(ts.X, ts.y)
+    assert np.allclose(clf.similarity(ts.X[:5]).max(axis=1), 1.0)
+    # identical spectra of two minerals with other labels are the only way to miss
+    assert (clf.predict(ts.X) == ts.y).mean() > 0.95
+
+
+def test_larch_pls_regresses_cn_with_larchs_own_code(fe_cn_set):
+    ts = fe_cn_set
+    clf = LarchPLSBaseline(energy_eV=Preprocessing().feature_energies()).fit(ts.X, ts.y)
+    values = clf.predict_value(ts.X)
+    cn = ts.y.astype(float)
+    # the PLS estimate follows the CN: CN-6 sites lie higher than CN-4 sites on average
+    assert values[cn == 6].mean() > values[cn == 4].mean() + 0.5
+    assert set(clf.predict(ts.X)) <= set(ts.y)
+    with pytest.raises(LarchMotifError, match="not a motif"):
+        LarchPLSBaseline().fit(ts.X, np.where(cn == 6, "O:6", "T:4"))
+    assert "larch_pls" not in baselines("motif", Preprocessing().feature_energies())
+
+
+def test_majority_baseline_in_grouped_cv_scores_the_majority_share(fe_cn_set):
+    ts = fe_cn_set
+    res = cross_validate(ts, "majority", cv=5, estimator=MajorityBaseline())
+    share = (ts.y == "6").mean()
+    assert res["accuracy"] == pytest.approx(share, abs=0.02)
+    assert res["confusion_matrix"]["matrix"][res["confusion_matrix"]["labels"].index("4")][
+        res["confusion_matrix"]["labels"].index("4")] == 0
+
+
+def test_energy_stretch_moves_the_white_line_away_from_e0(fe_sites):
+    prep = Preprocessing(grid_step_eV=0.25)
+    site = next(s for s in select_sites(fe_sites) if s["motif"] == "O:6")
+    grp = theory_group(site["energy_eV"], site["mu"], prep)
+    grid = prep.grid()
+    peak = grid[np.argmax(features(grp, prep))]
+    stretched = grid[np.argmax(_perturbed(grp, prep, 0.0, 1.0, 1.4))]
+    assert peak > 0 and stretched == pytest.approx(1.4 * peak, abs=0.5)
+    assert np.allclose(features(grp, prep), _perturbed(grp, prep, 0.0, 1.0, 1.0))
