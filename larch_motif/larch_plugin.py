@@ -109,13 +109,19 @@ def _model_for(target: str, model, element: str | None):
     return m
 
 
+#: What ``motif_predict`` writes into ``group.motif`` from a prediction.
+_MOTIF_KEYS = ("cn", "cn_probabilities", "cn_confidence", "cn_top2", "cn_site_average", "motif",
+               "motif_probabilities", "motif_confidence", "motif_top2", "in_domain", "warnings",
+               "e0", "e0_half", "element", "edge", "domain_distance")
+
+
 def motif_predict(group=None, model=None, target="both", element=None, normalized=False, _larch=None):
     """Coordination number (CN) and coordination motif of the absorber from a XANES spectrum.
 
     motif_predict(group, model=None, target='both', element=None, normalized=False)
 
     Parameters:
-      group       Group with energy (eV) and mu (raw or normalized).
+      group       Group with energy (eV) and mu (raw or normalized), or a list of such Groups.
       model       model file (.lmm, from motif_train or `larch-motif train`), or a model from
                   motif_train(...).model; default: the bundled models of `element`.
       target      'cn', 'motif' or 'both' (default; a model file gives its own target only).
@@ -137,11 +143,18 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
     Returns None. Errors (no group, no energy/mu, a spectrum of another element than the
     model's) stop the script with one line and leave the group unchanged.
 
+    With a list of Groups (hundreds at once: they are predicted in batches), every Group gets
+    its .motif; one whose spectrum cannot be used does not stop the others: its .motif has
+    .error (the reason), in_domain False, and the Group is otherwise left unchanged.
+
     Example:
       dat = read_ascii('fe_oxide.dat', labels='energy mu')
       motif_predict(dat, element='Fe')
       print(dat.motif.cn, dat.motif.cn_probabilities)
+      motif_predict([dat1, dat2, dat3], element='Fe')
     """
+    if isinstance(group, (list, tuple)):
+        return _motif_predict_groups(group, model, target, element, normalized, _larch)
     try:
         ((work, res),) = predict_groups([group], model, target, element, normalized)
     except LarchMotifError as exc:
@@ -174,10 +187,41 @@ def write_prediction(group, work, res: dict, model=None, target: str = "both") -
     from larch import Group
 
     _write_back(group, work)
-    keys = ("cn", "cn_probabilities", "motif", "motif_probabilities", "in_domain", "warnings",
-            "e0", "e0_half", "element", "edge", "domain_distance")
-    group.motif = Group(name="motif", **{k: res[k] for k in keys if k in res},
+    group.motif = Group(name="motif", **{k: res[k] for k in _MOTIF_KEYS if k in res},
                         model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
+
+
+
+
+def _motif_predict_groups(groups, model, target, element, normalized, _larch) -> None:
+    """``motif_predict`` on a list of Groups: batched, a failed Group flagged on its own."""
+    from larch import Group
+
+    from larch_motif.prediction import predict_iter
+
+    try:
+        if not groups:
+            raise LarchMotifError("empty list of groups")
+        works = []
+        for k, grp in enumerate(groups):
+            try:
+                works.append(_spectrum_copy(grp))
+            except LarchMotifError as exc:
+                raise LarchMotifError(f"item {k} of the list: {exc}") from None
+        m = _model_for(target, model, element)
+        results = predict_iter(works, model=m, element=element, target=target, normalized=normalized,
+                               errors="flag")
+        pairs = list(zip(groups, works, results))
+    except LarchMotifError as exc:
+        return _report(_larch, "motif_predict", exc)
+    model_name = str(model) if isinstance(model, (str, os.PathLike)) else None
+    for grp, work, res in pairs:
+        if "error" in res:
+            grp.motif = Group(name="motif", error=res["error"], in_domain=False, warnings=res["warnings"],
+                              model=model_name, target=target)
+            continue
+        write_prediction(grp, work, res, model, target)
+    return None
 
 
 def motif_explain(group=None, model=None, target="cn", class_name=None, element=None, normalized=False,

@@ -14,6 +14,7 @@ much less. Features are the flattened normalized mu on ``Preprocessing.grid()`` 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import warnings
@@ -128,9 +129,43 @@ def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized:
     return grp
 
 
+#: Fields of Athena's Perl-like projects that Larch evaluates (with asteval) when reading.
+_ATHENA_EVALUATED_FIELDS = ("old_group", "journal", "args", "x", "y", "i0", "signal", "stddev")
+_LITERAL_NODES = (ast.Expression, ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.UnaryOp,
+                  ast.USub, ast.UAdd, ast.Load)
+
+
+def _check_athena_literals(path: Path) -> None:
+    """Refuse an Athena project whose evaluated fields hold anything but literal data.
+
+    Larch reads these fields with asteval, which has no imports but can still call functions
+    such as ``open(...).read()``: a project from someone else could put a local file's text
+    into a group name. Each field is parsed (never run) as asteval would parse it.
+    """
+    from larch.io.athena_project import _read_raw_athena, text2list
+
+    text = _read_raw_athena(str(path))
+    if text is None or "____header" in text[:500]:  # unreadable, or the JSON format (json.loads)
+        return
+    for number, line in enumerate(text.split("\n")[1:], start=2):
+        if line.startswith("#") or len(line) < 2 or "undef" in line:
+            continue
+        key = line.split()[0].strip().replace("$", "").replace("@", "").replace("%", "").strip()
+        if key not in _ATHENA_EVALUATED_FIELDS:
+            continue
+        try:
+            tree = ast.parse(text2list(line), mode="eval")
+        except (SyntaxError, ValueError):  # asteval cannot run what does not parse either
+            continue
+        if not all(isinstance(node, _LITERAL_NODES) for node in ast.walk(tree)):
+            raise SpectrumError(f"{path}: Athena project line {number} ({key}) holds an expression, "
+                                "not data; refused")
+
+
 def _read_athena(path: Path, group: str | None):
     from larch.io import read_athena
 
+    _check_athena_literals(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         project = read_athena(str(path), do_preedge=False)
