@@ -62,6 +62,7 @@ def main() -> int:
             row[backend] = res["cn"]
             row[f"p_{backend}"] = res["cn_probabilities"][res["cn"]]
             row[f"{backend}_motif"] = res["motif"]
+            row[f"{backend}_site_average"] = res.get("cn_site_average")
             row["in_domain"] = res["in_domain"]
             row["warnings"] = res["warnings"]
         grp = read_spectrum(args.data / name)
@@ -82,14 +83,15 @@ def main() -> int:
                           "cn4_right": summary_cn4, "n_cn4": len(cn4), "motif_right": motif}, indent=1))
         return 0
     head = " ".join(f"{m[:9]:>9s}" for m in methods)
-    print(f"{'compound':38s} {'true':>9s} {head} {'motif(rf)':>9s} {'dom':>4s}")
+    print(f"{'compound':38s} {'true':>9s} {head} {'motif(lgb)':>10s} {'avg(lgb)':>8s} {'dom':>4s}")
     for r in rows:
         if "skipped" in r:
             print(f"{r['compound'][:38]:38s} skipped: {r['skipped']}")
             continue
         true = f"{r['true_cn']}/{r['true_motif']}"
         cells = " ".join(f"{r[m]:>9s}" for m in methods)
-        print(f"{r['compound'][:38]:38s} {true:>9s} {cells} {r['rf_motif']:>9s} {'yes' if r['in_domain'] else 'no':>4s}")
+        print(f"{r['compound'][:38]:38s} {true:>9s} {cells} {r['lightgbm_motif']:>10s} "
+              f"{r['lightgbm_site_average']:8.2f} {'yes' if r['in_domain'] else 'no':>4s}")
     print(f"CN right of {len(scored)} with known CN: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     print(f"CN 4 right of {len(cn4)}: " + ", ".join(f"{k} {v}" for k, v in summary_cn4.items()))
     print("motif right: " + ", ".join(f"{k} {v}" for k, v in motif.items()))

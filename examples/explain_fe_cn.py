@@ -19,12 +19,14 @@ from larch_motif.explain import (
     plot_explanation,
     plot_model_explanation,
 )
-from larch_motif.spectra import broaden
+from larch_motif.spectra import Preprocessing, broaden
 from larch_motif.training import default_model
 
 
 def write_like_measurement(path: Path, site: dict) -> None:
-    energy, mu = site["energy_eV"], broaden(site["energy_eV"], site["mu"], 1.5, 1.0)
+    prep = Preprocessing()  # broadened as the models assume a measurement to be
+    energy = site["energy_eV"]
+    mu = broaden(energy, site["mu"], prep.gaussian_fwhm_eV, prep.lorentzian_fwhm_eV)
     pre = np.arange(energy[0] - 150, energy[0], 2.0)
     e = np.concatenate([pre, energy])
     m = np.concatenate([np.full(pre.size, mu[0]), mu])
@@ -38,13 +40,17 @@ def main(folder: Path) -> None:
         sites = db.site_spectra("Fe")
     for motif in ("T:4", "O:6"):
         site = next(s for s in sites if s["motif"] == motif)
-        spectrum = folder / f"{site['mineral'].replace(' ', '_')}_{motif.replace(':', '')}.dat"
+        stem = "".join(ch for ch in site["mineral"] if ch.isalnum())
+        spectrum = folder / f"{stem}_{motif.replace(':', '')}.dat"
         write_like_measurement(spectrum, site)
         expl = explain_spectrum(spectrum, model)
         plot_explanation(expl, spectrum.with_suffix(".png"))
         regions = ", ".join(f"{k} {v:+.3f}" for k, v in expl["regions"].items())
+        (pred,) = larch_motif.predict(spectrum, model=model, target="cn")
         print(f"{site['mineral']} ({motif}, CN {site['cn']}): predicted CN {expl['class']} "
-              f"(probability {expl['model_output']:.2f}); SHAP by region: {regions}")
+              f"(probability {pred['cn_probabilities'][expl['class']]:.2f}; {expl['output_space']} "
+              f"{expl['model_output']:+.2f} = expected {expl['expected_value']:+.2f} + SHAP); "
+              f"SHAP by region: {regions}")
     glob = explain_model(model)
     plot_model_explanation(glob, folder / "global_cn.png")
     for line in glob["summary"].values():

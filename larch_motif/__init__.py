@@ -5,6 +5,7 @@ The Python API (usable in Larch scripts with ``import larch_motif``):
 - ``build_database(element, ...)``: theoretical XANES database with FEFF10 on crystal structures
 - ``train(element, target, backend, ...)``: a CN or motif classifier with grouped CV
 - ``predict(spectra, model=None, element=None, target='both')``: CN and motif with probabilities
+- ``predict_iter(spectra, ..., batch_size=256, errors='raise')``: the same, batch by batch
 - ``load_model(path)``, ``open_database(path)``
 - ``reconstruct(element, params, series=None)``: XANES (eV from E0, normalized mu) of a structure
   from its parameters, by a tree surrogate of FEFF10, with out-of-range values flagged
@@ -28,6 +29,7 @@ _API = {
     "build_database": "larch_motif.build",
     "train": "larch_motif.training",
     "predict": "larch_motif.prediction",
+    "predict_iter": "larch_motif.prediction",
     "load_model": "larch_motif.models",
     "open_database": "larch_motif.database",
     "Preprocessing": "larch_motif.spectra",

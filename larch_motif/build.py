@@ -9,12 +9,16 @@ row per result, so an interrupted build loses at most the tasks in flight and re
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -176,7 +180,27 @@ def calculate_site(site_id: str, cluster_json: str, params: CalculationParameter
         return {"site_id": site_id, "error": message[:400], "failure_reason": failure_reason(message)}
 
 
-def _executor(workers: int | None, scheduler: str | None) -> tuple[cf.Executor, object]:
+def _worker_init(lock_fd: int | None, build_pid: int) -> None:
+    """Start of a forked worker: let go of the build lock, and die with the build process.
+
+    Without this, workers orphaned by a SIGKILL of the build process keep the inherited lock
+    (and wait forever for tasks), so the resumed build would be refused.
+    """
+    if lock_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(lock_fd)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != build_pid:  # the build process died before prctl took effect
+            os._exit(1)
+
+
+def _executor(workers: int | None, scheduler: str | None,
+              lock_fd: int | None = None) -> tuple[cf.Executor, object]:
     if scheduler:
         try:
             from distributed import Client
@@ -187,7 +211,8 @@ def _executor(workers: int | None, scheduler: str | None) -> tuple[cf.Executor, 
     import multiprocessing
 
     n = workers or os.cpu_count() or 1
-    return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork")), None
+    return cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"),
+                                  initializer=_worker_init, initargs=(lock_fd, os.getpid())), None
 
 
 def build_database(
@@ -224,37 +249,32 @@ def build_database(
     store = SpectralDatabase(db, writable=True)
     report = BuildReport(str(store.path), element, edge)
     t0 = time.monotonic()
-    with store.build_lock():
+    with store, store.build_lock():  # closed also when the lock is refused: no open reader left
         store.check_parameters(element, edge, params.as_dict(), calculator)
         store.set_meta("larch_motif_version", _version())
         done = store.done_structures(element, edge, include_failed=not retry_failed)
         entries = structure_entries(source, element, limit=limit, per_mineral=per_mineral)
-        executor, client = _executor(workers, scheduler)
+        tasks = _TaskPool(workers, scheduler, store.lock_fd)
         bar = Progress(progress, f"{element} {edge}")
         n_struct_total = n_struct_done = 0
-        futures: dict[cf.Future, tuple[str, str]] = {}
         try:
             for entry in entries:
                 n_struct_total += 1
                 if entry.structure_id in done:
                     n_struct_done += 1
                     continue
-                futures[executor.submit(prepare_structure, entry, element, edge,
-                                        params.cluster_radius_A)] = ("prepare", entry.structure_id)
+                tasks.add("prepare", entry.structure_id, prepare_structure, entry, element, edge,
+                          params.cluster_radius_A)
             pending = store.pending_sites(element, edge, retry_failed=retry_failed)
             for row in pending:
-                futures[executor.submit(calculate_site, row["site_id"], row["cluster"], params,
-                                        calculator)] = ("calculate", row["site_id"])
+                tasks.add("calculate", row["site_id"], calculate_site, row["site_id"], row["cluster"],
+                          params, calculator)
             n_sites_total = _count_sites(store, element, edge)
             n_sites_done = n_sites_total - len(pending)
-            while futures:
-                finished, _ = cf.wait(futures, timeout=1.0, return_when=cf.FIRST_COMPLETED)
-                for fut in finished:
-                    kind, key = futures.pop(fut)
-                    try:
-                        result = fut.result()
-                    except Exception as exc:  # a worker died (killed, out of memory): record it
-                        result = _lost_worker_result(kind, key, element, edge, exc)
+            while tasks:
+                for kind, key, result in tasks.results():
+                    if isinstance(result, Exception):  # a worker died (killed, out of memory): record it
+                        result = _lost_worker_result(kind, key, element, edge, result)
                     if kind == "prepare":
                         n_struct_done += 1
                         report.structures_new += 1
@@ -266,8 +286,8 @@ def build_database(
                             store.write_pending_site(site)
                             n_sites_total += 1
                             if site["status"] == "pending":
-                                futures[executor.submit(calculate_site, site["site_id"], site["cluster"],
-                                                        params, calculator)] = ("calculate", site["site_id"])
+                                tasks.add("calculate", site["site_id"], calculate_site, site["site_id"],
+                                          site["cluster"], params, calculator)
                             else:
                                 n_sites_done += 1
                         store.commit()
@@ -284,22 +304,86 @@ def build_database(
             bar.update((n_struct_done, n_struct_total), (n_sites_done, n_sites_total), force=True)
         finally:
             bar.close()
-            if client is None:
-                executor.shutdown(wait=False, cancel_futures=True)
-            else:  # Dask's executor has no cancel_futures; cancel what is left by hand
-                for fut in futures:
-                    fut.cancel()
-                executor.shutdown(wait=False)
-            if client is not None and isinstance(scheduler, str):
-                client.close()
+            tasks.close(scheduler)
         report.compounds_new = store.refresh_compounds(element, edge)
         store.finalize()
-    store.close()
     report.seconds = time.monotonic() - t0
     return report
 
 
+class _TaskPool:
+    """The build's tasks on an executor, at most one per worker in flight (the rest wait here).
+
+    A worker process that dies (a calculator that crashes its process, the OOM killer) breaks
+    a process pool and every task in it: the tasks that were in flight are run again one at a
+    time in a fresh pool, and one that ends its worker while running alone is returned as its
+    exception (recorded as failed); the build goes on. Dask reschedules by itself.
+    """
+
+    def __init__(self, workers: int | None, scheduler: object, lock_fd: int | None) -> None:
+        self._start = lambda: _executor(workers, scheduler, lock_fd)
+        self.executor, self.client = self._start()
+        self.capacity = (workers or os.cpu_count() or 1) if self.client is None else sys.maxsize
+        self.waiting: deque[tuple] = deque()
+        self.suspects: deque[tuple] = deque()  # in flight when a worker died: run one at a time
+        self.running: dict[cf.Future, tuple] = {}
+
+    def add(self, kind: str, key: str, function: Callable, *args: object) -> None:
+        self.waiting.append((kind, key, function, args))
+
+    def __bool__(self) -> bool:
+        return bool(self.waiting or self.suspects or self.running)
+
+    def _submit(self, task: tuple, alone: bool) -> None:
+        self.running[self.executor.submit(task[2], *task[3])] = (*task, alone)
+
+    def results(self, timeout_s: float = 1.0) -> list[tuple[str, str, object]]:
+        """Wait up to ``timeout_s`` for tasks to end: (kind, key, result or exception) of each."""
+        if self.suspects:
+            if not self.running:
+                self._submit(self.suspects.popleft(), alone=True)
+        else:
+            while self.waiting and len(self.running) < self.capacity:
+                self._submit(self.waiting.popleft(), alone=False)
+        finished, _ = cf.wait(self.running, timeout=timeout_s, return_when=cf.FIRST_COMPLETED)
+        out, broken = [], False
+        for fut in finished:
+            kind, key, function, args, alone = self.running.pop(fut)
+            try:
+                out.append((kind, key, fut.result()))
+            except BrokenProcessPool as exc:
+                broken = True
+                if alone:
+                    out.append((kind, key, exc))
+                else:
+                    self.suspects.append((kind, key, function, args))
+            except Exception as exc:
+                out.append((kind, key, exc))
+        if broken:  # every other task of the pool is lost with it
+            for fut, (kind, key, function, args, _) in self.running.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    out.append((kind, key, fut.result()))
+                else:
+                    self.suspects.append((kind, key, function, args))
+            self.running.clear()
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor, _ = self._start()
+        return out
+
+    def close(self, scheduler: object) -> None:
+        if self.client is None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        else:  # Dask's executor has no cancel_futures; cancel what is left by hand
+            for fut in self.running:
+                fut.cancel()
+            self.executor.shutdown(wait=False)
+            if isinstance(scheduler, str):
+                self.client.close()
+
+
 def _lost_worker_result(kind: str, key: str, element: str, edge: str, exc: Exception) -> dict:
+    if isinstance(exc, BrokenProcessPool):
+        exc = RuntimeError("the task ended its worker process (crash, or killed)")
     message = f"worker lost: {type(exc).__name__}: {exc}"[:400]
     if kind == "prepare":
         return {"structure": {"structure_id": key, "element": element, "edge": edge,

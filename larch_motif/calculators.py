@@ -29,7 +29,8 @@ class CalculationParameters:
         SCF costs about 20x the time, see NOTES).
     xanes_kmax_invA: upper end of the XANES grid in photoelectron wavenumber (1/Angstrom);
         6.0 reaches about 140 eV above the edge, enough for a post-edge normalization range.
-    timeout_s: wall-clock limit for each calculation stage (seconds).
+    timeout_s: wall-clock limit for each calculation stage (seconds, at least 1: FEFF10 counts
+        whole seconds, so a shorter limit would end every stage at once).
     extra_cards: further input cards passed verbatim (for example ``("MULTIPOLE 2 0",)``).
     """
 
@@ -40,6 +41,10 @@ class CalculationParameters:
     xanes_kmax_invA: float = 6.0
     timeout_s: float = 300.0
     extra_cards: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.timeout_s >= 1:
+            raise LarchMotifError(f"timeout_s must be at least 1 s (FEFF10 counts whole seconds), got {self.timeout_s}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

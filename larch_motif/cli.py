@@ -122,15 +122,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from larch_motif.prediction import predict
+    from larch_motif.prediction import predict_iter
 
-    results = predict(args.files, model=args.model, element=args.element, target=args.target,
-                      group=args.group, normalized=args.normalized, backend=args.backend,
-                      min_confidence=args.min_confidence)
-    if args.json:
-        print(json.dumps(results, indent=1))
-        return 0
+    # batches keep memory bounded on thousands of files; a bad file is reported, not fatal
+    results = predict_iter(args.files, model=args.model, element=args.element, target=args.target,
+                           group=args.group, normalized=args.normalized, backend=args.backend,
+                           min_confidence=args.min_confidence, errors="flag")
+    collected, failed = [], 0
     for res in results:
+        if "error" in res:
+            failed += 1
+            print(f"larch-motif: error: {res['error']}", file=sys.stderr)
+        if args.json:
+            collected.append(res)
+            continue
+        if "error" in res:
+            continue
         parts = [f"{res['file']}" + (f" [{res['group']}]" if res.get("group") else ""),
                  f"{res['element']} {res['edge']}, E0 {res['e0']:.1f} eV"]
         for target in ("cn", "motif"):
@@ -142,11 +149,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     continue
                 p = res[f"{target}_probabilities"][res[target]]
                 parts.append(f"{name} {res[target]} (p={p:.2f}, confidence {res[f'{target}_confidence']:.2f})")
+        if "cn_site_average" in res:
+            parts.append(f"site-averaged CN {res['cn_site_average']:.2f}")
         parts.append("in domain" if res["in_domain"] else "OUT OF DOMAIN")
-        print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]))
+        print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]), flush=True)
         for w in res["warnings"]:
             print(f"  warning: {w}")
-    return 0
+    if args.json:
+        print(json.dumps(collected, indent=1))
+    return 2 if failed else 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

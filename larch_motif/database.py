@@ -103,11 +103,20 @@ class SpectralDatabase:
             else:
                 self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
             self.conn.row_factory = sqlite3.Row
-            self._check_or_create()
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from None
+        try:
+            self._check_or_create()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from None
+        except Exception:
+            self.conn.close()
+            raise
 
     def _check_or_create(self) -> None:
+        if self.writable:  # check and create in one transaction: two builds may start at once
+            self.conn.execute("BEGIN IMMEDIATE")
         app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if app_id == 0 and not tables:
@@ -115,8 +124,9 @@ class SpectralDatabase:
                 raise DatabaseError(f"{self.path}: empty file, not a larch_motif database")
             self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self.conn.executescript(SCHEMA)
-            self.conn.commit()
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
         elif app_id != APPLICATION_ID:
             raise DatabaseError(f"{self.path}: not a larch_motif database (foreign SQLite file)")
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -126,8 +136,10 @@ class SpectralDatabase:
             )
         check = self.conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise DatabaseError(f"{self.path}: database file is corrupted ({check})")
+            detail = "; ".join(line.strip() for line in str(check).splitlines() if line.strip())
+            raise DatabaseError(f"{self.path}: database file is corrupted or truncated ({detail})"[:400])
         if self.writable:
+            self.conn.commit()
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
 
@@ -147,11 +159,18 @@ class SpectralDatabase:
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()}".encode())
+        self._lock_fd = fd
         try:
             yield
         finally:
+            self._lock_fd = None
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    @property
+    def lock_fd(self) -> int | None:
+        """File descriptor of the held build lock (forked workers close it), else ``None``."""
+        return self._lock_fd
 
     def set_meta(self, key: str, value: object) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
@@ -215,10 +234,18 @@ class SpectralDatabase:
         self.conn.commit()
 
     def finalize(self) -> None:
-        """Fold the WAL into the file and leave it in rollback mode, so it reads read-only."""
+        """Fold the WAL into the file and leave it in rollback mode, so it reads read-only.
+
+        While another process has the file open (a reader, a refused second build) the switch
+        is not possible; the file then stays in WAL mode, complete, and the next build ends it.
+        """
         self.conn.commit()
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.conn.execute("PRAGMA journal_mode=DELETE")
+        self.conn.execute("PRAGMA busy_timeout = 5000")
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError:  # "database is locked": every result is committed
+            pass
 
     # -- reading ---------------------------------------------------------------------------
     def done_structures(self, element: str, edge: str, include_failed: bool = True) -> set[str]:

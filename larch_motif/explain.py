@@ -114,7 +114,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     model_output (= expected_value + sum(shap_values)), output_space, regions, top_windows,
     in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting.
     """
-    from larch_motif.prediction import _as_group, edge_mismatch, is_in_domain
+    from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings, is_in_domain
 
     m = model if isinstance(model, MotifModel) else load_model(model)
     grp = _as_group(spectrum, group, normalized)
@@ -125,7 +125,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     energy = m.preprocessing.feature_energies()
     values = res["values"][0]
     sums, windows = summarize(energy, values, regions)
-    warns = list(grp.motif_warnings)
+    warns = list(grp.motif_warnings) + edge_shape_warnings(grp)
     mismatch = edge_mismatch(float(grp.e0), m.element, m.edge)
     if mismatch:
         warns.append(mismatch)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,8 @@ def _spectrum_copy(group):
             f"the group has no {' and no '.join(missing)}: give a Group with energy (eV) and mu "
             f"(read_ascii(file, labels='energy mu'), or set group.energy and group.mu)")
     work = Group(name=getattr(group, "__name__", None))
-    for name, value in vars(group).items():
+    # a snapshot of the attributes: Larix may add one while a worker thread copies
+    for name, value in dict(vars(group)).items():
         if name != "__name__":
             # pre_edge records its call in these two in place: the copy gets its own
             setattr(work, name, copy.deepcopy(value) if name in ("journal", "callargs") else value)
@@ -71,11 +73,27 @@ def _write_back(group, work, skip: tuple[str, ...] = ("__name__", "motif_warning
             setattr(group, name, value)
 
 
-def _refuse_other_element(warnings: list[str]) -> None:
+class GroupError(LarchMotifError):
+    """A problem with one Group of those given; ``group`` is that Group (the message does not
+    name it, so that the shell's one-line message stays as it is for a single group)."""
+
+    def __init__(self, message: str, group) -> None:
+        super().__init__(message)
+        self.group = group
+
+
+def _copy_of(group):
+    try:
+        return _spectrum_copy(group)
+    except LarchMotifError as exc:
+        raise GroupError(str(exc), group) from None
+
+
+def _refuse_other_element(warnings: list[str], group=None) -> None:
     for warning in warnings:
         if "another element" in warning:
-            raise LarchMotifError(warning.replace("another element than the model's?",
-                                                  "a spectrum of another element than the model's"))
+            raise GroupError(warning.replace("another element than the model's?",
+                                             "a spectrum of another element than the model's"), group)
 
 
 def _model_for(target: str, model, element: str | None):
@@ -91,13 +109,19 @@ def _model_for(target: str, model, element: str | None):
     return m
 
 
+#: What ``motif_predict`` writes into ``group.motif`` from a prediction.
+_MOTIF_KEYS = ("cn", "cn_probabilities", "cn_confidence", "cn_top2", "cn_site_average", "motif",
+               "motif_probabilities", "motif_confidence", "motif_top2", "in_domain", "warnings",
+               "e0", "e0_half", "element", "edge", "domain_distance")
+
+
 def motif_predict(group=None, model=None, target="both", element=None, normalized=False, _larch=None):
     """Coordination number (CN) and coordination motif of the absorber from a XANES spectrum.
 
     motif_predict(group, model=None, target='both', element=None, normalized=False)
 
     Parameters:
-      group       Group with energy (eV) and mu (raw or normalized).
+      group       Group with energy (eV) and mu (raw or normalized), or a list of such Groups.
       model       model file (.lmm, from motif_train or `larch-motif train`), or a model from
                   motif_train(...).model; default: the bundled models of `element`.
       target      'cn', 'motif' or 'both' (default; a model file gives its own target only).
@@ -119,27 +143,84 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
     Returns None. Errors (no group, no energy/mu, a spectrum of another element than the
     model's) stop the script with one line and leave the group unchanged.
 
+    With a list of Groups (hundreds at once: they are predicted in batches), every Group gets
+    its .motif; one whose spectrum cannot be used does not stop the others: its .motif has
+    .error (the reason), in_domain False, and the Group is otherwise left unchanged.
+
     Example:
       dat = read_ascii('fe_oxide.dat', labels='energy mu')
       motif_predict(dat, element='Fe')
       print(dat.motif.cn, dat.motif.cn_probabilities)
+      motif_predict([dat1, dat2, dat3], element='Fe')
     """
-    from larch import Group
-
-    from larch_motif.prediction import predict
-
+    if isinstance(group, (list, tuple)):
+        return _motif_predict_groups(group, model, target, element, normalized, _larch)
     try:
-        work = _spectrum_copy(group)
-        m = _model_for(target, model, element)
-        (res,) = predict(work, model=m, element=element, target=target, normalized=normalized)
-        _refuse_other_element(res["warnings"])
+        ((work, res),) = predict_groups([group], model, target, element, normalized)
     except LarchMotifError as exc:
         return _report(_larch, "motif_predict", exc)
+    write_prediction(group, work, res, model, target)
+    return None
+
+
+def predict_groups(groups: list, model=None, target: str = "both", element: str | None = None,
+                   normalized: bool = False) -> list[tuple[object, dict]]:
+    """CN and/or motif of Larch Groups, computed on copies in one ``predict`` call: the Groups
+    are not changed (``write_prediction`` puts a result on its Group, as ``motif_predict`` does).
+
+    Parameters as ``motif_predict``. Returns ``[(copy, prediction)]`` in the order of ``groups``.
+    Raises ``GroupError`` (``.group``) for a Group without energy (eV) and mu or with a spectrum
+    of another element than the model's, ``LarchMotifError`` for a problem with the model.
+    """
+    from larch_motif.prediction import predict
+
+    works = [_copy_of(group) for group in groups]
+    m = _model_for(target, model, element)
+    results = predict(works, model=m, element=element, target=target, normalized=normalized)
+    for group, res in zip(groups, results):
+        _refuse_other_element(res["warnings"], group)
+    return list(zip(works, results))
+
+
+def write_prediction(group, work, res: dict, model=None, target: str = "both") -> None:
+    """Write a prediction of ``predict_groups`` on its Group: pre_edge results, ``group.motif``."""
+    from larch import Group
+
     _write_back(group, work)
-    keys = ("cn", "cn_probabilities", "motif", "motif_probabilities", "in_domain", "warnings",
-            "e0", "e0_half", "element", "edge", "domain_distance")
-    group.motif = Group(name="motif", **{k: res[k] for k in keys if k in res},
+    group.motif = Group(name="motif", **{k: res[k] for k in _MOTIF_KEYS if k in res},
                         model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
+
+
+
+
+def _motif_predict_groups(groups, model, target, element, normalized, _larch) -> None:
+    """``motif_predict`` on a list of Groups: batched, a failed Group flagged on its own."""
+    from larch import Group
+
+    from larch_motif.prediction import predict_iter
+
+    try:
+        if not groups:
+            raise LarchMotifError("empty list of groups")
+        works = []
+        for k, grp in enumerate(groups):
+            try:
+                works.append(_spectrum_copy(grp))
+            except LarchMotifError as exc:
+                raise LarchMotifError(f"item {k} of the list: {exc}") from None
+        m = _model_for(target, model, element)
+        results = predict_iter(works, model=m, element=element, target=target, normalized=normalized,
+                               errors="flag")
+        pairs = list(zip(groups, works, results))
+    except LarchMotifError as exc:
+        return _report(_larch, "motif_predict", exc)
+    model_name = str(model) if isinstance(model, (str, os.PathLike)) else None
+    for grp, work, res in pairs:
+        if "error" in res:
+            grp.motif = Group(name="motif", error=res["error"], in_domain=False, warnings=res["warnings"],
+                              model=model_name, target=target)
+            continue
+        write_prediction(grp, work, res, model, target)
     return None
 
 
@@ -170,35 +251,63 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
 
     Returns None. Errors stop the script with one line and leave the group unchanged.
     """
-    from larch import Group
-
     try:
-        from larch_motif.explain import explain_spectrum
-        from larch_motif.prediction import infer_element, resolve_models
-        from larch_motif.spectra import normalize
-
-        if target not in ("cn", "motif"):
-            raise LarchMotifError(f"unknown target {target!r} (choose from cn, motif)")
-        work = _spectrum_copy(group)
-        if normalized:
-            work.is_normalized = True
-        m = _model_for(target, model, element)
-        if m is None:
-            if element is None:
-                work.motif_warnings = []
-                normalize(work)
-                element, _ = infer_element(work)
-            (m,) = resolve_models(target, None, element).values()
-        expl = explain_spectrum(work, m, class_name)
-        _refuse_other_element(expl["warnings"])
+        ((work, expl),) = explain_groups([group], model, target, class_name, element, normalized)
     except LarchMotifError as exc:
         return _report(_larch, "motif_explain", exc)
+    write_explanation(group, work, expl)
+    return None
+
+
+def explain_groups(groups: list, model=None, target: str = "cn", class_name: str | None = None,
+                   element: str | None = None, normalized: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> list[tuple[object, dict]]:
+    """TreeSHAP explanations of Larch Groups, computed on copies with one model: the Groups are
+    not changed (``write_explanation`` puts a result on its Group, as ``motif_explain`` does).
+
+    Parameters as ``motif_explain``; ``progress(done, total)`` is called after each Group.
+    Returns ``[(copy, explanation)]`` in the order of ``groups``. Raises ``GroupError``
+    (``.group``) for a Group without energy (eV) and mu or of another element than the model's,
+    ``LarchMotifError`` for a problem with the model or the target.
+    """
+    from larch_motif.explain import explain_spectrum
+    from larch_motif.prediction import infer_element, resolve_models
+    from larch_motif.spectra import normalize
+
+    if target not in ("cn", "motif"):
+        raise LarchMotifError(f"unknown target {target!r} (choose from cn, motif)")
+    works = [_copy_of(group) for group in groups]
+    if not works:
+        raise LarchMotifError("no group given: give a Group with energy (eV) and mu")
+    if normalized:
+        for work in works:
+            work.is_normalized = True
+    m = _model_for(target, model, element)
+    if m is None:
+        if element is None:
+            works[0].motif_warnings = []
+            normalize(works[0])
+            element, _ = infer_element(works[0])
+        (m,) = resolve_models(target, None, element).values()
+    explained = []
+    for group, work in zip(groups, works):
+        expl = explain_spectrum(work, m, class_name)
+        _refuse_other_element(expl["warnings"], group)
+        explained.append((work, expl))
+        if progress is not None:
+            progress(len(explained), len(works))
+    return explained
+
+
+def write_explanation(group, work, expl: dict) -> None:
+    """Write an explanation of ``explain_groups`` on its Group: pre_edge results, ``group.motif_explain``."""
+    from larch import Group
+
     _write_back(group, work)
     values = {k: v for k, v in expl.items() if k not in ("class", "file", "group")}
     for name in ("energy", "shap_values", "norm"):
         values[name] = np.asarray(values[name], float)
     group.motif_explain = Group(name="motif_explain", class_name=expl["class"], **values)
-    return None
 
 
 def motif_train(element=None, target="cn", backend="rf", db=None, out=None, cv=5, _larch=None):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from larch_motif.errors import LarchMotifError, ModelFileError
@@ -30,6 +30,9 @@ from larch_motif.spectra import Preprocessing
 MODEL_FORMAT = "larch_motif-model"
 MODEL_FORMAT_VERSION = 1
 TARGETS = ("cn", "motif")
+#: Regression targets: ``cn_mean`` is the site-averaged CN of a compound (multiplicity-weighted
+#: over its absorber sites), learned from the database's compound spectra.
+REGRESSION_TARGETS = ("cn_mean",)
 
 
 @runtime_checkable
@@ -110,6 +113,38 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+class SiteAverageRegressor(RegressorMixin, BaseEstimator):
+    """Regressor of a number per spectrum (the site-averaged CN) through a backend's
+    ``regressor``; same parameters and learned state as ``MotifClassifier`` so that model
+    files hold either."""
+
+    def __init__(self, backend: str = "rf", backend_params: dict | None = None, random_state: int = 0) -> None:
+        self.backend = backend
+        self.backend_params = backend_params
+        self.random_state = random_state
+
+    class_weight = None
+    classes_ = np.array([], dtype=str)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> SiteAverageRegressor:
+        X = check_array(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if y.shape[0] != X.shape[0]:
+            raise LarchMotifError(f"y has {y.shape[0]} values for {X.shape[0]} spectra")
+        self.backend_ = get_backend(self.backend)
+        self.estimator_ = self.backend_.regressor(random_state=self.random_state, **(self.backend_params or {}))
+        self.estimator_.fit(X, y)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        X = check_array(X, dtype=float)
+        if X.shape[1] != self.n_features_in_:
+            raise LarchMotifError(f"X has {X.shape[1]} features, the model needs {self.n_features_in_}")
+        return np.asarray(self.backend_.predict(self.estimator_, X), float)
+
+
 @dataclass
 class MotifModel:
     """A fitted classifier with the metadata that makes it usable and checkable."""
@@ -128,6 +163,10 @@ class MotifModel:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.classifier.predict_proba(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class labels (classifiers) or values (``cn_mean``) of feature rows."""
+        return self.classifier.predict(X)
 
     def confidence(self, p_max: np.ndarray) -> np.ndarray:
         """Calibrated confidence: the held-out chance (grouped CV at training) that a top class
@@ -230,9 +269,12 @@ def load_model(path: str | Path) -> MotifModel:
     backend = get_backend(meta["backend"])
     estimator = backend.loads(members["estimator.bin"])
     training = np.load(io.BytesIO(members["training_features.npy"]), allow_pickle=False).astype(float)
-    clf = MotifClassifier(meta["backend"], meta.get("backend_params") or None,
-                          meta.get("class_weight"), meta.get("random_state", 0))
-    clf.classes_ = np.array(meta["classes"])
+    if meta.get("target") in REGRESSION_TARGETS:
+        clf = SiteAverageRegressor(meta["backend"], meta.get("backend_params") or None, meta.get("random_state", 0))
+    else:
+        clf = MotifClassifier(meta["backend"], meta.get("backend_params") or None,
+                              meta.get("class_weight"), meta.get("random_state", 0))
+        clf.classes_ = np.array(meta["classes"])
     clf.backend_ = backend
     clf.estimator_ = estimator
     clf.n_features_in_ = int(meta["n_features"])

@@ -14,6 +14,7 @@ much less. Features are the flattened normalized mu on ``Preprocessing.grid()`` 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
 import warnings
@@ -128,9 +129,43 @@ def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized:
     return grp
 
 
+#: Fields of Athena's Perl-like projects that Larch evaluates (with asteval) when reading.
+_ATHENA_EVALUATED_FIELDS = ("old_group", "journal", "args", "x", "y", "i0", "signal", "stddev")
+_LITERAL_NODES = (ast.Expression, ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.UnaryOp,
+                  ast.USub, ast.UAdd, ast.Load)
+
+
+def _check_athena_literals(path: Path) -> None:
+    """Refuse an Athena project whose evaluated fields hold anything but literal data.
+
+    Larch reads these fields with asteval, which has no imports but can still call functions
+    such as ``open(...).read()``: a project from someone else could put a local file's text
+    into a group name. Each field is parsed (never run) as asteval would parse it.
+    """
+    from larch.io.athena_project import _read_raw_athena, text2list
+
+    text = _read_raw_athena(str(path))
+    if text is None or "____header" in text[:500]:  # unreadable, or the JSON format (json.loads)
+        return
+    for number, line in enumerate(text.split("\n")[1:], start=2):
+        if line.startswith("#") or len(line) < 2 or "undef" in line:
+            continue
+        key = line.split()[0].strip().replace("$", "").replace("@", "").replace("%", "").strip()
+        if key not in _ATHENA_EVALUATED_FIELDS:
+            continue
+        try:
+            tree = ast.parse(text2list(line), mode="eval")
+        except (SyntaxError, ValueError):  # asteval cannot run what does not parse either
+            continue
+        if not all(isinstance(node, _LITERAL_NODES) for node in ast.walk(tree)):
+            raise SpectrumError(f"{path}: Athena project line {number} ({key}) holds an expression, "
+                                "not data; refused")
+
+
 def _read_athena(path: Path, group: str | None):
     from larch.io import read_athena
 
+    _check_athena_literals(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         project = read_athena(str(path), do_preedge=False)
@@ -256,7 +291,43 @@ def normalize(group, theory: bool = False) -> None:
     post = flat[energy > group.e0_half + 30]
     if post.size >= 3 and abs(np.median(post) - 1) > 0.25:
         warns.append(f"normalization unstable: post-edge level {np.median(post):.2f} instead of 1")
+    warns.extend(w for w in (_glitch_warning(energy, flat), _suppressed_white_line_warning(energy, flat, group.e0_half))
+                 if w and w not in warns)
     group.motif_warnings = warns
+
+
+#: A point farther than this many robust standard deviations from its neighbours' mean is a glitch.
+GLITCH_SIGMAS = 12.0
+#: Highest normalized mu within 30 eV above E0 below which the white line looks suppressed.
+WHITE_LINE_MIN = 1.06
+
+
+def _glitch_warning(energy: np.ndarray, flat: np.ndarray) -> str | None:
+    """A warning naming the energy (eV) of a monochromator glitch: a single point that sticks
+    out from both neighbours in the same direction, by far more than the neighbours differ from
+    each other and than the spectrum's point-to-point noise (a sharp white line does not)."""
+    if flat.size < 5:
+        return None
+    up, down = flat[1:-1] - flat[:-2], flat[1:-1] - flat[2:]
+    spike = np.where(np.sign(up) == np.sign(down), np.minimum(np.abs(up), np.abs(down)), 0.0)
+    across = np.abs(flat[2:] - flat[:-2])
+    noise = 1.4826 * np.median(np.abs(np.diff(flat, 2))) + 1e-4
+    candidates = (spike > 3 * across) & (spike > GLITCH_SIGMAS * noise) & (spike > 0.03)
+    if not candidates.any():
+        return None
+    worst = int(np.argmax(np.where(candidates, spike, 0)))
+    return (f"glitch at {energy[worst + 1]:.1f} eV: one point {up[worst]:+.2f} (edge steps) "
+            "off its neighbours")
+
+
+def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: float) -> str | None:
+    """A warning when the normalized mu never rises above ``WHITE_LINE_MIN`` within 30 eV of E0:
+    no white line, as in a self-absorbed (thick, concentrated) fluorescence measurement."""
+    near = flat[(energy > e0) & (energy < e0 + 30)]
+    if near.size >= 3 and near.max() < WHITE_LINE_MIN:
+        return (f"white line suppressed (highest normalized mu {near.max():.2f} within 30 eV of E0): "
+                "self-absorbed fluorescence data?")
+    return None
 
 
 def features(group, prep: Preprocessing) -> np.ndarray:

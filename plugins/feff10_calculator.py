@@ -24,6 +24,34 @@ from larch_motif.hookspecs import hookimpl
 
 STAGES = ("RDINP", "ATOMIC", "POT", "XSPH", "FMS", "MKGTR", "PATH", "GENFMT", "FF2X")
 
+#: Work folders are ``<tmp>/larch_motif_feff_<pid>_*``: the pid tells a stale one (its process
+#: killed before it could clean up) from one in use.
+WORKDIR_PREFIX = "larch_motif_feff_"
+_swept_stale_workdirs = False
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_workdirs() -> int:
+    """Remove the work folders of FEFF10 runs whose process is gone (killed builds); returns
+    how many were removed. Runs once per process, before its first calculation."""
+    tmp = tempfile.gettempdir()
+    removed = 0
+    for name in os.listdir(tmp):
+        pid = name[len(WORKDIR_PREFIX):].split("_")[0] if name.startswith(WORKDIR_PREFIX) else ""
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+            removed += 1
+    return removed
+
 
 @contextlib.contextmanager
 def _stdout_to(path: str) -> Iterator[None]:
@@ -82,21 +110,29 @@ class Feff10Calculator:
         except importlib.metadata.PackageNotFoundError:
             self.version = "feff10-rs (not installed)"
 
+    def run_feff(self, feff10: object, workdir: str, cluster: Cluster, params: CalculationParameters):
+        """Run the XANES stages of FEFF10 in ``workdir`` (console output to ``console.log``);
+        returns feff10's ``PipelineResult``, raises feff10's errors on a failed stage."""
+        inp = feff10.FeffInput.parse(feff_input_text(cluster, params))
+        stages = [feff10.Stage.from_name(s) for s in STAGES]
+        config = feff10.FeffConfig(workdir, inp, stages=stages, stage_timeout=params.timeout_s)
+        with _stdout_to(os.path.join(workdir, "console.log")):
+            return feff10.FeffPipeline(config).run()
+
     def calculate(self, cluster: Cluster, params: CalculationParameters) -> CalculatedSpectrum:
         """Run FEFF10 on the cluster; raise ``CalculationError`` with the reason on failure."""
         try:
             import feff10
         except ImportError as exc:
             raise CalculationError("feff10-rs is not installed (pip install feff10-rs)") from exc
-        workdir = tempfile.mkdtemp(prefix="larch_motif_feff_")
-        log_path = os.path.join(workdir, "console.log")
+        global _swept_stale_workdirs
+        if not _swept_stale_workdirs:
+            _swept_stale_workdirs = True
+            remove_stale_workdirs()
+        workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}_")
         t0 = time.perf_counter()
         try:
-            inp = feff10.FeffInput.parse(feff_input_text(cluster, params))
-            stages = [feff10.Stage.from_name(s) for s in STAGES]
-            config = feff10.FeffConfig(workdir, inp, stages=stages, stage_timeout=params.timeout_s)
-            with _stdout_to(log_path):
-                result = feff10.FeffPipeline(config).run()
+            result = self.run_feff(feff10, workdir, cluster, params)
             if not os.path.exists(os.path.join(workdir, "xmu.dat")):
                 raise CalculationError("FEFF10 wrote no xmu.dat")
             table = result.read_xmu()
@@ -107,7 +143,7 @@ class Feff10Calculator:
         except Exception as exc:  # feff10 raises its own error types and OSError; keep the reason
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "timeout" in reason.lower() or "timed out" in reason.lower():
-                reason = f"timeout after {params.timeout_s:.0f} s per stage: {reason}"
+                reason = f"timeout after {params.timeout_s:g} s per stage: {reason}"
             raise CalculationError(f"FEFF10 failed: {reason}"[:400]) from exc
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

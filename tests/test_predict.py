@@ -117,3 +117,33 @@ def test_calibrated_confidence_and_abstention(tmp_path, fe_sites):
         assert first == sure["cn"] and p1 >= p2
     with pytest.raises(Exception, match="min_confidence 1.5"):
         predict(f, model=path, target="cn", min_confidence=1.5)
+
+
+def _raw_columns(path):
+    e, m = np.loadtxt(path, unpack=True)
+    return e, m
+
+
+def test_glitch_and_self_absorption_are_named_in_the_warnings(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    clean = tmp_path / "clean.dat"
+    write_measured_like(clean, _site(fe_sites, 6))
+    (res,) = predict(clean, model=path, target="cn")
+    assert not any("glitch" in w or "suppressed" in w for w in res["warnings"])
+
+    e, m = _raw_columns(clean)
+    k = int(np.searchsorted(e, e[0] + 100))  # in the pre-edge, 100 eV above the first point
+    m_glitch = m.copy()
+    m_glitch[k] += 0.4
+    glitch = tmp_path / "glitch.dat"
+    np.savetxt(glitch, np.column_stack([e, m_glitch]), header="energy mu")
+    (res,) = predict(glitch, model=path, target="cn")
+    assert any(w.startswith(f"glitch at {e[k]:.1f} eV") for w in res["warnings"]), res["warnings"]
+
+    # thick, concentrated sample in fluorescence: mu_f ~ mu / (mu + mu_background) flattens the
+    # white line (strong self-absorption: background absorption 2 % of the edge step)
+    norm = (m - m.min()) / np.ptp(m)
+    absorbed = tmp_path / "absorbed.dat"
+    np.savetxt(absorbed, np.column_stack([e, norm / (norm + 0.02)]), header="energy mu")
+    (res,) = predict(absorbed, model=path, target="cn")
+    assert any("self-absorbed" in w for w in res["warnings"]), res["warnings"]
