@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from larch_motif.errors import LarchMotifError
 
 try:
@@ -98,6 +100,57 @@ def ask_training_settings(parent, elements: list[str], backends: list[str]) -> T
         return TrainingSettings(element=element.GetStringSelection(), target=target.GetStringSelection(),
                                 backend=backend.GetStringSelection(), cv=cv.GetValue(),
                                 augmentation=augmentation.GetValue(), out=out.GetPath() or None)
+    finally:
+        dialog.Destroy()
+
+
+#: The reconstruction models the Reconstruct action offers: (element, series) of the bundled data.
+RECONSTRUCTION_CHOICES = (("Fe", "O:6"), ("Fe", "T:4"))
+
+
+def ask_reconstruction_series(parent, choices: tuple[tuple[str, str], ...] = RECONSTRUCTION_CHOICES
+                              ) -> tuple[str, str] | None:
+    """Ask which parametric series to reconstruct from; (element, series) or None when cancelled."""
+    labels = [f"{element} {series} (distorted {'hematite' if series == 'O:6' else 'chromite'} site)"
+              for element, series in choices]
+    with wx.SingleChoiceDialog(parent, "Structure series of the reconstruction model",
+                               "Motif: reconstruct a spectrum", labels) as dialog:
+        return choices[dialog.GetSelection()] if dialog.ShowModal() == wx.ID_OK else None
+
+
+def ask_reconstruction_parameters(parent, parameters: list) -> dict[str, object] | None:
+    """Ask the value of every structural parameter (Angstrom, degree), starting from the middle
+    of its trained range; None when cancelled or when a value is not a number (after a message)."""
+    dialog = wx.Dialog(parent, title="Motif: structural parameters")
+    grid = wx.FlexGridSizer(2, 8, 8)
+    fields = {}
+    for p in parameters:
+        if p.kind == "categorical":
+            widget = wx.Choice(dialog, choices=list(p.categories))
+            widget.SetSelection(0)
+        else:
+            widget = wx.TextCtrl(dialog, value=f"{(p.low + p.high) / 2:.4g}")
+        fields[p.name] = (p, widget)
+        grid.Add(wx.StaticText(dialog, label=p.describe()), 0, wx.ALIGN_CENTER_VERTICAL)
+        grid.Add(widget, 1, wx.EXPAND)
+    sizer = wx.BoxSizer(wx.VERTICAL)
+    sizer.Add(grid, 1, wx.ALL | wx.EXPAND, 10)
+    sizer.Add(dialog.CreateStdDialogButtonSizer(wx.OK | wx.CANCEL), 0, wx.ALL | wx.EXPAND, 10)
+    dialog.SetSizerAndFit(sizer)
+    try:
+        if dialog.ShowModal() != wx.ID_OK:
+            return None
+        values: dict[str, object] = {}
+        for name, (p, widget) in fields.items():
+            if p.kind == "categorical":
+                values[name] = widget.GetStringSelection()
+                continue
+            try:
+                values[name] = float(widget.GetValue())
+            except ValueError:
+                show_message(parent, f"Reconstruct spectrum: {name} = {widget.GetValue()!r} is not a number")
+                return None
+        return values
     finally:
         dialog.Destroy()
 
@@ -219,6 +272,10 @@ class MotifMenu:
             ("Use bundled models", "Predict with the bundled models of the element found from E0",
              self.on_use_bundled),
             (None, None, None),
+            ("Reconstruct spectrum from parameters ...",
+             "XANES of a distorted site from its structural parameters (tree surrogate of FEFF10), "
+             "added as a new group", self.on_reconstruct),
+            (None, None, None),
         ):
             if label is None:
                 self.menu.AppendSeparator()
@@ -329,6 +386,60 @@ class MotifMenu:
 
         self.run_job("Train model from database",
                      f"training a {settings.element} {settings.target} {settings.backend} model", work, done)
+
+    def on_reconstruct(self, event=None) -> None:
+        """Reconstruct spectrum from parameters: a new group with the surrogate's XANES. The model
+        is loaded (or trained on first use) in a worker, then the parameters are asked."""
+        choice = ask_reconstruction_series(self.frame)
+        if choice is None:
+            return
+        element, series = choice
+
+        def load(progress):
+            from larch_motif.reconstruction import default_reconstruction_model
+
+            return default_reconstruction_model(element, series)
+
+        def loaded(model, seconds):
+            values = ask_reconstruction_parameters(self.frame, model.parameters)
+            if values is not None:
+                wx.CallAfter(self.reconstruct_group, model, values)  # once this job is marked done
+            return f"Motif: {element} {series} reconstruction model ready ({seconds:.1f} s)"
+
+        self.run_job("Reconstruct spectrum", f"loading the {element} {series} reconstruction model", load, loaded)
+
+    def reconstruct_group(self, model, values: dict[str, object]) -> bool:
+        """Reconstruct the spectrum of ``values`` with ``model`` in a worker and add it to Larix
+        as a new group (energy in eV on the element's K-edge scale, mu normalized)."""
+
+        def work(progress):
+            from larch_motif.reconstruction import reconstruct
+
+            return reconstruct(params=values, model=model)
+
+        def done(result, seconds):
+            name = self.add_reconstructed_group(result)
+            flag = "" if result["in_range"] else f"; outside the trained range: {'; '.join(result['warnings'])}"
+            return f"Motif: reconstructed spectrum added as {name} in {seconds * 1000:.0f} ms{flag}"
+
+        return self.run_job("Reconstruct spectrum", "reconstructing the spectrum", work, done)
+
+    def add_reconstructed_group(self, result: dict) -> str:
+        """Install a reconstruction result as a Larix group; returns its name in the file list."""
+        import xraydb
+        from larch import Group
+
+        edge_eV = xraydb.xray_edge(result["element"], result["edge"]).energy
+        k = 1
+        while hasattr(self.controller.symtable, f"motif_reconstruct_{k}"):
+            k += 1
+        groupname = f"motif_reconstruct_{k}"
+        group = Group(energy=edge_eV + np.asarray(result["energy"], float), mu=np.asarray(result["mu"], float),
+                      datatype="xas", motif_reconstruction=Group(**{key: result[key] for key in (
+                          "element", "edge", "series", "parameters", "in_range", "warnings")}))
+        setattr(self.controller.symtable, groupname, group)
+        label = f"{result['series']} reconstructed {k}"
+        return self.controller.install_group(groupname, label)
 
     def on_use_model_file(self, event=None) -> None:
         """Use model file: predictions and explanations with a model file (.lmm)."""

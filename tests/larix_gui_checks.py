@@ -371,3 +371,30 @@ def test_500_groups_predicted_while_the_event_loop_keeps_running(frame, fe_spect
     report(groups=500, predict_500_seconds=round(seconds, 2), timer_ticks=len(ticks),
            longest_event_loop_stall_s=round(stall, 3))
     assert stall < 1.0, f"the event loop stalled {stall:.2f} s"
+
+
+def test_reconstruct_action_adds_the_surrogate_spectrum_as_a_new_group(frame, messages, monkeypatch):
+    from larch_motif.reconstruction import default_reconstruction_model, reconstruct
+
+    chosen = {}
+
+    def parameters(parent, params):
+        chosen.update({p.name: (p.low + p.high) / 2 for p in params})
+        chosen["bond_mean_A"] = params[[p.name for p in params].index("bond_mean_A")].high
+        return dict(chosen)
+
+    monkeypatch.setattr(larix, "ask_reconstruction_series", lambda parent: ("Fe", "O:6"))
+    monkeypatch.setattr(larix, "ask_reconstruction_parameters", parameters)
+    before = set(frame.controller.file_groups)
+    fire(frame, "Reconstruct spectrum from parameters ...")
+    finish(frame)  # the model job, which then starts the reconstruction job
+    run_event_loop(until=lambda: set(frame.controller.file_groups) - before)
+    finish(frame)
+    assert messages == []
+    (name,) = set(frame.controller.file_groups) - before
+    group = frame.controller.get_group(frame.controller.file_groups[name])
+    expected = reconstruct(params=chosen, model=default_reconstruction_model("Fe", "O:6"))
+    np.testing.assert_allclose(group.mu, expected["mu"], atol=1e-6)
+    assert group.energy[0] == pytest.approx(7112.0 + expected["energy"][0], abs=1.0)  # Fe K edge scale
+    assert "O:6" in group.motif_reconstruction.series and group.motif_reconstruction.in_range
+    assert "reconstructed spectrum added" in frame.statusbar.GetStatusText(0)
