@@ -70,10 +70,21 @@ def show_message(parent, message: str, caption: str = "Motif") -> None:
     wx.MessageBox(message, caption, wx.OK | wx.ICON_WARNING, parent)
 
 
+def _lay_out_form(dialog, rows) -> None:
+    """Lay out (label, widget) rows in two columns above OK and Cancel buttons."""
+    grid = wx.FlexGridSizer(2, 8, 8)
+    for label, widget in rows:
+        grid.Add(wx.StaticText(dialog, label=label), 0, wx.ALIGN_CENTER_VERTICAL)
+        grid.Add(widget, 1, wx.EXPAND)
+    sizer = wx.BoxSizer(wx.VERTICAL)
+    sizer.Add(grid, 1, wx.ALL | wx.EXPAND, 10)
+    sizer.Add(dialog.CreateStdDialogButtonSizer(wx.OK | wx.CANCEL), 0, wx.ALL | wx.EXPAND, 10)
+    dialog.SetSizerAndFit(sizer)
+
+
 def ask_training_settings(parent, elements: list[str], backends: list[str]) -> TrainingSettings | None:
     """Ask what to train in a dialog; None when cancelled."""
     dialog = wx.Dialog(parent, title="Motif: train a model from the database")
-    grid = wx.FlexGridSizer(2, 8, 8)
     element = wx.Choice(dialog, choices=elements)
     element.SetSelection(elements.index("Fe") if "Fe" in elements else 0)
     target = wx.Choice(dialog, choices=["cn", "motif"])
@@ -85,15 +96,9 @@ def ask_training_settings(parent, elements: list[str], backends: list[str]) -> T
     augmentation.SetValue(True)
     out = wx.FilePickerCtrl(dialog, message="Save the model as", wildcard="larch_motif model (*.lmm)|*.lmm",
                             style=wx.FLP_SAVE | wx.FLP_OVERWRITE_PROMPT | wx.FLP_USE_TEXTCTRL)
-    for label, widget in (("Absorber element (K edge)", element), ("Target", target), ("Backend", backend),
-                          ("Cross-validation folds (0: none)", cv), ("Augmentation", augmentation),
-                          ("Save to (optional)", out)):
-        grid.Add(wx.StaticText(dialog, label=label), 0, wx.ALIGN_CENTER_VERTICAL)
-        grid.Add(widget, 1, wx.EXPAND)
-    sizer = wx.BoxSizer(wx.VERTICAL)
-    sizer.Add(grid, 1, wx.ALL | wx.EXPAND, 10)
-    sizer.Add(dialog.CreateStdDialogButtonSizer(wx.OK | wx.CANCEL), 0, wx.ALL | wx.EXPAND, 10)
-    dialog.SetSizerAndFit(sizer)
+    _lay_out_form(dialog, (("Absorber element (K edge)", element), ("Target", target), ("Backend", backend),
+                           ("Cross-validation folds (0: none)", cv), ("Augmentation", augmentation),
+                           ("Save to (optional)", out)))
     try:
         if dialog.ShowModal() != wx.ID_OK or not elements:
             return None
@@ -122,7 +127,6 @@ def ask_reconstruction_parameters(parent, parameters: list) -> dict[str, object]
     """Ask the value of every structural parameter (Angstrom, degree), starting from the middle
     of its trained range; None when cancelled or when a value is not a number (after a message)."""
     dialog = wx.Dialog(parent, title="Motif: structural parameters")
-    grid = wx.FlexGridSizer(2, 8, 8)
     fields = {}
     for p in parameters:
         if p.kind == "categorical":
@@ -131,12 +135,7 @@ def ask_reconstruction_parameters(parent, parameters: list) -> dict[str, object]
         else:
             widget = wx.TextCtrl(dialog, value=f"{(p.low + p.high) / 2:.4g}")
         fields[p.name] = (p, widget)
-        grid.Add(wx.StaticText(dialog, label=p.describe()), 0, wx.ALIGN_CENTER_VERTICAL)
-        grid.Add(widget, 1, wx.EXPAND)
-    sizer = wx.BoxSizer(wx.VERTICAL)
-    sizer.Add(grid, 1, wx.ALL | wx.EXPAND, 10)
-    sizer.Add(dialog.CreateStdDialogButtonSizer(wx.OK | wx.CANCEL), 0, wx.ALL | wx.EXPAND, 10)
-    dialog.SetSizerAndFit(sizer)
+    _lay_out_form(dialog, [(p.describe(), widget) for p, widget in fields.values()])
     try:
         if dialog.ShowModal() != wx.ID_OK:
             return None
