@@ -36,6 +36,8 @@ from larch_motif.spectra import Preprocessing, features, theory_group
 
 MIN_CLASS_SITES = 5
 DEFAULT_SITE_DOMAIN = "anion"
+#: LightGBM: the best of the three on both grouped CV and the measured references (README)
+DEFAULT_BACKEND = "lightgbm"
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ def select_compounds(compounds: list[dict], sites: list[dict],
             if c["structure_id"] not in outside and c.get("cn_mean") is not None]
 
 
-def train_cn_mean(element: str, backend: str = "lightgbm",
+def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                   db: str | os.PathLike | None = None, edge: str = "K", cv: int | None = 5,
                   out: str | os.PathLike | None = None, prep: Preprocessing | None = None,
                   augmentation: Augmentation | None = Augmentation(), backend_params: dict | None = None,
@@ -364,8 +366,6 @@ def cache_folder() -> Path:
     return Path(os.environ.get("LARCH_MOTIF_CACHE") or user_cache_dir("larch_motif"))
 
 
-#: LightGBM: the best of the three on both grouped CV and the measured references (README)
-DEFAULT_BACKEND = "lightgbm"
 
 
 def default_model(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND) -> MotifModel:
