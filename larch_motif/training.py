@@ -189,18 +189,15 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
         if estimator is not None:
             train = train[~ts.augmented[train]]
             clf = clone(estimator).fit(ts.X[train], ts.y[train])
-            pred = np.asarray(clf.predict(ts.X[test])).astype(str)
-            y_true.append(ts.y[test])
-            y_pred.append(pred)
-            ids.append(ts.site_ids[test])
-            p_max.append(np.ones(len(test)))
-            continue
-        clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])
-        proba = clf.predict_proba(ts.X[test])
+            pred, confidence = np.asarray(clf.predict(ts.X[test])).astype(str), np.ones(len(test))
+        else:
+            clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])
+            proba = clf.predict_proba(ts.X[test])
+            pred, confidence = clf.classes_[proba.argmax(axis=1)], proba.max(axis=1)
         y_true.append(ts.y[test])
-        y_pred.append(clf.classes_[proba.argmax(axis=1)])
+        y_pred.append(pred)
         ids.append(ts.site_ids[test])
-        p_max.append(proba.max(axis=1))
+        p_max.append(confidence)
     y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
     labels = sorted(np.unique(ts.y), key=_label_order)
     return {
