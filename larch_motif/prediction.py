@@ -146,7 +146,7 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     probabilities.
 
     Without ``model``, the default models of the element are used, of ``backend`` (rf,
-    xgboost, lightgbm; default rf).
+    xgboost, lightgbm; default lightgbm).
 
     Returns one dict per spectrum: file, group, element, edge, e0 (eV), e0_half (eV), cn,
     cn_probabilities, motif, motif_probabilities, in_domain, warnings, domain_distance. The
