@@ -30,6 +30,7 @@ import numpy as np
 
 from larch_motif.calculators import CalculationParameters
 from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum, theory_group
+from larch_motif.training import perturbed_features
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "experimental"
 
@@ -92,15 +93,13 @@ def compare(measured: np.ndarray, theory_grp, prep: Preprocessing) -> dict:
     r = float(((measured - theory) ** 2).sum() / (measured**2).sum())
     cos = float(measured @ theory / np.linalg.norm(measured) / np.linalg.norm(theory))
     best = (r, 1.0, 0.0)
-    energy = np.asarray(theory_grp.energy, float)
     for stretch in np.arange(1.0, 1.61, 0.05):
         for shift in np.arange(-3.0, 3.01, 0.5):
-            theory_grp.energy = theory_grp.e0_half + stretch * (energy - theory_grp.e0_half) + shift
-            t = features(theory_grp, prep)
+            # the augmentation's own perturbation: E0 moved down by shift = theory moved up
+            t = perturbed_features(theory_grp, prep, -shift, 1.0, stretch)
             rf = float(((measured - t) ** 2).sum() / (measured**2).sum())
             if rf < best[0]:
                 best = (rf, float(stretch), float(shift))
-    theory_grp.energy = energy
     return {"r_factor": round(r, 4), "cosine": round(cos, 4), "best_r_factor": round(best[0], 4),
             "best_stretch": round(best[1], 2), "best_shift_eV": best[2], "theory": theory}
 

@@ -156,7 +156,8 @@ def _plot_accuracy(plt, results: dict, path: Path) -> None:
     width = 0.35
     for k, target in enumerate(results["cv"]):
         backends = [b for b in results["cv"]["cn"] if b != "best"]
-        values = [results["cv"][target][b]["accuracy"] if b in results["cv"][target] else 0.0
+        # a method that does not apply to the target (Larch PLS for motif) gets no bar
+        values = [results["cv"][target][b]["accuracy"] if b in results["cv"][target] else np.nan
                   for b in backends]
         ax.bar(np.arange(len(backends)) + k * width, values, width, label=target)
         ax.set_xticks(np.arange(len(backends)) + width / 2,

@@ -95,7 +95,7 @@ def site_label(site: dict, target: str) -> str:
     raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
 
 
-def _perturbed(grp, prep: Preprocessing, shift_eV: float, scale: float, stretch: float = 1.0) -> np.ndarray:
+def perturbed_features(grp, prep: Preprocessing, shift_eV: float, scale: float, stretch: float = 1.0) -> np.ndarray:
     """Features of a normalized group with E0 moved by ``shift_eV``, the energy axis stretched
     by ``stretch`` around E0 and the edge step scaled by ``scale``."""
     energy = grp.energy
@@ -136,7 +136,7 @@ def site_features(sites: list[dict], prep: Preprocessing,
                                       "gaussian_fwhm_eV": rng.uniform(*augmentation.gaussian_fwhm_eV),
                                       "lorentzian_fwhm_eV": rng.uniform(*augmentation.lorentzian_fwhm_eV)})
             grp = theory_group(site["energy_eV"], site["mu"], varied, site["site_id"])
-            values = _perturbed(grp, prep, rng.uniform(-1, 1) * augmentation.e0_shift_eV,
+            values = perturbed_features(grp, prep, rng.uniform(-1, 1) * augmentation.e0_shift_eV,
                                 1 + rng.uniform(-1, 1) * augmentation.scale,
                                 rng.uniform(*augmentation.energy_stretch))
             X.append(values + rng.normal(0, augmentation.noise, values.shape))

@@ -14,7 +14,7 @@ from larch_motif.baselines import (
 from larch_motif.errors import LarchMotifError
 from larch_motif.labels import in_site_domain
 from larch_motif.spectra import Preprocessing, features, theory_group
-from larch_motif.training import _perturbed, cross_validate, select_sites, training_set
+from larch_motif.training import cross_validate, perturbed_features, select_sites, training_set
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,6 @@ def test_energy_stretch_moves_the_white_line_away_from_e0(fe_sites):
     grp = theory_group(site["energy_eV"], site["mu"], prep)
     grid = prep.grid()
     peak = grid[np.argmax(features(grp, prep))]
-    stretched = grid[np.argmax(_perturbed(grp, prep, 0.0, 1.0, 1.4))]
+    stretched = grid[np.argmax(perturbed_features(grp, prep, 0.0, 1.0, 1.4))]
     assert peak > 0 and stretched == pytest.approx(1.4 * peak, abs=0.5)
-    assert np.allclose(features(grp, prep), _perturbed(grp, prep, 0.0, 1.0, 1.0))
+    assert np.allclose(features(grp, prep), perturbed_features(grp, prep, 0.0, 1.0, 1.0))
