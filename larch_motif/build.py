@@ -55,21 +55,34 @@ class BuildReport:
 
 
 class Progress:
-    """One status line on stderr: counts, rate and estimated time left."""
+    """One status line on stderr: counts, rate and estimated time left.
+
+    The rate counts only the sites finished in this run: a resumed build starts with many
+    sites already done, which would otherwise give a rate far too high and an ETA near zero.
+    """
 
     def __init__(self, enabled: bool, label: str) -> None:
         self.enabled = enabled and sys.stderr is not None
         self.label = label
         self.t0 = time.monotonic()
         self.last = 0.0
+        self.sites_at_start = 0
+
+    def start(self, sites_done: int) -> None:
+        """Set the count of sites already done when this run began (not counted in the rate)."""
+        self.sites_at_start = sites_done
+
+    def rate_per_min(self, sites_done: int, now: float) -> float:
+        """Sites finished per minute in this run."""
+        minutes = (now - self.t0) / 60
+        return (sites_done - self.sites_at_start) / minutes if minutes > 0 else 0.0
 
     def update(self, structures: tuple[int, int], sites: tuple[int, int], force: bool = False) -> None:
         now = time.monotonic()
         if not self.enabled or (not force and now - self.last < 1.0):
             return
         self.last = now
-        minutes = (now - self.t0) / 60
-        rate = sites[0] / minutes if minutes > 0 else 0.0
+        rate = self.rate_per_min(sites[0], now)
         left = sites[1] - sites[0]
         eta = f"{left / rate:.1f} min" if rate > 0 else "?"
         sys.stderr.write(
@@ -271,6 +284,7 @@ def build_database(
                           params, calculator)
             n_sites_total = _count_sites(store, element, edge)
             n_sites_done = n_sites_total - len(pending)
+            bar.start(n_sites_done)
             while tasks:
                 for kind, key, result in tasks.results():
                     if isinstance(result, Exception):  # a worker died (killed, out of memory): record it

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from larch_motif.build import build_database
+from larch_motif.build import Progress, build_database
 from larch_motif.calculators import CalculationParameters
 from larch_motif.database import SpectralDatabase
 from larch_motif.errors import DatabaseError, LarchMotifError
@@ -125,6 +125,13 @@ def test_db_info_json_shape(tiny_db):
 def _snapshot(db: Path) -> dict:
     with SpectralDatabase(db) as store:
         return {s["site_id"]: (s["cn"], s["motif"], s["mu"]) for s in store.site_spectra("Fe")}
+
+
+def test_progress_rate_of_a_resumed_build_counts_only_this_runs_sites():
+    bar = Progress(enabled=False, label="Fe K")
+    bar.start(300)  # 300 sites were done by an earlier run
+    assert bar.rate_per_min(310, bar.t0 + 120.0) == pytest.approx(5.0)  # 10 sites in 2 min
+    assert bar.rate_per_min(300, bar.t0 + 60.0) == 0.0
 
 
 @pytest.mark.feff
