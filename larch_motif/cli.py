@@ -77,10 +77,31 @@ def _cmd_db_info(args: argparse.Namespace) -> int:
     for element, d in info["elements"].items():
         print(f"{element} {d['edge']}: {d['n_sites']} sites, {d['n_compounds']} compounds, "
               f"{d['n_minerals']} minerals, {d['pending']} pending")
+        calc = d.get("calculation") or {}
+        if calc:
+            p = calc.get("parameters", {})
+            scf = p.get("scf_radius_A")
+            print(f"  {calc.get('calculator')}: cluster {p.get('cluster_radius_A')} A, FMS {p.get('fms_radius_A')} A, "
+                  f"SCF {'none' if scf is None else f'{scf} A'}, kmax {p.get('xanes_kmax_invA')} 1/A"
+                  + (f", cards {p['extra_cards']}" if p.get("extra_cards") else ""))
         print("  CN:    " + ", ".join(f"{k}: {v}" for k, v in d["cn"].items()))
         print("  motif: " + ", ".join(f"{k}: {v}" for k, v in d["motif"].items()))
         for reason, count in d["failures"].items():
             print(f"  failed: {reason}: {count}")
+    return 0
+
+
+def _cmd_db_replace_element(args: argparse.Namespace) -> int:
+    from larch_motif.database import SpectralDatabase
+
+    with SpectralDatabase(args.db, writable=True) as db, db.build_lock():
+        res = db.replace_element(args.source, args.element, args.edge)
+        db.finalize()
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print(f"{db.path}: {args.element} {args.edge} now from {args.source}: "
+              f"{res['sites_before']} -> {res['sites_after']} sites")
     return 0
 
 
@@ -379,6 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(i)
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_db_info)
+    r = db.add_parser("replace-element", help="take one element's spectra from another database "
+                      "(e.g. built with SCF), the other elements untouched")
+    _add_db(r)
+    r.add_argument("source", help="database file holding the new spectra of the element")
+    r.add_argument("--element", required=True)
+    r.add_argument("--edge", default="K")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_cmd_db_replace_element)
     x = db.add_parser("export", help="export to HDF5 or CSV")
     _add_db(x)
     x.add_argument("--format", choices=("hdf5", "csv"), default="hdf5")

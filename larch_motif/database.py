@@ -233,6 +233,45 @@ class SpectralDatabase:
             )
         self.conn.commit()
 
+    def replace_element(self, source: str | os.PathLike, element: str, edge: str = "K") -> dict:
+        """Replace this file's ``element`` ``edge`` spectra by those of another database file.
+
+        For instance a database built with SCF for one element takes the place of that
+        element's spectra in the bundled database, the other elements untouched. Structures,
+        sites, compounds and the recorded calculation settings are copied in one transaction
+        (all or nothing); the source must be a complete larch_motif database of that element.
+        Returns the counts of the element before and after.
+        """
+        if not self.writable:
+            raise DatabaseError(f"{self.path} is open read-only")
+        src = SpectralDatabase(source)
+        try:
+            if (element, edge) not in src.elements():
+                raise DatabaseError(f"{src.path} holds no {element} {edge} spectra")
+            pending = src.conn.execute("SELECT COUNT(*) FROM sites WHERE element=? AND edge=? AND "
+                                       "status='pending'", (element, edge)).fetchone()[0]
+            if pending:
+                raise DatabaseError(f"{src.path}: the {element} {edge} build is not finished "
+                                    f"({pending} sites pending); resume it first")
+            settings = src.get_meta(f"calculation:{element}:{edge}")
+        finally:
+            src.close()
+        before = self.info()["elements"].get(element, {}).get("n_sites", 0)
+        self.conn.execute("ATTACH DATABASE ? AS src", (str(Path(source)),))
+        try:
+            with self.conn:  # one transaction: a crash leaves the old element whole
+                for table in ("structures", "sites", "compounds"):
+                    self.conn.execute(f"DELETE FROM main.{table} WHERE element=? AND edge=?", (element, edge))
+                    self.conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} "
+                                      "WHERE element=? AND edge=?", (element, edge))
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                  (f"calculation:{element}:{edge}", json.dumps(settings)))
+        finally:
+            self.conn.execute("DETACH DATABASE src")
+        after = self.info()["elements"][element]["n_sites"]
+        return {"element": element, "edge": edge, "sites_before": before, "sites_after": after,
+                "settings": settings}
+
     def finalize(self) -> None:
         """Fold the WAL into the file and leave it in rollback mode, so it reads read-only.
 
@@ -383,6 +422,7 @@ class SpectralDatabase:
                 "motif": dict(Counter(r["motif"] for r in done).most_common()),
                 "failures": dict(failures.most_common()),
                 "pending": pending,
+                "calculation": self.get_meta(f"calculation:{element}:{edge}"),
             }
         return out
 

@@ -274,3 +274,47 @@ def test_pymatgen_structures_from_python_are_a_source(tmp_path):
     with SpectralDatabase(db) as store:
         (site,) = store.site_spectra("Fe")
     assert site["structure_id"].startswith("pmg:") and site["motif"] == "T:4"
+
+
+def _copy_element(db: Path, src: str, dst: str) -> None:
+    """Copy every row of element ``src`` to element ``dst`` (stands in for another element)."""
+    con = sqlite3.connect(db)
+    for table in ("structures", "sites", "compounds"):
+        cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+        picked = ", ".join("?" if c == "element" else c for c in cols)
+        con.execute(f"INSERT INTO {table} SELECT {picked} FROM {table} WHERE element=?", (dst, src))
+    con.commit()
+    con.close()
+
+
+@pytest.mark.feff
+def test_replace_element_takes_one_elements_spectra_and_settings_from_another_file(tmp_path, cif_folder, tiny_db):
+    dest = tmp_path / "dest.sqlite"
+    other = CalculationParameters(cluster_radius_A=3.0, fms_radius_A=2.6, xanes_kmax_invA=3.5, timeout_s=120)
+    build_database("Fe", db=dest, source=cif_folder, params=other, limit=2, workers=1, progress=False)
+    _copy_element(dest, "Fe", "Co")
+    with SpectralDatabase(dest) as db:
+        co_before = db.content_hash("Co")
+        assert db.info()["elements"]["Fe"]["calculation"]["parameters"]["xanes_kmax_invA"] == 3.5
+    cli = [sys.executable, "-m", "larch_motif.cli", "db", "replace-element", "--db", str(dest)]
+    r = subprocess.run([*cli, str(tiny_db), "--element", "Fe", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sites_after"] == 4
+    with SpectralDatabase(dest) as db, SpectralDatabase(tiny_db) as ref:
+        assert db.content_hash("Fe") == ref.content_hash("Fe")
+        assert db.content_hash("Co") == co_before  # the other element untouched
+        assert db.info()["elements"]["Fe"]["calculation"] == ref.info()["elements"]["Fe"]["calculation"]
+        assert len(db.compound_spectra("Fe")) == len(ref.compound_spectra("Fe"))
+    assert _snapshot(dest).keys() == _snapshot(tiny_db).keys()
+    # an unfinished source or one without the element is refused, the file unchanged
+    unfinished = tmp_path / "unfinished.sqlite"
+    unfinished.write_bytes(tiny_db.read_bytes())
+    con = sqlite3.connect(unfinished)
+    con.execute("UPDATE sites SET status='pending' WHERE rowid IN (SELECT rowid FROM sites LIMIT 1)")
+    con.commit()
+    con.close()
+    for source, element, message in ((unfinished, "Fe", "not finished"), (tiny_db, "Zn", "holds no Zn K")):
+        r = subprocess.run([*cli, str(source), "--element", element], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+    with SpectralDatabase(dest) as db, SpectralDatabase(tiny_db) as ref:
+        assert db.content_hash("Fe") == ref.content_hash("Fe")
