@@ -13,7 +13,8 @@ database is (``Preprocessing`` defaults), and compared with the measurement on t
   with the R-factor they reach: how far FEFF10's energy scale sits from the measurement.
 
 Settings: ``default`` (the database's: 6 A cluster, FMS 4 A, no SCF), ``fms6`` (FMS 6 A),
-``scf`` (SCF 4 A, FMS 5 A). Writes a table, JSON and an overlay plot.
+``scf`` (SCF 4 A, FMS 5 A), ``scf3`` (SCF 3 A, FMS 4 A: the first shell self-consistent, at
+the database's FMS radius). Writes a table, JSON and an overlay plot.
 
     .venv/bin/python benchmarks/theory_vs_measurement.py --settings default fms6 --out tvm/
 """
@@ -56,6 +57,7 @@ SETTINGS = {
     "default": CalculationParameters(),
     "fms6": CalculationParameters(fms_radius_A=6.0),
     "scf": CalculationParameters(scf_radius_A=4.0, fms_radius_A=5.0, timeout_s=900.0),
+    "scf3": CalculationParameters(scf_radius_A=3.0, timeout_s=900.0),
 }
 
 
