@@ -26,6 +26,7 @@ import numpy as np
 from larch_motif.calculators import CalculationParameters, Cluster, get_calculator
 from larch_motif.database import SpectralDatabase
 from larch_motif.errors import LarchMotifError
+from larch_motif.labels import SITE_DOMAINS, in_site_domain
 from larch_motif.structures import (
     StructureEntry,
     absorber_sites,
@@ -241,6 +242,7 @@ def build_database(
     calculator: str = "feff10",
     retry_failed: bool = False,
     progress: bool = True,
+    site_domain: str = "all",
 ) -> BuildReport:
     """Compute (or complete) the database of ``element``'s ``edge`` from a structure source.
 
@@ -248,9 +250,14 @@ def build_database(
     of pymatgen ``Structure``. ``limit`` takes the first N structures, ``per_mineral`` CIFs per
     AMCSD mineral. ``workers`` processes (default: all cores), or a Dask ``scheduler`` address
     (or ``distributed.Client``). Already computed sites are kept; ``retry_failed`` recomputes
-    failed ones. Returns a ``BuildReport``.
+    failed ones. ``site_domain`` ``'anion'`` computes only the sites whose ligands are all
+    anions (``labels.in_site_domain``, the sites the default models train on) and records the
+    others as failed with the reason ``outside the site domain``, not computed: an expensive
+    setting (SCF) then costs nothing for the intermetallic sites. Returns a ``BuildReport``.
     """
     check_element_edge(element, edge)
+    if site_domain not in SITE_DOMAINS:
+        raise LarchMotifError(f"unknown site domain {site_domain!r} (choose from {', '.join(SITE_DOMAINS)})")
     params = params or CalculationParameters(edge=edge)
     if params.edge != edge:
         params = CalculationParameters(**{**params.as_dict(), "edge": edge})
@@ -279,11 +286,18 @@ def build_database(
                 tasks.add("prepare", entry.structure_id, prepare_structure, entry, element, edge,
                           params.cluster_radius_A)
             pending = store.pending_sites(element, edge, retry_failed=retry_failed)
+            left_out = 0
             for row in pending:
+                if not in_site_domain(row["ligands"], site_domain):
+                    if row["failure_reason"] != OUTSIDE_DOMAIN:
+                        store.write_site_result(row["site_id"], element, edge, _outside_domain(site_domain))
+                        report.failures[OUTSIDE_DOMAIN] = report.failures.get(OUTSIDE_DOMAIN, 0) + 1
+                    left_out += 1
+                    continue
                 tasks.add("calculate", row["site_id"], calculate_site, row["site_id"], row["cluster"],
                           params, calculator)
             n_sites_total = _count_sites(store, element, edge)
-            n_sites_done = n_sites_total - len(pending)
+            n_sites_done = n_sites_total - len(pending) + left_out
             bar.start(n_sites_done)
             while tasks:
                 for kind, key, result in tasks.results():
@@ -299,7 +313,11 @@ def build_database(
                         for site in result["sites"]:
                             store.write_pending_site(site)
                             n_sites_total += 1
-                            if site["status"] == "pending":
+                            if site["status"] == "pending" and not in_site_domain(site.get("ligands"), site_domain):
+                                store.write_site_result(site["site_id"], element, edge, _outside_domain(site_domain))
+                                report.failures[OUTSIDE_DOMAIN] = report.failures.get(OUTSIDE_DOMAIN, 0) + 1
+                                n_sites_done += 1
+                            elif site["status"] == "pending":
                                 tasks.add("calculate", site["site_id"], calculate_site, site["site_id"],
                                           site["cluster"], params, calculator)
                             else:
@@ -393,6 +411,16 @@ class _TaskPool:
             self.executor.shutdown(wait=False)
             if isinstance(scheduler, str):
                 self.client.close()
+
+
+OUTSIDE_DOMAIN = "outside the site domain"
+
+
+def _outside_domain(site_domain: str) -> dict:
+    """The stored result of a site left out by ``site_domain`` (not computed)."""
+    return {"error": f"not computed: a ligand is not an anion (site domain {site_domain!r}; "
+                     "build with --site-domain all --retry-failed to compute it)",
+            "failure_reason": OUTSIDE_DOMAIN}
 
 
 def _lost_worker_result(kind: str, key: str, element: str, edge: str, exc: Exception) -> dict:

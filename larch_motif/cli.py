@@ -31,7 +31,7 @@ def _cmd_db_build(args: argparse.Namespace) -> int:
         args.element, edge=args.edge, db=args.db, source=source, limit=args.limit,
         per_mineral=args.per_mineral, workers=args.workers, scheduler=args.scheduler,
         params=params, calculator=args.calculator, retry_failed=args.retry_failed,
-        progress=not args.quiet)
+        progress=not args.quiet, site_domain=args.site_domain)
     out = report.__dict__
     if args.json:
         print(json.dumps(out, indent=1))
@@ -373,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kmax", type=float, default=6.0, help="XANES grid end, 1/Angstrom")
     b.add_argument("--timeout", type=float, default=300.0, help="per-stage time limit, s")
     b.add_argument("--retry-failed", action="store_true", help="recompute failed sites")
+    b.add_argument("--site-domain", choices=("all", "anion"), default="all",
+                   help="'anion': compute only sites bonded to anions alone (what the default "
+                        "models train on); the others are recorded, not computed")
     b.add_argument("--quiet", action="store_true", help="no progress line")
     b.add_argument("--json", action="store_true")
     _add_db(b)

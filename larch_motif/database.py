@@ -298,7 +298,7 @@ class SpectralDatabase:
     def pending_sites(self, element: str, edge: str, retry_failed: bool = False) -> list[sqlite3.Row]:
         states = ("pending", "failed") if retry_failed else ("pending",)
         return self.conn.execute(
-            f"SELECT site_id, structure_id, cluster FROM sites WHERE element=? AND edge=? "
+            f"SELECT site_id, structure_id, cluster, ligands, failure_reason FROM sites WHERE element=? AND edge=? "
             f"AND status IN ({','.join('?' * len(states))}) ORDER BY site_id",
             (element, edge, *states),
         ).fetchall()

@@ -318,3 +318,31 @@ def test_replace_element_takes_one_elements_spectra_and_settings_from_another_fi
         assert r.returncode == 2 and message in r.stderr, r.stderr
     with SpectralDatabase(dest) as db, SpectralDatabase(tiny_db) as ref:
         assert db.content_hash("Fe") == ref.content_hash("Fe")
+
+
+@pytest.mark.feff
+def test_site_domain_anion_records_metal_bonded_sites_without_computing_them(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    iron = Structure.from_spacegroup("Im-3m", Lattice.cubic(2.87), ["Fe"], [[0, 0, 0]])
+    wustite = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.33), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    db = tmp_path / "domain.sqlite"
+    report = build_database("Fe", db=db, source=[iron, wustite], params=TINY, workers=1, progress=False,
+                            site_domain="anion")
+    assert report.sites_new == 1 and report.failures == {"outside the site domain": 1}
+    with SpectralDatabase(db) as store:
+        (site,) = store.site_spectra("Fe")
+        assert site["ligands"] == "O" and site["cn"] == 6
+        row = store.conn.execute("SELECT ligands, error, energy FROM sites WHERE status='failed'").fetchone()
+    assert row["ligands"] == "Fe" and "--site-domain all" in row["error"] and row["energy"] is None
+    # a resumed anion build leaves it alone; --site-domain all --retry-failed computes it
+    again = build_database("Fe", db=db, source=[iron, wustite], params=TINY, workers=1, progress=False,
+                           site_domain="anion", retry_failed=True)
+    assert again.sites_new == 0
+    full = build_database("Fe", db=db, source=[iron, wustite], params=TINY, workers=1, progress=False,
+                          retry_failed=True)
+    assert full.sites_new == 1
+    with SpectralDatabase(db) as store:
+        assert sorted(s["ligands"] for s in store.site_spectra("Fe")) == ["Fe", "O"]
+    with pytest.raises(LarchMotifError, match="unknown site domain"):
+        build_database("Fe", db=db, source=[iron], params=TINY, site_domain="cations", progress=False)
