@@ -296,10 +296,13 @@ class SpectralDatabase:
         return {r[0] for r in rows}
 
     def pending_sites(self, element: str, edge: str, retry_failed: bool = False) -> list[sqlite3.Row]:
+        """Sites to calculate: pending ones, and with ``retry_failed`` the failed ones that have a
+        cluster (a site that failed before its cluster was cut, e.g. without a ChemEnv
+        environment, is redone only by reading its structure again)."""
         states = ("pending", "failed") if retry_failed else ("pending",)
         return self.conn.execute(
             f"SELECT site_id, structure_id, cluster, ligands, failure_reason FROM sites WHERE element=? AND edge=? "
-            f"AND status IN ({','.join('?' * len(states))}) ORDER BY site_id",
+            f"AND status IN ({','.join('?' * len(states))}) AND cluster IS NOT NULL ORDER BY site_id",
             (element, edge, *states),
         ).fetchall()
 

@@ -142,7 +142,10 @@ def absorber_sites(
         first = indices[0]
         if structure[first].specie.symbol != element:
             continue
-        occ = float(structure[first].properties.get("occupancy", 1.0))
+        occ = structure[first].properties.get("occupancy")
+        # a site merged with a neighbour closer than 0.5 A (split positions) loses its
+        # properties in pymatgen's merge_sites: its occupancy is unknown, taken as full
+        occ = 1.0 if occ is None else float(occ)
         if occ < 0.5:
             skipped.append(f"absorber occupancy {occ:.2f} below 0.5 on site {first}")
             continue

@@ -344,5 +344,29 @@ def test_site_domain_anion_records_metal_bonded_sites_without_computing_them(tmp
     assert full.sites_new == 1
     with SpectralDatabase(db) as store:
         assert sorted(s["ligands"] for s in store.site_spectra("Fe")) == ["Fe", "O"]
+    # a site that failed before its cluster was cut is not sent to the calculator on a retry
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO sites (site_id, structure_id, element, edge, status, failure_reason, error) "
+                "VALUES ('x#9', 'x', 'Fe', 'K', 'failed', 'no ChemEnv environment', 'none found')")
+    con.commit()
+    con.close()
+    retried = build_database("Fe", db=db, source=[iron, wustite], params=TINY, workers=1, progress=False,
+                             retry_failed=True)
+    assert retried.sites_new == 0 and retried.failures == {}
+    with SpectralDatabase(db) as store:
+        assert store.info()["elements"]["Fe"]["failures"] == {"no ChemEnv environment": 1}
     with pytest.raises(LarchMotifError, match="unknown site domain"):
         build_database("Fe", db=db, source=[iron], params=TINY, site_domain="cations", progress=False)
+
+
+def test_split_position_merged_by_pymatgen_keeps_its_absorber_site():
+    # AMCSD 15080: split Cu positions closer than 0.5 A are merged, which drops the occupancy
+    # property; this failed the whole structure with "float() argument ... NoneType" before
+    from larixite.amcsd import AMCSD
+
+    from larch_motif.structures import _entry_from_cif_text
+
+    cif = AMCSD(read_only=True).get_cif(15080)
+    entry = _entry_from_cif_text("amcsd:15080", cif.get_mineralname(), "", "amcsd", cif.ciftext)
+    sites, _ = absorber_sites(entry, "Cu")
+    assert sites and all(0.5 <= s.occupancy <= 1.0 for s in sites)
