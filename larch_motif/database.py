@@ -61,7 +61,12 @@ SITE_LABEL_COLUMNS = (
 
 
 def default_database_path() -> Path:
-    """The database bundled with the package (used when no ``--db`` is given)."""
+    """The database used when no ``--db`` is given: ``LARCH_MOTIF_DB`` where set (a beamline's
+    own database, or one built with other FEFF10 settings, for every command and the default
+    models), else the one bundled with the package."""
+    override = os.environ.get("LARCH_MOTIF_DB")
+    if override:
+        return Path(override)
     return Path(__file__).resolve().parent / "data" / "default_xanes.sqlite"
 
 

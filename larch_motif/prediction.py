@@ -120,8 +120,9 @@ def _default_model(element: str, target: str, edge: str, backend: str | None = N
 
     backend = backend or DEFAULT_BACKEND
     try:
-        stat = default_database_path().stat()
-        stamp = (stat.st_mtime_ns, stat.st_size, str(cache_folder()))
+        path = default_database_path()
+        stat = path.stat()
+        stamp = (str(path), stat.st_mtime_ns, stat.st_size, str(cache_folder()))
     except OSError:
         return default_model(element, target, edge, backend)
     cached = _DEFAULT_MODELS.get((element, target, edge, backend))

@@ -127,6 +127,15 @@ def _snapshot(db: Path) -> dict:
         return {s["site_id"]: (s["cn"], s["motif"], s["mu"]) for s in store.site_spectra("Fe")}
 
 
+@pytest.mark.feff
+def test_larch_motif_db_points_commands_without_db_at_another_file(tiny_db):
+    env = {**os.environ, "LARCH_MOTIF_DB": str(tiny_db)}
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "db", "info", "--json"],
+                       capture_output=True, text=True, check=True, env=env)
+    assert list(json.loads(r.stdout)["elements"]) == ["Fe"]
+    assert json.loads(r.stdout)["elements"]["Fe"]["n_sites"] == 4  # the tiny file, not the bundled one
+
+
 def test_progress_rate_of_a_resumed_build_counts_only_this_runs_sites():
     bar = Progress(enabled=False, label="Fe K")
     bar.start(300)  # 300 sites were done by an earlier run
