@@ -17,7 +17,7 @@ import time
 from larch_motif.database import open_database
 from larch_motif.demo import compare_methods
 from larch_motif.spectra import Preprocessing
-from larch_motif.training import Augmentation, select_sites, site_features
+from larch_motif.training import augmentation_for, select_sites, site_features
 
 
 def main() -> int:
@@ -26,13 +26,15 @@ def main() -> int:
     parser.add_argument("--cv", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    prep, augmentation = Preprocessing(), Augmentation()
+    prep = Preprocessing()
     with open_database(None) as store:
         elements = args.elements or [el for el, _ in store.elements()]
         sites = {el: select_sites(store.site_spectra(el)) for el in elements}
+        augmentations = {el: augmentation_for(store.calculation(el)) for el in elements}
     table: dict = {}
     for el in elements:
         t0 = time.perf_counter()
+        augmentation = augmentations[el]
         computed = site_features(sites[el], prep, augmentation)
         table[el] = {"n_sites": len(sites[el])}
         for target in ("cn", "motif"):

@@ -22,7 +22,7 @@ from larch_motif.database import open_database
 from larch_motif.spectra import Preprocessing
 from larch_motif.training import (
     DEFAULT_BACKEND,
-    Augmentation,
+    augmentation_for,
     cross_validate,
     fit_confidence_calibration,
     select_sites,
@@ -46,10 +46,11 @@ def main() -> int:
     args = parser.parse_args()
     with open_database(None) as store:
         sites = select_sites(store.site_spectra(args.element))
+        augmentation = augmentation_for(store.calculation(args.element))
     out = {}
     curves = {}
     for target in ("cn", "motif"):
-        ts = training_set(sites, target, Preprocessing(), Augmentation())
+        ts = training_set(sites, target, Preprocessing(), augmentation)
         res = cross_validate(ts, args.backend, 5, return_predictions=True)["predictions"]
         p_max = np.array(res["probability"])
         correct = (np.array(res["true"]) == np.array(res["predicted"])).astype(float)

@@ -199,6 +199,11 @@ class SpectralDatabase:
                 f"({stored}); use another --db for {wanted}"
             )
 
+    def calculation(self, element: str, edge: str = "K") -> dict | None:
+        """The recorded calculation settings of an element: ``{"calculator": name,
+        "parameters": CalculationParameters.as_dict() without the timeout}``, or ``None``."""
+        return self.get_meta(f"calculation:{element}:{edge}")
+
     def write_structure(self, row: dict) -> None:
         cols = ("structure_id", "element", "edge", "mineral", "formula", "source", "status",
                 "failure_reason", "error", "notes")
@@ -273,6 +278,7 @@ class SpectralDatabase:
                                   (f"calculation:{element}:{edge}", json.dumps(settings)))
         finally:
             self.conn.execute("DETACH DATABASE src")
+        self.conn.execute("VACUUM")  # give back the pages of the old spectra
         after = self.info()["elements"][element]["n_sites"]
         return {"element": element, "edge": edge, "sites_before": before, "sites_after": after,
                 "settings": settings}
@@ -430,7 +436,7 @@ class SpectralDatabase:
                 "motif": dict(Counter(r["motif"] for r in done).most_common()),
                 "failures": dict(failures.most_common()),
                 "pending": pending,
-                "calculation": self.get_meta(f"calculation:{element}:{edge}"),
+                "calculation": self.calculation(element, edge),
             }
         return out
 

@@ -21,6 +21,7 @@ from larch_motif.spectra import Preprocessing
 from larch_motif.training import (
     DEFAULT_SITE_DOMAIN,
     Augmentation,
+    augmentation_for,
     cross_validate,
     default_model,
     select_sites,
@@ -44,10 +45,11 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    prep, augmentation = Preprocessing(), Augmentation()
+    prep = Preprocessing()
     with open_database(None) as store:
         info = store.info()["elements"].get(element)
         sites = select_sites(store.site_spectra(element, edge), site_domain)
+        augmentation = augmentation_for(store.calculation(element, edge))
     computed = site_features(sites, prep, augmentation)
     results: dict = {"element": element, "edge": edge, "database": info, "site_domain": site_domain,
                      "n_domain_sites": len(sites), "cv": {}}

@@ -370,11 +370,11 @@ class MotifMenu:
             return
 
         def work(progress):
-            from larch_motif.training import Augmentation, train
+            from larch_motif.training import FROM_DATABASE, train
 
             return train(settings.element, settings.target, settings.backend, db=settings.db,
                          cv=settings.cv or None, out=settings.out,
-                         augmentation=Augmentation() if settings.augmentation else None)
+                         augmentation=FROM_DATABASE if settings.augmentation else None)
 
         def done(result, seconds):
             model, report = result

@@ -48,7 +48,8 @@ class Augmentation:
     gaussian_fwhm_eV, lorentzian_fwhm_eV: (min, max) broadening widths (eV).
     e0_shift_eV: largest E0 misalignment (eV), drawn in [-e0_shift_eV, +e0_shift_eV].
     energy_stretch: (min, max) factor on the energy axis around E0 (FEFF10 without SCF puts
-        features at other distances from the edge than measurements show).
+        features closer to the edge than measurements show; ``augmentation_for`` picks the
+        range by the database's calculation settings).
     scale: largest relative normalization error of the edge step.
     noise: standard deviation of Gaussian noise in normalized units.
     seed: random seed (augmentation is reproducible).
@@ -65,6 +66,34 @@ class Augmentation:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+#: energy-axis stretch of the augmentation, by calculation: against the measured references,
+#: FEFF10 without SCF matches best stretched by 1.10-1.45 around E0 (mean 1.16), with SCF
+#: (3 A) by 1.00-1.10 (mean 1.04); see the README's theory-against-measurement table
+STRETCH_WITHOUT_SCF: tuple[float, float] = (1.0, 1.4)
+STRETCH_WITH_SCF: tuple[float, float] = (1.0, 1.15)
+#: ``augmentation=FROM_DATABASE``: the augmentation that suits the database's calculation settings
+FROM_DATABASE = "database"
+
+
+def augmentation_for(calculation: dict | None) -> Augmentation:
+    """The default augmentation of spectra computed with ``calculation`` (the settings a
+    database records per element, ``SpectralDatabase.calculation``): the energy stretch is
+    ``STRETCH_WITH_SCF`` for a self-consistent potential, else ``STRETCH_WITHOUT_SCF``."""
+    params = (calculation or {}).get("parameters") or {}
+    if params.get("scf_radius_A"):
+        return Augmentation(energy_stretch=STRETCH_WITH_SCF)
+    return Augmentation(energy_stretch=STRETCH_WITHOUT_SCF)
+
+
+def _resolve_augmentation(augmentation: Augmentation | str | None, store, element: str,
+                          edge: str) -> Augmentation | None:
+    if isinstance(augmentation, str):
+        if augmentation != FROM_DATABASE:
+            raise LarchMotifError(f"augmentation must be an Augmentation, None or {FROM_DATABASE!r}")
+        return augmentation_for(store.calculation(element, edge))
+    return augmentation
 
 
 @dataclass
@@ -220,10 +249,13 @@ def _label_order(label: str) -> tuple:
 
 def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.PathLike | None = None,
           edge: str = "K", cv: int | None = 5, out: str | os.PathLike | None = None,
-          prep: Preprocessing | None = None, augmentation: Augmentation | None = Augmentation(),
+          prep: Preprocessing | None = None, augmentation: Augmentation | str | None = FROM_DATABASE,
           backend_params: dict | None = None, random_state: int = 0,
           site_domain: str = DEFAULT_SITE_DOMAIN) -> tuple[MotifModel, dict]:
     """Train a classifier of ``target`` for ``element`` on the database; cross-validate it.
+
+    ``augmentation``: an ``Augmentation``, ``None`` (none), or ``"database"`` (the default:
+    ``augmentation_for`` the element's calculation settings, a smaller stretch with SCF).
 
     ``site_domain`` chooses the database sites (``anion``: absorber bonded only to anion
     ligands, the default; ``all``: intermetallic and alloy sites too).
@@ -241,6 +273,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         sites = store.site_spectra(element, edge)
         db_hash = store.content_hash(element, edge)
         db_path = str(store.path)
+        augmentation = _resolve_augmentation(augmentation, store, element, edge)
     if not sites:
         raise LarchMotifError(f"the database {db_path} holds no {element} {edge}-edge spectra")
     n_all = len(sites)
@@ -296,7 +329,7 @@ def select_compounds(compounds: list[dict], sites: list[dict],
 def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                   db: str | os.PathLike | None = None, edge: str = "K", cv: int | None = 5,
                   out: str | os.PathLike | None = None, prep: Preprocessing | None = None,
-                  augmentation: Augmentation | None = Augmentation(), backend_params: dict | None = None,
+                  augmentation: Augmentation | str | None = FROM_DATABASE, backend_params: dict | None = None,
                   random_state: int = 0, site_domain: str = DEFAULT_SITE_DOMAIN) -> tuple[MotifModel, dict]:
     """Train a regressor of the site-averaged CN (``cn_mean``) on the database's compound
     spectra (multiplicity-weighted over the absorber sites of each structure), for compounds
@@ -313,6 +346,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                                      site_domain)
         db_hash = store.content_hash(element, edge)
         db_path = str(store.path)
+        augmentation = _resolve_augmentation(augmentation, store, element, edge)
     if len(compounds) < 10:
         raise LarchMotifError(f"{len(compounds)} {element} {edge}-edge compound spectra are too few for cn_mean")
     sf = site_features(compounds, prep, augmentation)
@@ -378,8 +412,9 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
             have = ", ".join(f"{e} {k}" for e, k in store.elements())
             raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
         db_hash = store.content_hash(element, edge)
+        augmentation = augmentation_for(store.calculation(element, edge))
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           Augmentation().as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated"],
+                           augmentation.as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated"],
                           sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"

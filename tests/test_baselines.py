@@ -11,10 +11,20 @@ from larch_motif.baselines import (
     NearestReferenceBaseline,
     baselines,
 )
+from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
 from larch_motif.labels import in_site_domain
 from larch_motif.spectra import Preprocessing, features, theory_group
-from larch_motif.training import cross_validate, perturbed_features, select_sites, training_set
+from larch_motif.training import (
+    STRETCH_WITH_SCF,
+    STRETCH_WITHOUT_SCF,
+    augmentation_for,
+    cross_validate,
+    perturbed_features,
+    select_sites,
+    train,
+    training_set,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +32,18 @@ def fe_cn_set(fe_sites):
     return training_set(select_sites(fe_sites), "cn", Preprocessing(), augmentation=None)
 
 
-def test_anion_domain_keeps_oxides_and_sulfides_and_drops_metal_bonded_sites(fe_sites):
+def test_anion_domain_keeps_oxides_and_sulfides_and_drops_metal_bonded_sites():
     assert in_site_domain("O") and in_site_domain("As,S") and in_site_domain("C,N")
     assert not in_site_domain("Fe,Ni") and not in_site_domain("O,Si") and not in_site_domain("")
-    kept = select_sites(fe_sites, "anion")
-    assert 0 < len(kept) < len(fe_sites)
+    with open_database(None) as db:  # Cu: computed for every site (Fe: anion sites only, SCF)
+        cu_sites = db.site_spectra("Cu")
+    kept = select_sites(cu_sites, "anion")
+    assert 0 < len(kept) < len(cu_sites)
     assert all(set(s["ligands"].split(",")) <= {"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "C", "P",
                                                 "As", "Sb", "H"} for s in kept)
-    assert len(select_sites(fe_sites, "all")) == len(fe_sites)
+    assert len(select_sites(cu_sites, "all")) == len(cu_sites)
     with pytest.raises(LarchMotifError, match="unknown site domain 'metals'"):
-        select_sites(fe_sites, "metals")
+        select_sites(cu_sites, "metals")
 
 
 def test_nearest_reference_finds_a_training_spectrum_itself(fe_cn_set):
@@ -73,3 +85,21 @@ def test_energy_stretch_moves_the_white_line_away_from_e0(fe_sites):
     stretched = grid[np.argmax(perturbed_features(grp, prep, 0.0, 1.0, 1.4))]
     assert peak > 0 and stretched == pytest.approx(1.4 * peak, abs=0.5)
     assert np.allclose(features(grp, prep), perturbed_features(grp, prep, 0.0, 1.0, 1.0))
+
+
+def test_augmentation_follows_the_calculation_settings_of_the_database():
+    scf = {"calculator": "feff10", "parameters": {"scf_radius_A": 3.0, "fms_radius_A": 4.0}}
+    no_scf = {"calculator": "feff10", "parameters": {"scf_radius_A": None, "fms_radius_A": 4.0}}
+    assert augmentation_for(scf).energy_stretch == STRETCH_WITH_SCF
+    assert augmentation_for(no_scf).energy_stretch == augmentation_for(None).energy_stretch == STRETCH_WITHOUT_SCF
+    assert STRETCH_WITH_SCF[1] < STRETCH_WITHOUT_SCF[1]
+    with open_database(None) as db:
+        fe_scf = db.calculation("Fe")["parameters"]["scf_radius_A"]
+    # the model file records the augmentation the database's settings chose
+    model, _ = train("Zn", "cn", "rf", cv=None, backend_params={"n_estimators": 5})
+    assert tuple(model.metadata["augmentation"]["energy_stretch"]) == STRETCH_WITHOUT_SCF
+    model, _ = train("Fe", "cn", "rf", cv=None, backend_params={"n_estimators": 5})
+    expected = STRETCH_WITH_SCF if fe_scf else STRETCH_WITHOUT_SCF
+    assert tuple(model.metadata["augmentation"]["energy_stretch"]) == expected
+    with pytest.raises(LarchMotifError, match="augmentation must be"):
+        train("Fe", "cn", "rf", cv=None, augmentation="stretchy")
