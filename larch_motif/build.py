@@ -58,8 +58,9 @@ class BuildReport:
 class Progress:
     """One status line on stderr: counts, rate and estimated time left.
 
-    The rate counts only the sites finished in this run: a resumed build starts with many
-    sites already done, which would otherwise give a rate far too high and an ETA near zero.
+    The rate counts only the sites calculated in this run: a resumed build starts with many
+    sites already done, and sites left out by the site domain finish at once; counting them
+    would give a rate far too high and an ETA near zero.
     """
 
     def __init__(self, enabled: bool, label: str) -> None:
@@ -72,6 +73,10 @@ class Progress:
     def start(self, sites_done: int) -> None:
         """Set the count of sites already done when this run began (not counted in the rate)."""
         self.sites_at_start = sites_done
+
+    def skip(self, n: int = 1) -> None:
+        """Sites finished without a calculation (left out by the site domain): not in the rate."""
+        self.sites_at_start += n
 
     def rate_per_min(self, sites_done: int, now: float) -> float:
         """Sites finished per minute in this run."""
@@ -317,6 +322,7 @@ def build_database(
                                 store.write_site_result(site["site_id"], element, edge, _outside_domain(site_domain))
                                 report.failures[OUTSIDE_DOMAIN] = report.failures.get(OUTSIDE_DOMAIN, 0) + 1
                                 n_sites_done += 1
+                                bar.skip()
                             elif site["status"] == "pending":
                                 tasks.add("calculate", site["site_id"], calculate_site, site["site_id"],
                                           site["cluster"], params, calculator)
