@@ -54,6 +54,10 @@ class BuildReport:
     seconds: float = 0.0
     failures: dict = field(default_factory=dict)
 
+    def count_failure(self, reason: str) -> None:
+        """Add one structure or site that failed (or was left out) for ``reason``."""
+        self.failures[reason] = self.failures.get(reason, 0) + 1
+
 
 class Progress:
     """One status line on stderr: counts, rate and estimated time left.
@@ -290,18 +294,23 @@ def build_database(
                     continue
                 tasks.add("prepare", entry.structure_id, prepare_structure, entry, element, edge,
                           params.cluster_radius_A)
+
+            def leave_out(site_id: str) -> None:
+                """Record a site outside ``site_domain`` as failed, not computed."""
+                store.write_site_result(site_id, element, edge, _outside_domain(site_domain))
+                report.count_failure(OUTSIDE_DOMAIN)
+
             pending = store.pending_sites(element, edge, retry_failed=retry_failed)
             left_out = 0
             for row in pending:
                 if not in_site_domain(row["ligands"], site_domain):
                     if row["failure_reason"] != OUTSIDE_DOMAIN:
-                        store.write_site_result(row["site_id"], element, edge, _outside_domain(site_domain))
-                        report.failures[OUTSIDE_DOMAIN] = report.failures.get(OUTSIDE_DOMAIN, 0) + 1
+                        leave_out(row["site_id"])
                     left_out += 1
                     continue
                 tasks.add("calculate", row["site_id"], calculate_site, row["site_id"], row["cluster"],
                           params, calculator)
-            n_sites_total = _count_sites(store, element, edge)
+            n_sites_total = store.count_sites(element, edge)
             n_sites_done = n_sites_total - len(pending) + left_out
             bar.start(n_sites_done)
             while tasks:
@@ -313,14 +322,12 @@ def build_database(
                         report.structures_new += 1
                         store.write_structure(result["structure"])
                         if result["structure"]["status"] == "failed":
-                            reason = result["structure"]["failure_reason"]
-                            report.failures[reason] = report.failures.get(reason, 0) + 1
+                            report.count_failure(result["structure"]["failure_reason"])
                         for site in result["sites"]:
                             store.write_pending_site(site)
                             n_sites_total += 1
                             if site["status"] == "pending" and not in_site_domain(site.get("ligands"), site_domain):
-                                store.write_site_result(site["site_id"], element, edge, _outside_domain(site_domain))
-                                report.failures[OUTSIDE_DOMAIN] = report.failures.get(OUTSIDE_DOMAIN, 0) + 1
+                                leave_out(site["site_id"])
                                 n_sites_done += 1
                                 bar.skip()
                             elif site["status"] == "pending":
@@ -334,8 +341,7 @@ def build_database(
                         n_sites_done += 1
                         if result.get("error"):
                             report.sites_failed += 1
-                            reason = result["failure_reason"]
-                            report.failures[reason] = report.failures.get(reason, 0) + 1
+                            report.count_failure(result["failure_reason"])
                         else:
                             report.sites_new += 1
                     bar.update((n_struct_done, n_struct_total), (n_sites_done, n_sites_total))
@@ -438,11 +444,6 @@ def _lost_worker_result(kind: str, key: str, element: str, edge: str, exc: Excep
                               "status": "failed", "failure_reason": "worker lost", "error": message},
                 "sites": []}
     return {"site_id": key, "error": message, "failure_reason": "worker lost"}
-
-
-def _count_sites(store: SpectralDatabase, element: str, edge: str) -> int:
-    return store.conn.execute(
-        "SELECT COUNT(*) FROM sites WHERE element=? AND edge=?", (element, edge)).fetchone()[0]
 
 
 def _version() -> str:

@@ -70,6 +70,11 @@ def default_database_path() -> Path:
     return Path(__file__).resolve().parent / "data" / "default_xanes.sqlite"
 
 
+def _calculation_key(element: str, edge: str) -> str:
+    """The meta key under which an element's calculation settings are recorded."""
+    return f"calculation:{element}:{edge}"
+
+
 def pack_array(values: np.ndarray) -> bytes:
     """float32, zlib-compressed bytes of a 1-D array."""
     return zlib.compress(np.ascontiguousarray(values, dtype="<f4").tobytes(), 6)
@@ -187,7 +192,7 @@ class SpectralDatabase:
 
     def check_parameters(self, element: str, edge: str, params: dict, calculator: str) -> None:
         """Record the calculation settings of an element; refuse a build with other settings."""
-        key = f"calculation:{element}:{edge}"
+        key = _calculation_key(element, edge)
         wanted = {"calculator": calculator, "parameters": {k: v for k, v in params.items() if k != "timeout_s"}}
         wanted = json.loads(json.dumps(wanted))  # as stored: tuples become lists
         stored = self.get_meta(key)
@@ -202,7 +207,7 @@ class SpectralDatabase:
     def calculation(self, element: str, edge: str = "K") -> dict | None:
         """The recorded calculation settings of an element: ``{"calculator": name,
         "parameters": CalculationParameters.as_dict() without the timeout}``, or ``None``."""
-        return self.get_meta(f"calculation:{element}:{edge}")
+        return self.get_meta(_calculation_key(element, edge))
 
     def write_structure(self, row: dict) -> None:
         cols = ("structure_id", "element", "edge", "mineral", "formula", "source", "status",
@@ -258,15 +263,14 @@ class SpectralDatabase:
         try:
             if (element, edge) not in src.elements():
                 raise DatabaseError(f"{src.path} holds no {element} {edge} spectra")
-            pending = src.conn.execute("SELECT COUNT(*) FROM sites WHERE element=? AND edge=? AND "
-                                       "status='pending'", (element, edge)).fetchone()[0]
+            pending = src.count_sites(element, edge, "pending")
             if pending:
                 raise DatabaseError(f"{src.path}: the {element} {edge} build is not finished "
                                     f"({pending} sites pending); resume it first")
-            settings = src.get_meta(f"calculation:{element}:{edge}")
+            settings = src.calculation(element, edge)
         finally:
             src.close()
-        before = self.info()["elements"].get(element, {}).get("n_sites", 0)
+        before = self.count_sites(element, edge, "done")
         self.conn.execute("ATTACH DATABASE ? AS src", (str(Path(source)),))
         try:
             with self.conn:  # one transaction: a crash leaves the old element whole
@@ -275,11 +279,11 @@ class SpectralDatabase:
                     self.conn.execute(f"INSERT INTO main.{table} SELECT * FROM src.{table} "
                                       "WHERE element=? AND edge=?", (element, edge))
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                  (f"calculation:{element}:{edge}", json.dumps(settings)))
+                                  (_calculation_key(element, edge), json.dumps(settings)))
         finally:
             self.conn.execute("DETACH DATABASE src")
         self.conn.execute("VACUUM")  # give back the pages of the old spectra
-        after = self.info()["elements"][element]["n_sites"]
+        after = self.count_sites(element, edge, "done")
         return {"element": element, "edge": edge, "sites_before": before, "sites_after": after,
                 "settings": settings}
 
@@ -316,6 +320,14 @@ class SpectralDatabase:
             f"AND status IN ({','.join('?' * len(states))}) AND cluster IS NOT NULL ORDER BY site_id",
             (element, edge, *states),
         ).fetchall()
+
+    def count_sites(self, element: str, edge: str = "K", status: str | None = None) -> int:
+        """Number of sites of an element (of one ``status``: done, failed, pending; default all)."""
+        query = "SELECT COUNT(*) FROM sites WHERE element=? AND edge=?"
+        args: tuple = (element, edge)
+        if status is not None:
+            query, args = query + " AND status=?", (*args, status)
+        return self.conn.execute(query, args).fetchone()[0]
 
     def elements(self) -> list[tuple[str, str]]:
         rows = self.conn.execute("SELECT DISTINCT element, edge FROM sites ORDER BY element, edge")
@@ -422,9 +434,7 @@ class SpectralDatabase:
                 "SELECT failure_reason FROM structures WHERE element=? AND edge=? AND status='failed'",
                 (element, edge)):
                 failures[reason] += 1
-            pending = self.conn.execute(
-                "SELECT COUNT(*) FROM sites WHERE element=? AND edge=? AND status='pending'",
-                (element, edge)).fetchone()[0]
+            pending = self.count_sites(element, edge, "pending")
             n_compounds = self.conn.execute(
                 "SELECT COUNT(*) FROM compounds WHERE element=? AND edge=?", (element, edge)).fetchone()[0]
             out["elements"][element] = {
