@@ -66,6 +66,16 @@ def get_backend(name: str) -> ModelBackend:
     return lookup("larch_motif_model_backends", name, "backend")
 
 
+def checked_input(estimator: BaseEstimator, X: np.ndarray, fitted: str, what: str = "features") -> np.ndarray:
+    """``X`` as a float array for a fitted ``estimator`` (``fitted``: its learned attribute),
+    refused when its number of columns (``what``) is not the one the estimator was fitted on."""
+    check_is_fitted(estimator, fitted)
+    X = check_array(X, dtype=float)
+    if X.shape[1] != estimator.n_features_in_:
+        raise LarchMotifError(f"X has {X.shape[1]} {what}, the model needs {estimator.n_features_in_}")
+    return X
+
+
 class MotifClassifier(ClassifierMixin, BaseEstimator):
     """Classifier of spectra features (n_spectra, n_features) into CN or motif labels.
 
@@ -103,10 +113,7 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
-        X = check_array(X, dtype=float)
-        if X.shape[1] != self.n_features_in_:
-            raise LarchMotifError(f"X has {X.shape[1]} features, the model needs {self.n_features_in_}")
+        X = checked_input(self, X, "estimator_")
         return self.backend_.predict_proba(self.estimator_, X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -138,10 +145,7 @@ class SiteAverageRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
-        X = check_array(X, dtype=float)
-        if X.shape[1] != self.n_features_in_:
-            raise LarchMotifError(f"X has {X.shape[1]} features, the model needs {self.n_features_in_}")
+        X = checked_input(self, X, "estimator_")
         return np.asarray(self.backend_.predict(self.estimator_, X), float)
 
 

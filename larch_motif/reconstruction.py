@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array
 
 from larch_motif.errors import LarchMotifError, ModelFileError
-from larch_motif.models import get_backend, read_archive, write_archive
+from larch_motif.models import checked_input, get_backend, read_archive, write_archive
 from larch_motif.spectra import Preprocessing, features, normalize, theory_group
 
 RECONSTRUCTION_FORMAT = "larch_motif-reconstruction"
@@ -122,10 +122,7 @@ class SpectrumReconstructor(RegressorMixin, BaseEstimator):
 
     def coefficients(self, X: np.ndarray) -> np.ndarray:
         """Predicted basis coefficients (n, n_components)."""
-        check_is_fitted(self, "estimators_")
-        X = check_array(X, dtype=float)
-        if X.shape[1] != self.n_features_in_:
-            raise LarchMotifError(f"X has {X.shape[1]} parameters, the model needs {self.n_features_in_}")
+        X = checked_input(self, X, "estimators_", "parameters")
         if len(self.estimators_) == 1 and self.components_.shape[0] > 1:
             return np.asarray(self.backend_.predict(self.estimators_[0], X), float).reshape(X.shape[0], -1)
         return np.column_stack([self.backend_.predict(e, X) for e in self.estimators_])
