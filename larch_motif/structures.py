@@ -121,6 +121,9 @@ def order_structure(structure: Structure) -> tuple[Structure, dict]:
         raise ValueError("no non-hydrogen atoms")
     ordered = Structure(structure.lattice, species, coords, site_properties={"occupancy": occupancies})
     ordered.merge_sites(tol=0.5, mode="delete")
+    for site in ordered:  # split positions closer than 0.5 A merged with different occupancies:
+        if site.properties.get("occupancy") is None:  # pymatgen sets None; taken as full
+            site.properties["occupancy"] = 1.0
     notes = {"n_disordered_sites": n_disordered, "n_sites_in_cell": len(ordered)}
     return ordered, notes
 
@@ -142,10 +145,7 @@ def absorber_sites(
         first = indices[0]
         if structure[first].specie.symbol != element:
             continue
-        occ = structure[first].properties.get("occupancy")
-        # a site merged with a neighbour closer than 0.5 A (split positions) loses its
-        # properties in pymatgen's merge_sites: its occupancy is unknown, taken as full
-        occ = 1.0 if occ is None else float(occ)
+        occ = float(structure[first].properties.get("occupancy", 1.0))
         if occ < 0.5:
             skipped.append(f"absorber occupancy {occ:.2f} below 0.5 on site {first}")
             continue
