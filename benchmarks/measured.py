@@ -4,8 +4,12 @@ For every spectrum whose element has a bundled database, prints: compound, true 
 default models' predictions (rf, xgboost, lightgbm) with probabilities and in_domain, and the
 answers of the baselines of ``larch_motif.baselines`` trained on the same database sites and
 features: Larch's PLS regression of CN (``larch.math.learn_regress``), the nearest database
-spectrum (cosine similarity) and the majority class. Skips with a message when the folder is
-absent.
+spectrum (cosine similarity) and the majority class, for CN and (all but PLS) for motif.
+Besides the count of right answers it prints each method's mean Brier score over the
+references (``baselines.brier_score``: 0 for sure and right, 2 for sure and wrong): the
+majority baseline answers with the class shares of the database, the trees with their
+probabilities, the nearest reference and PLS with one sure class. Skips with a message when
+the folder is absent.
 
     .venv/bin/python benchmarks/measured.py [--data ../shared/data/experimental]
 """
@@ -19,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from larch_motif.baselines import baselines
+from larch_motif.baselines import baselines, brier_score
 from larch_motif.database import open_database
 from larch_motif.prediction import predict
 from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum
 from larch_motif.training import select_sites, site_features
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
+TARGETS = ("cn", "motif")
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "experimental"
 
@@ -46,10 +51,12 @@ def main() -> int:
         references = {el: db.site_spectra(el) for el in bundled}
     fitted: dict = {}
     for el in bundled:
-        sites = [s for s in select_sites(references[el]) if s["cn"] is not None]
-        X = site_features(sites, prep).X
-        cn = np.array([str(s["cn"]) for s in sites])
-        fitted[el] = {name: b.fit(X, cn) for name, b in baselines("cn", prep.feature_energies()).items()}
+        for target in TARGETS:
+            sites = [s for s in select_sites(references[el]) if s[target] is not None]
+            X = site_features(sites, prep).X
+            y = np.array([str(s[target]) for s in sites])
+            fitted[el, target] = {name: b.fit(X, y)
+                                  for name, b in baselines(target, prep.feature_energies()).items()}
     rows = []
     for name, lab in sorted(labels.items()):
         element = lab["element"]
@@ -62,6 +69,8 @@ def main() -> int:
             row[backend] = res["cn"]
             row[f"p_{backend}"] = res["cn_probabilities"][res["cn"]]
             row[f"{backend}_motif"] = res["motif"]
+            for target in TARGETS:
+                row[f"{backend}_{target}_probabilities"] = res[f"{target}_probabilities"]
             row[f"{backend}_site_average"] = res.get("cn_site_average")
             row["in_domain"] = res["in_domain"]
             row["warnings"] = res["warnings"]
@@ -69,18 +78,29 @@ def main() -> int:
         grp.motif_warnings = []
         normalize(grp)
         x = features(grp, prep)[None, :]
-        for base, clf in fitted[element].items():
-            row[base] = str(clf.predict(x)[0])
+        for target in TARGETS:
+            for base, clf in fitted[element, target].items():
+                answer = str(clf.predict(x)[0])
+                row[base if target == "cn" else f"{base}_motif"] = answer
+                row[f"{base}_{target}_probabilities"] = (
+                    dict(zip(clf.classes_, map(float, clf.predict_proba(x)[0])))
+                    if hasattr(clf, "predict_proba") else {answer: 1.0})
         rows.append(row)
     methods = (*BACKENDS, "larch_pls", "nearest_reference", "majority")
+    motif_methods = (*BACKENDS, "nearest_reference", "majority")
     scored = [r for r in rows if "skipped" not in r and r["true_cn"] is not None]
     summary = {m: sum(str(r["true_cn"]) == r[m] for r in scored) for m in methods}
     cn4 = [r for r in scored if str(r["true_cn"]) == "4"]
     summary_cn4 = {m: sum(r[m] == "4" for r in cn4) for m in methods}
-    motif = {b: sum(r["true_motif"] == r[f"{b}_motif"] for r in scored) for b in BACKENDS}
+    motif = {m: sum(r["true_motif"] == r[f"{m}_motif"] for r in scored) for m in motif_methods}
+    brier = {target: {m: float(np.mean([brier_score(r[f"{m}_{target}_probabilities"], str(r[f"true_{target}"]))
+                                        for r in scored]))
+                      for m in (methods if target == "cn" else motif_methods)}
+             for target in TARGETS}
     if args.json:
         print(json.dumps({"rows": rows, "n_scored": len(scored), "cn_right": summary,
-                          "cn4_right": summary_cn4, "n_cn4": len(cn4), "motif_right": motif}, indent=1))
+                          "cn4_right": summary_cn4, "n_cn4": len(cn4), "motif_right": motif,
+                          "mean_brier": brier}, indent=1))
         return 0
     head = " ".join(f"{m[:9]:>9s}" for m in methods)
     print(f"{'compound':38s} {'true':>9s} {head} {'motif(lgb)':>10s} {'avg(lgb)':>8s} {'dom':>4s}")
@@ -95,6 +115,9 @@ def main() -> int:
     print(f"CN right of {len(scored)} with known CN: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     print(f"CN 4 right of {len(cn4)}: " + ", ".join(f"{k} {v}" for k, v in summary_cn4.items()))
     print("motif right: " + ", ".join(f"{k} {v}" for k, v in motif.items()))
+    for target in TARGETS:
+        print(f"mean Brier score, {target} (0 best, 2 sure and wrong): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in brier[target].items()))
     return 0
 
 

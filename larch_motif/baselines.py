@@ -5,7 +5,8 @@ returns labels, learned state ends in ``_``), takes the feature vectors of
 ``spectra.features`` (normalized mu on the model grid, eV relative to E0) and is scored by the
 same grouped cross-validation and the same measured references as the tree models:
 
-- ``MajorityBaseline``: always the most frequent class of the training spectra.
+- ``MajorityBaseline``: always the most frequent class of the training spectra; its
+  ``predict_proba`` is the share of each class among them (the class prior).
 - ``NearestReferenceBaseline``: the class of the training spectrum most similar to the
   spectrum (cosine similarity of the normalized spectra), as a scientist comparing with a
   library of references would do.
@@ -30,12 +31,18 @@ class MajorityBaseline(ClassifierMixin, BaseEstimator):
         y = np.asarray(y).astype(str)
         self.classes_, counts = np.unique(y, return_counts=True)
         self.majority_ = self.classes_[int(np.argmax(counts))]
+        self.prior_ = counts / counts.sum()
         self.n_features_in_ = check_array(X, dtype=float).shape[1]
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "majority_")
         return np.full(check_array(X, dtype=float).shape[0], self.majority_)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The training share of each class (columns in ``classes_`` order), for every spectrum."""
+        check_is_fitted(self, "prior_")
+        return np.tile(self.prior_, (check_array(X, dtype=float).shape[0], 1))
 
 
 class NearestReferenceBaseline(ClassifierMixin, BaseEstimator):
@@ -108,6 +115,17 @@ class LarchPLSBaseline(ClassifierMixin, BaseEstimator):
         values = self.predict_value(X)
         nearest = np.abs(values[:, None] - self.class_values_[None, :]).argmin(axis=1)
         return self.classes_[nearest]
+
+
+def brier_score(probabilities: dict[str, float], truth: str) -> float:
+    """Multi-class Brier score of one answer: sum over classes of (p - [class is truth])**2.
+
+    probabilities: class -> probability (classes left out have 0). 0 is a sure right answer,
+    2 a sure wrong one; a method that answers one class without a probability (the nearest
+    reference, the rounded PLS estimate) counts as sure of it.
+    """
+    score = sum((p - (cls == truth)) ** 2 for cls, p in probabilities.items())
+    return float(score + (0.0 if truth in probabilities else 1.0))
 
 
 def baselines(target: str, energy_eV: np.ndarray) -> dict[str, ClassifierMixin]:

@@ -10,6 +10,7 @@ from larch_motif.baselines import (
     MajorityBaseline,
     NearestReferenceBaseline,
     baselines,
+    brier_score,
 )
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
@@ -103,3 +104,18 @@ def test_augmentation_follows_the_calculation_settings_of_the_database():
     assert tuple(model.metadata["augmentation"]["energy_stretch"]) == expected
     with pytest.raises(LarchMotifError, match="augmentation must be"):
         train("Fe", "cn", "rf", cv=None, augmentation="stretchy")
+
+
+def test_majority_probabilities_are_the_class_shares_and_brier_scores_them(fe_cn_set):
+    ts = fe_cn_set
+    clf = MajorityBaseline().fit(ts.X, ts.y)
+    proba = clf.predict_proba(ts.X[:3])
+    share = {c: (ts.y == c).mean() for c in clf.classes_}
+    assert proba.shape == (3, len(clf.classes_)) and np.allclose(proba.sum(axis=1), 1.0)
+    assert proba[0, list(clf.classes_).index("6")] == pytest.approx(share["6"])
+    assert brier_score({"6": 1.0}, "6") == 0.0
+    assert brier_score({"6": 1.0}, "4") == 2.0  # sure and wrong; "4" was not among the classes
+    assert brier_score({"6": 0.5, "4": 0.5}, "4") == pytest.approx(0.5)
+    shares = dict(zip(clf.classes_, proba[0]))
+    # the prior is scored worse than a sure right answer and better than a sure wrong one
+    assert 0.0 < brier_score(shares, "6") < brier_score(shares, "4") < 2.0
