@@ -2,7 +2,8 @@
 
 The same computation as ``larch-motif demo`` (``larch_motif.demo.compare_methods``: grouped
 5-fold CV by mineral on the anion-coordinated sites, augmented training rows, scores on the
-unaugmented site spectra), for CN and motif of each element; prints a Markdown table.
+unaugmented site spectra), for CN and motif of each element; prints a Markdown table of
+accuracy, balanced accuracy and mean Brier score (0 sure and right, 2 sure and wrong).
 
     .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--json]
 """
@@ -40,7 +41,7 @@ def main() -> int:
         for target in ("cn", "motif"):
             res = compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed)
             table[el][target] = {m: (r if m == "best" else {k: r[k] for k in ("accuracy", "balanced_accuracy",
-                                                                             "macro_f1", "seconds")})
+                                                                             "macro_f1", "brier", "seconds")})
                                  for m, r in res.items()}
         table[el]["seconds"] = round(time.perf_counter() - t0, 1)
         print(f"{el}: done in {table[el]['seconds']} s", file=sys.stderr)
@@ -55,9 +56,10 @@ def main() -> int:
             cells = []
             for m in methods:
                 r = table[el][target].get(m)
-                cells.append("-" if r is None else f"{r['accuracy']:.3f} ({r['balanced_accuracy']:.2f})")
+                cells.append("-" if r is None else
+                             f"{r['accuracy']:.3f} ({r['balanced_accuracy']:.2f}; {r['brier']:.3f})")
             print(f"| {el} ({table[el]['n_sites']}) | {target} | " + " | ".join(cells) + " |")
-    print("\ncells: accuracy (balanced accuracy), grouped 5-fold CV by mineral")
+    print("\ncells: accuracy (balanced accuracy; mean Brier score), grouped 5-fold CV by mineral")
     return 0
 
 

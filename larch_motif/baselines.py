@@ -117,15 +117,24 @@ class LarchPLSBaseline(ClassifierMixin, BaseEstimator):
         return self.classes_[nearest]
 
 
-def brier_score(probabilities: dict[str, float], truth: str) -> float:
-    """Multi-class Brier score of one answer: sum over classes of (p - [class is truth])**2.
+def brier_scores(probabilities: np.ndarray, classes: list[str], truth: np.ndarray) -> np.ndarray:
+    """Multi-class Brier score of each answer: sum over classes of (p - [class is truth])**2.
 
-    probabilities: class -> probability (classes left out have 0). 0 is a sure right answer,
-    2 a sure wrong one; a method that answers one class without a probability (the nearest
-    reference, the rounded PLS estimate) counts as sure of it.
+    probabilities: (n_spectra, n_classes) in ``classes`` order; truth: the n true classes (a
+    truth outside ``classes`` had p = 0). 0 is a sure right answer, 2 a sure wrong one; a
+    method that answers one class without a probability (the nearest reference, the rounded PLS
+    estimate) counts as sure of it.
     """
-    score = sum((p - (cls == truth)) ** 2 for cls, p in probabilities.items())
-    return float(score + (0.0 if truth in probabilities else 1.0))
+    truth = np.asarray(truth).astype(str)
+    onehot = (truth[:, None] == np.asarray(classes).astype(str)[None, :]).astype(float)
+    missing = ~onehot.any(axis=1)
+    return ((np.asarray(probabilities, float) - onehot) ** 2).sum(axis=1) + missing
+
+
+def brier_score(probabilities: dict[str, float], truth: str) -> float:
+    """``brier_scores`` of one answer given as class -> probability (classes left out have 0)."""
+    classes = list(probabilities)
+    return float(brier_scores(np.array([[probabilities[c] for c in classes]]), classes, np.array([truth]))[0])
 
 
 def baselines(target: str, energy_eV: np.ndarray) -> dict[str, ClassifierMixin]:

@@ -107,17 +107,18 @@ def _summary(results: dict, folder: Path) -> str:
              f"CN {info['cn']}",
              f"Site domain {results['site_domain']!r}: {results['n_domain_sites']} site spectra.",
              "",
-             "| target | backend | accuracy | balanced accuracy | macro F1 | CV seconds |",
-             "|---|---|---|---|---|---|"]
+             "| target | backend | accuracy | balanced accuracy | macro F1 | Brier score | CV seconds |",
+             "|---|---|---|---|---|---|---|"]
     for target, by_backend in results["cv"].items():
         for backend, res in by_backend.items():
             if backend == "best":
                 continue
             lines.append(f"| {target} | {backend} | {res['accuracy']:.3f} | {res['balanced_accuracy']:.3f} "
-                         f"| {res['macro_f1']:.3f} | {res['seconds']} |")
+                         f"| {res['macro_f1']:.3f} | {res['brier']:.3f} | {res['seconds']} |")
     lines += ["", f"Grouped {next(iter(next(iter(results['cv'].values())).values()))['cv_folds']}-fold CV "
               "by mineral; scores on unaugmented spectra. baseline:* rows are the simple methods "
-              "of larch_motif.baselines on the same folds.",
+              "of larch_motif.baselines on the same folds. Brier score: mean over spectra of "
+              "sum over classes (p - [true class])^2; 0 sure and right, 2 sure and wrong.",
               f"Best backend: CN {results['cv']['cn']['best']}, motif {results['cv']['motif']['best']}.",
               f"Report folder: {folder.resolve()}", f"Total {results.get('seconds', 0)} s"]
     return "\n".join(lines)

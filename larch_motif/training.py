@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import GroupKFold
 
+from larch_motif.baselines import brier_scores
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
 from larch_motif.labels import SITE_DOMAINS, in_site_domain
@@ -202,7 +203,9 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
     """Grouped K-fold CV: sites of one mineral are never in both train and test.
 
     Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
-    accuracy, macro F1 and the confusion matrix (rows: true, columns: predicted).
+    accuracy, macro F1, the mean multi-class Brier score of the class probabilities
+    (``brier``: 0 sure and right, 2 sure and wrong; an estimator without ``predict_proba``
+    counts as sure of its answer) and the confusion matrix (rows: true, columns: predicted).
     ``estimator`` (a scikit-learn classifier, e.g. a baseline of ``larch_motif.baselines``)
     replaces the backend's classifier; it is cloned for every fold. Baselines are trained on
     the unaugmented spectra only, as a scientist's reference library would be.
@@ -212,28 +215,35 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
     n_groups = np.unique(ts.groups).size
     if n_groups < cv:
         raise LarchMotifError(f"{n_groups} minerals are too few for {cv}-fold grouped CV")
-    y_true, y_pred, ids, p_max = [], [], [], []
+    labels = sorted(np.unique(ts.y), key=_label_order)
+    y_true, y_pred, ids, p_max, p_all = [], [], [], [], []
     for train, test in GroupKFold(n_splits=cv).split(ts.X, ts.y, ts.groups):
         test = test[~ts.augmented[test]]
         if estimator is not None:
             train = train[~ts.augmented[train]]
             clf = clone(estimator).fit(ts.X[train], ts.y[train])
-            pred, confidence = np.asarray(clf.predict(ts.X[test])).astype(str), np.ones(len(test))
+            pred = np.asarray(clf.predict(ts.X[test])).astype(str)
+            proba = (clf.predict_proba(ts.X[test]) if hasattr(clf, "predict_proba")
+                     else (pred[:, None] == np.asarray(clf.classes_).astype(str)[None, :]).astype(float))
+            confidence = proba.max(axis=1)
         else:
             clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])
             proba = clf.predict_proba(ts.X[test])
             pred, confidence = clf.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+        full = np.zeros((len(test), len(labels)))  # a class missing from a training fold has p = 0
+        full[:, [labels.index(c) for c in np.asarray(clf.classes_).astype(str)]] = proba
         y_true.append(ts.y[test])
         y_pred.append(pred)
         ids.append(ts.site_ids[test])
         p_max.append(confidence)
-    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
-    labels = sorted(np.unique(ts.y), key=_label_order)
+        p_all.append(full)
+    y_true, y_pred, p_all = np.concatenate(y_true), np.concatenate(y_pred), np.concatenate(p_all)
     return {
         "cv_folds": cv,
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+        "brier": float(brier_scores(p_all, labels, y_true).mean()),
         "confusion_matrix": {"labels": labels,
                              "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
         **({"predictions": {"site_id": np.concatenate(ids).tolist(), "true": y_true.tolist(),

@@ -75,6 +75,10 @@ def test_majority_baseline_in_grouped_cv_scores_the_majority_share(fe_cn_set):
     assert res["accuracy"] == pytest.approx(share, abs=0.02)
     assert res["confusion_matrix"]["matrix"][res["confusion_matrix"]["labels"].index("4")][
         res["confusion_matrix"]["labels"].index("4")] == 0
+    # the majority's Brier score is that of the class shares; a sure one-class answer scores worse
+    sure = cross_validate(ts, "nearest", cv=5, estimator=NearestReferenceBaseline())
+    assert sure["brier"] == pytest.approx(2 * (1 - sure["accuracy"]))
+    assert 0 < res["brier"] < 2 * (1 - res["accuracy"])
 
 
 def test_energy_stretch_moves_the_white_line_away_from_e0(fe_sites):
