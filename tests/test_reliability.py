@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from larch_motif.build import build_database
+from larch_motif.build import build_database, failure_reason
 from larch_motif.calculators import CalculationParameters
 from larch_motif.database import SpectralDatabase
 from larch_motif.errors import DatabaseError
@@ -226,8 +226,8 @@ class FaultyFeff10:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return super().calculate(cluster, params)
 
-            def run_feff(self, feff10, workdir, cluster, params):
-                result = super().run_feff(feff10, workdir, cluster, params)
+            def run_feff(self, feff10, workdir, cluster, params, scf_mixing=None):
+                result = super().run_feff(feff10, workdir, cluster, params, scf_mixing)
                 if outer.fault_of(cluster.title) == "no_xmu":
                     os.remove(os.path.join(workdir, "xmu.dat"))
                 return result
@@ -553,3 +553,36 @@ def test_a_skops_model_naming_a_function_outside_the_allow_list_is_refused(tmp_p
     with pytest.raises(ModelFileError, match="outside the allow-list: .*system"):
         load_model(evil)
     assert not marker.exists()
+
+
+@pytest.mark.feff
+def test_scf_bad_counts_is_retried_with_smaller_mixing_and_recorded():
+    """A real Cu site (AMCSD 12820, 4.5 A of its bundled cluster) whose SCF 3 A loop stops on
+    "bad counts" at FEFF's default mixing: the retry with the smaller mixing gives its
+    spectrum and says so in calculator_version."""
+    from larch_motif_plugins import feff10_calculator as fc
+
+    from larch_motif.calculators import Cluster
+    from larch_motif.database import open_database
+
+    with open_database(None) as db:
+        (cluster_json,) = db.conn.execute(
+            "SELECT cluster FROM sites WHERE site_id = 'amcsd:12820#0' AND element = 'Cu'").fetchone()
+    data = json.loads(cluster_json)
+    coords = np.array(data["coords_A"])
+    keep = np.linalg.norm(coords, axis=1) <= 4.5
+    cluster = Cluster(tuple(np.array(data["symbols"])[keep]), coords[keep], title="amcsd:12820#0")
+    params = CalculationParameters(edge="K", scf_radius_A=3.0, fms_radius_A=4.0)
+    assert "SCF 3.000\n" in fc.feff_input_text(cluster, params)
+    assert "SCF 3.000 0 30 0.05 1\n" in fc.feff_input_text(cluster, params, fc.SCF_RETRY_MIXING)
+    calc = fc.Feff10Calculator()
+    import feff10
+
+    with pytest.raises(fc.SCFBadCounts, match="bad electron counts"):
+        calc._xanes(feff10, cluster, params, None)
+    spectrum = calc.calculate(cluster, params)
+    assert spectrum.calculator_version.endswith("; SCF mixing 0.05 after bad counts at 0.2")
+    assert np.all(np.isfinite(spectrum.mu)) and spectrum.energy_eV.size > 50
+    assert 0.5 < np.interp(spectrum.energy_eV[0] + 60, spectrum.energy_eV, spectrum.mu) < 1.5
+    assert failure_reason("FEFF10 failed: SCF stopped on bad electron counts in the potential "
+                          "stage (no pot.bin), also with SCF mixing 0.05") == "FEFF10 SCF bad counts"
