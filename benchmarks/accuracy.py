@@ -3,7 +3,11 @@
 The same computation as ``larch-motif demo`` (``larch_motif.demo.compare_methods``: grouped
 5-fold CV by mineral on the anion-coordinated sites, augmented training rows, scores on the
 unaugmented site spectra), for CN and motif of each element; prints a Markdown table of
-accuracy, balanced accuracy and mean Brier score (0 sure and right, 2 sure and wrong).
+accuracy, balanced accuracy and mean Brier score (0 sure and right, 2 sure and wrong), and a
+second table that pairs each backend with the nearest-reference baseline site by site: the
+sites only the backend gets right, those only the baseline gets right, and the two-sided
+exact McNemar p-value of that split (how likely so uneven a split is if both were equally
+good; a small database makes differences of a few sites no evidence either way).
 
     .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--json]
 """
@@ -14,6 +18,8 @@ import argparse
 import json
 import sys
 import time
+
+from scipy.stats import binomtest
 
 from larch_motif.database import open_database
 from larch_motif.demo import compare_methods
@@ -43,12 +49,13 @@ def main() -> int:
             table[el][target] = {m: (r if m == "best" else {k: r[k] for k in ("accuracy", "balanced_accuracy",
                                                                              "macro_f1", "brier", "seconds")})
                                  for m, r in res.items()}
+            table[el][target]["paired"] = paired_with(res, "baseline:nearest_reference")
         table[el]["seconds"] = round(time.perf_counter() - t0, 1)
         print(f"{el}: done in {table[el]['seconds']} s", file=sys.stderr)
     if args.json:
         print(json.dumps(table, indent=1))
         return 0
-    methods = [m for m in table[elements[0]]["cn"] if m != "best"]
+    methods = [m for m in table[elements[0]]["cn"] if m not in ("best", "paired")]
     print("| element (sites) | target | " + " | ".join(m.replace("baseline:", "") for m in methods) + " |")
     print("|---|---|" + "---|" * len(methods))
     for el in elements:
@@ -60,7 +67,35 @@ def main() -> int:
                              f"{r['accuracy']:.3f} ({r['balanced_accuracy']:.2f}; {r['brier']:.3f})")
             print(f"| {el} ({table[el]['n_sites']}) | {target} | " + " | ".join(cells) + " |")
     print("\ncells: accuracy (balanced accuracy; mean Brier score), grouped 5-fold CV by mineral")
+    print("\n| element | target | backend | right only by the backend | right only by the nearest reference "
+          "| McNemar p |\n|---|---|---|---|---|---|")
+    for el in elements:
+        for target in ("cn", "motif"):
+            for backend, pair in table[el][target]["paired"].items():
+                print(f"| {el} | {target} | {backend} | {pair['only_method']} | {pair['only_baseline']} "
+                      f"| {pair['p_value']:.2f} |")
     return 0
+
+
+def paired_with(results: dict, baseline: str) -> dict:
+    """Site-by-site comparison of each backend of ``results`` (``compare_methods``) with one
+    baseline: the sites only one of the two gets right, and the exact McNemar p-value."""
+    def right(name: str) -> dict:
+        pred = results[name]["predictions"]
+        return {s: t == p for s, t, p in zip(pred["site_id"], pred["true"], pred["predicted"])}
+
+    base = right(baseline)
+    out = {}
+    for name in results:
+        if name == "best" or name.startswith("baseline:"):
+            continue
+        mine = right(name)
+        only_method = sum(mine[s] and not base[s] for s in base)
+        only_baseline = sum(base[s] and not mine[s] for s in base)
+        n = only_method + only_baseline
+        out[name] = {"only_method": only_method, "only_baseline": only_baseline,
+                     "p_value": binomtest(only_method, n).pvalue if n else 1.0}
+    return out
 
 
 if __name__ == "__main__":
