@@ -188,18 +188,27 @@ class Feff10Calculator:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "timeout" in reason.lower() or "timed out" in reason.lower():
                 reason = f"timeout after {params.timeout_s:g} s per stage: {reason}"
+            fatal = next((line.strip(" :") for line in _console(workdir).splitlines()
+                          if "fatal error" in line.lower()), None)
+            if fatal:  # FEFF's own words, e.g. "WARNING   Fatal error in subroutine corval. ..."
+                reason = f"{reason}; FEFF10 says: {' '.join(fatal.split())}"
             raise CalculationError(f"FEFF10 failed: {reason}"[:400]) from exc
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _scf_bad_counts(workdir: str) -> bool:
-    """Whether FEFF10's console log in ``workdir`` ends its SCF loop on bad counts."""
+def _console(workdir: str) -> str:
+    """FEFF10's console output of a run in ``workdir`` ('' if there is none)."""
     try:
         with open(os.path.join(workdir, "console.log"), errors="replace") as log:
-            return "bad counts found repeatedly" in log.read().lower()
+            return log.read()
     except OSError:
-        return False
+        return ""
+
+
+def _scf_bad_counts(workdir: str) -> bool:
+    """Whether FEFF10's console log in ``workdir`` ends its SCF loop on bad counts."""
+    return "bad counts found repeatedly" in _console(workdir).lower()
 
 
 @hookimpl
