@@ -242,6 +242,32 @@ def structure_entries(source: str | Path | Iterable[Structure], element: str, li
     return (e for k, e in enumerate(entries) if k < limit)
 
 
+def structure_family(structure: Structure, symprec: float = 0.1) -> str:
+    """A structure-type key: space group number and cation:anion ratio, e.g. ``'227:M3X4'``.
+
+    Isostructural compounds of other chemistry share it: magnetite Fe3O4 and chromite FeCr2O4
+    (spinels), the garnets, the solid solutions AMCSD lists under their formulas. Anions are
+    the elements of ``labels.ANION_LIGANDS``, every other element counts as a cation. Used to
+    group cross-validation folds by structure type, stricter than by mineral name. The space
+    group is pymatgen's ``SpacegroupAnalyzer`` at ``symprec`` (Angstrom), ``'?'`` where it fails.
+    """
+    from math import gcd
+
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from larch_motif.labels import ANION_LIGANDS
+
+    try:
+        number = str(SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number())
+    except Exception:  # spglib fails on a few distorted cells; the ratio still groups them
+        number = "?"
+    counts = structure.composition.element_composition
+    anions = round(sum(n for el, n in counts.items() if el.symbol in ANION_LIGANDS))
+    cations = round(counts.num_atoms) - anions
+    common = gcd(cations, anions) or 1
+    return f"{number}:M{cations // common}X{anions // common}"
+
+
 def cluster_around(structure: Structure, site_index: int, radius_A: float) -> tuple[list[str], np.ndarray]:
     """Atoms within ``radius_A`` (Angstrom) of a site: element symbols and coordinates relative
     to the absorber (Angstrom), absorber first, then by distance."""

@@ -20,7 +20,13 @@ from larch_motif.calculators import CalculationParameters
 from larch_motif.database import SpectralDatabase
 from larch_motif.errors import DatabaseError, LarchMotifError
 from larch_motif.labels import site_labels
-from larch_motif.structures import absorber_sites, amcsd_entries, order_structure, parse_cif_text
+from larch_motif.structures import (
+    absorber_sites,
+    amcsd_entries,
+    order_structure,
+    parse_cif_text,
+    structure_family,
+)
 
 TINY = CalculationParameters(cluster_radius_A=3.0, fms_radius_A=2.6, xanes_kmax_invA=4.0, timeout_s=120)
 TINY_FLAGS = ["--cluster-radius", "3.0", "--fms-radius", "2.6", "--kmax", "4.0"]
@@ -67,6 +73,14 @@ def test_chemenv_labels_of_known_structures():
     assert [m for m, _ in magnetite] == ["O:6", "T:4"]
     assert magnetite[0][1] == 2 * magnetite[1][1]  # two octahedral Fe per tetrahedral Fe
     assert [lab["motif"] for lab, _ in _labels("chromite").values()] == ["T:4"]
+
+
+def test_structure_family_groups_isostructural_compounds_of_other_chemistry():
+    family = {m: structure_family(order_structure(parse_cif_text(_cif(m)))[0])
+              for m in ("magnetite", "chromite", "hematite", "corundum")}
+    assert family["magnetite"] == family["chromite"] == "227:M3X4"  # spinels: Fe3O4, FeCr2O4
+    assert family["hematite"] == family["corundum"] == "167:M2X3"  # Fe2O3 and Al2O3
+    assert family["hematite"] != family["magnetite"]
 
 
 def test_partial_occupancy_keeps_a_dominant_absorber_and_records_it():
