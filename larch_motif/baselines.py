@@ -69,7 +69,10 @@ class NearestReferenceBaseline(ClassifierMixin, BaseEstimator):
 class LarchPLSBaseline(ClassifierMixin, BaseEstimator):
     """Larch's PLS regression of CN on normalized spectra, rounded to a training CN.
 
-    energy_eV: feature energies (eV relative to E0), the ``x`` of the Larch Groups.
+    energy_eV: feature energies (eV relative to E0), the ``x`` of the Larch Groups; where they
+        do not rise (the derivative channel of ``Preprocessing(derivative=True)`` repeats the
+        grid) the feature index is the ``x`` instead. Every Group shares it, so Larch's
+        interpolation onto the common grid changes nothing either way.
     ncomps: number of PLS components (Larch's ``pls_train`` default is 2).
     """
 
@@ -84,6 +87,8 @@ class LarchPLSBaseline(ClassifierMixin, BaseEstimator):
                   else np.asarray(self.energy_eV, float))
         if energy.size != X.shape[1]:
             raise LarchMotifError(f"energy_eV has {energy.size} points for {X.shape[1]} features")
+        if np.any(np.diff(energy) <= 0):  # a derivative channel repeats the grid: Larch
+            energy = np.arange(X.shape[1], dtype=float)  # interpolates on x, so x must rise
         return [Group(energy=energy, norm=row, **({} if y is None else {"cn": float(v)}))
                 for row, v in zip(X, y if y is not None else [None] * len(X))]
 

@@ -63,6 +63,11 @@ def test_larch_pls_regresses_cn_with_larchs_own_code(fe_cn_set):
     # the PLS estimate follows the CN: CN-6 sites lie higher than CN-4 sites on average
     assert values[cn == 6].mean() > values[cn == 4].mean() + 0.5
     assert set(clf.predict(ts.X)) <= set(ts.y)
+    # with the derivative channel the feature energies repeat the grid; PLS still fits
+    prep_d = Preprocessing(derivative=True)
+    Xd = np.hstack([ts.X, np.gradient(ts.X, axis=1)])
+    with_derivative = LarchPLSBaseline(energy_eV=prep_d.feature_energies()).fit(Xd, ts.y)
+    assert with_derivative.predict_value(Xd)[cn == 6].mean() > with_derivative.predict_value(Xd)[cn == 4].mean()
     with pytest.raises(LarchMotifError, match="not a motif"):
         LarchPLSBaseline().fit(ts.X, np.where(cn == 6, "O:6", "T:4"))
     assert "larch_pls" not in baselines("motif", Preprocessing().feature_energies())
