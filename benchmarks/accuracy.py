@@ -10,8 +10,8 @@ exact McNemar p-value of that split (how likely so uneven a split is if both wer
 good; a small database makes differences of a few sites no evidence either way).
 
 ``--group-by family`` makes the folds stricter: sites are grouped by structure type
-(``structures.structure_family``: space group and anonymized formula, read again from the
-AMCSD CIFs), so a held-out compound has no isostructural relative of other chemistry in its
+(``structures.structure_family``: space group and cation:anion ratio, read again from
+the AMCSD CIFs), so a held-out compound has no isostructural relative of other chemistry in its
 training folds, as a measured compound of a new structure type would not.
 
     .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--json]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from larch_motif.baselines import baselines, brier_score
+from larch_motif.baselines import baselines, brier_score, class_probabilities
 from larch_motif.database import open_database
 from larch_motif.prediction import predict
 from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum
@@ -80,11 +80,9 @@ def main() -> int:
         x = features(grp, prep)[None, :]
         for target in TARGETS:
             for base, clf in fitted[element, target].items():
-                answer = str(clf.predict(x)[0])
-                row[base if target == "cn" else f"{base}_motif"] = answer
-                row[f"{base}_{target}_probabilities"] = (
-                    dict(zip(clf.classes_, map(float, clf.predict_proba(x)[0])))
-                    if hasattr(clf, "predict_proba") else {answer: 1.0})
+                row[base if target == "cn" else f"{base}_motif"] = str(clf.predict(x)[0])
+                row[f"{base}_{target}_probabilities"] = dict(
+                    zip(map(str, clf.classes_), map(float, class_probabilities(clf, x)[0])))
         rows.append(row)
     methods = (*BACKENDS, "larch_pls", "nearest_reference", "majority")
     motif_methods = (*BACKENDS, "nearest_reference", "majority")

@@ -122,6 +122,16 @@ class LarchPLSBaseline(ClassifierMixin, BaseEstimator):
         return self.classes_[nearest]
 
 
+def class_probabilities(classifier: ClassifierMixin, X: np.ndarray) -> np.ndarray:
+    """Class probabilities (n_spectra, n_classes, columns in ``classifier.classes_`` order) of
+    a fitted classifier; one that has no ``predict_proba`` (the nearest reference, the rounded
+    PLS estimate) gives 1 to the class it answers and 0 to the others."""
+    if hasattr(classifier, "predict_proba"):
+        return np.asarray(classifier.predict_proba(X), float)
+    answers = np.asarray(classifier.predict(X)).astype(str)
+    return (answers[:, None] == np.asarray(classifier.classes_).astype(str)[None, :]).astype(float)
+
+
 def brier_scores(probabilities: np.ndarray, classes: list[str], truth: np.ndarray) -> np.ndarray:
     """Multi-class Brier score of each answer: sum over classes of (p - [class is truth])**2.
 

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import GroupKFold
 
-from larch_motif.baselines import brier_scores
+from larch_motif.baselines import brier_scores, class_probabilities
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
 from larch_motif.labels import SITE_DOMAINS, in_site_domain
@@ -223,8 +223,7 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
             train = train[~ts.augmented[train]]
             clf = clone(estimator).fit(ts.X[train], ts.y[train])
             pred = np.asarray(clf.predict(ts.X[test])).astype(str)
-            proba = (clf.predict_proba(ts.X[test]) if hasattr(clf, "predict_proba")
-                     else (pred[:, None] == np.asarray(clf.classes_).astype(str)[None, :]).astype(float))
+            proba = class_probabilities(clf, ts.X[test])
             confidence = proba.max(axis=1)
         else:
             clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])

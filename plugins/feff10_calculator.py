@@ -182,13 +182,14 @@ class Feff10Calculator:
         except CalculationError:
             raise
         except Exception as exc:  # feff10 raises its own error types and OSError; keep the reason
-            if params.scf_radius_A is not None and _scf_bad_counts(workdir):
+            console = _console(workdir)
+            if params.scf_radius_A is not None and "bad counts found repeatedly" in console.lower():
                 raise SCFBadCounts("FEFF10 failed: SCF stopped on bad electron counts in the "
                                    "potential stage (no pot.bin)") from exc
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "timeout" in reason.lower() or "timed out" in reason.lower():
                 reason = f"timeout after {params.timeout_s:g} s per stage: {reason}"
-            fatal = next((line.strip(" :") for line in _console(workdir).splitlines()
+            fatal = next((line.strip(" :") for line in console.splitlines()
                           if "fatal error" in line.lower()), None)
             if fatal:  # FEFF's own words, e.g. "WARNING   Fatal error in subroutine corval. ..."
                 reason = f"{reason}; FEFF10 says: {' '.join(fatal.split())}"
@@ -204,11 +205,6 @@ def _console(workdir: str) -> str:
             return log.read()
     except OSError:
         return ""
-
-
-def _scf_bad_counts(workdir: str) -> bool:
-    """Whether FEFF10's console log in ``workdir`` ends its SCF loop on bad counts."""
-    return "bad counts found repeatedly" in _console(workdir).lower()
 
 
 @hookimpl
