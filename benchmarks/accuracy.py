@@ -58,7 +58,8 @@ def main() -> int:
         for target in ("cn", "motif"):
             res = compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed)
             table[el][target] = {m: (r if m == "best" else {k: r[k] for k in ("accuracy", "balanced_accuracy",
-                                                                             "macro_f1", "brier", "seconds")})
+                                                                             "macro_f1", "brier", "brier_calibrated",
+                                                                             "seconds")})
                                  for m, r in res.items()}
             table[el][target]["paired"] = paired_with(res, "baseline:nearest_reference")
         table[el]["seconds"] = round(time.perf_counter() - t0, 1)
@@ -75,10 +76,10 @@ def main() -> int:
             for m in methods:
                 r = table[el][target].get(m)
                 cells.append("-" if r is None else
-                             f"{r['accuracy']:.3f} ({r['balanced_accuracy']:.2f}; {r['brier']:.3f})")
+                             f"{r['accuracy']:.3f} ({r['balanced_accuracy']:.2f}; {r['brier']:.3f}/{r['brier_calibrated']:.3f})")
             print(f"| {el} ({table[el]['n_sites']}) | {target} | " + " | ".join(cells) + " |")
     groups = ", ".join(f"{el} {table[el]['n_groups']}" for el in elements)
-    print(f"\ncells: accuracy (balanced accuracy; mean Brier score), grouped {args.cv}-fold CV by "
+    print(f"\ncells: accuracy (balanced accuracy; mean Brier score / tempered out of sample), grouped {args.cv}-fold CV by "
           f"{args.group_by} ({groups} groups)")
     print("\n| element | target | backend | right only by the backend | right only by the nearest reference "
           "| McNemar p |\n|---|---|---|---|---|---|")

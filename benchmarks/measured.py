@@ -7,8 +7,9 @@ features: Larch's PLS regression of CN (``larch.math.learn_regress``), the neare
 spectrum (cosine similarity) and the majority class, for CN and (all but PLS) for motif.
 Besides the count of right answers it prints each method's mean Brier score over the
 references (``baselines.brier_score``: 0 for sure and right, 2 for sure and wrong): the
-majority baseline answers with the class shares of the database, the trees with their
-probabilities, the nearest reference and PLS with one sure class. Skips with a message when
+majority baseline answers with the class shares of the database, the trees with the
+probabilities of their answers (tempered by the temperature fitted on held-out minerals; the
+untempered figures are printed too), the nearest reference and PLS with one sure class. Skips with a message when
 the folder is absent.
 
     .venv/bin/python benchmarks/measured.py [--data ../shared/data/experimental]
@@ -27,7 +28,7 @@ from larch_motif.baselines import baselines, brier_score, class_probabilities
 from larch_motif.database import open_database
 from larch_motif.prediction import predict
 from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum
-from larch_motif.training import select_sites, site_features
+from larch_motif.training import default_model, select_sites, site_features
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
 TARGETS = ("cn", "motif")
@@ -79,6 +80,10 @@ def main() -> int:
         normalize(grp)
         x = features(grp, prep)[None, :]
         for target in TARGETS:
+            for backend in BACKENDS:
+                m = default_model(element, target, backend=backend)
+                row[f"{backend}_untempered_{target}_probabilities"] = dict(
+                    zip(m.classes, map(float, m.predict_proba(features(grp, m.preprocessing)[None, :])[0])))
             for base, clf in fitted[element, target].items():
                 row[base if target == "cn" else f"{base}_motif"] = str(clf.predict(x)[0])
                 row[f"{base}_{target}_probabilities"] = dict(
@@ -95,10 +100,14 @@ def main() -> int:
                                         for r in scored]))
                       for m in (methods if target == "cn" else motif_methods)}
              for target in TARGETS}
+    untempered = {target: {m: float(np.mean([brier_score(r[f"{m}_untempered_{target}_probabilities"],
+                                                         str(r[f"true_{target}"])) for r in scored]))
+                           for m in BACKENDS}
+                  for target in TARGETS}
     if args.json:
         print(json.dumps({"rows": rows, "n_scored": len(scored), "cn_right": summary,
                           "cn4_right": summary_cn4, "n_cn4": len(cn4), "motif_right": motif,
-                          "mean_brier": brier}, indent=1))
+                          "mean_brier": brier, "mean_brier_untempered": untempered}, indent=1))
         return 0
     head = " ".join(f"{m[:9]:>9s}" for m in methods)
     print(f"{'compound':38s} {'true':>9s} {head} {'motif(lgb)':>10s} {'avg(lgb)':>8s} {'dom':>4s}")
@@ -116,6 +125,8 @@ def main() -> int:
     for target in TARGETS:
         print(f"mean Brier score, {target} (0 best, 2 sure and wrong): "
               + ", ".join(f"{k} {v:.3f}" for k, v in brier[target].items()))
+        print(f"  {target} without the temperature (the trees' own probabilities): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in untempered[target].items()))
     return 0
 
 

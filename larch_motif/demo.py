@@ -107,18 +107,21 @@ def _summary(results: dict, folder: Path) -> str:
              f"CN {info['cn']}",
              f"Site domain {results['site_domain']!r}: {results['n_domain_sites']} site spectra.",
              "",
-             "| target | backend | accuracy | balanced accuracy | macro F1 | Brier score | CV seconds |",
-             "|---|---|---|---|---|---|---|"]
+             "| target | backend | accuracy | balanced accuracy | macro F1 | Brier score | tempered | CV seconds |",
+             "|---|---|---|---|---|---|---|---|"]
     for target, by_backend in results["cv"].items():
         for backend, res in by_backend.items():
             if backend == "best":
                 continue
             lines.append(f"| {target} | {backend} | {res['accuracy']:.3f} | {res['balanced_accuracy']:.3f} "
-                         f"| {res['macro_f1']:.3f} | {res['brier']:.3f} | {res['seconds']} |")
+                         f"| {res['macro_f1']:.3f} | {res['brier']:.3f} | {res['brier_calibrated']:.3f} "
+                         f"| {res['seconds']} |")
     lines += ["", f"Grouped {next(iter(next(iter(results['cv'].values())).values()))['cv_folds']}-fold CV "
               "by mineral; scores on unaugmented spectra. baseline:* rows are the simple methods "
               "of larch_motif.baselines on the same folds. Brier score: mean over spectra of "
-              "sum over classes (p - [true class])^2; 0 sure and right, 2 sure and wrong.",
+              "sum over classes (p - [true class])^2; 0 sure and right, 2 sure and wrong. "
+              "tempered: the same with the probabilities tempered as the answers are, each fold "
+              "by the temperature fitted on the other folds (out of sample).",
               f"Best backend: CN {results['cv']['cn']['best']}, motif {results['cv']['motif']['best']}.",
               f"Report folder: {folder.resolve()}", f"Total {results.get('seconds', 0)} s"]
     return "\n".join(lines)

@@ -149,6 +149,23 @@ class SiteAverageRegressor(RegressorMixin, BaseEstimator):
         return np.asarray(self.backend_.predict(self.estimator_, X), float)
 
 
+def temper(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of class probabilities: p_i**(1/T), renormalized per row.
+
+    T < 1 sharpens an under-confident model (a class-balanced random forest spreads its votes),
+    T > 1 softens an over-confident one; T = 1 changes nothing. The ranking of the classes
+    never changes, and a class with p = 0 keeps 0.
+    """
+    p = np.asarray(probabilities, float)
+    if temperature == 1.0:
+        return p
+    with np.errstate(divide="ignore"):
+        logp = np.where(p > 0, np.log(np.maximum(p, 1e-300)), -np.inf) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    w = np.exp(logp)
+    return w / w.sum(axis=1, keepdims=True)
+
+
 @dataclass
 class MotifModel:
     """A fitted classifier with the metadata that makes it usable and checkable."""
@@ -166,7 +183,19 @@ class MotifModel:
         return [str(c) for c in self.classifier.classes_]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The backend's class probabilities (what SHAP explains), columns in ``classes`` order."""
         return self.classifier.predict_proba(X)
+
+    @property
+    def temperature(self) -> float:
+        """Temperature of the class probabilities, fitted on held-out minerals at training
+        (``training.fit_temperature``); 1 for a model trained without CV."""
+        return float(self.metadata.get("temperature") or 1.0)
+
+    def calibrated_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities with the model's temperature (``temper``): the order of the
+        classes, and so the answer, is that of ``predict_proba``."""
+        return temper(self.predict_proba(X), self.temperature)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class labels (classifiers) or values (``cn_mean``) of feature rows."""

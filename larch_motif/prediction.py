@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from larch_motif.errors import LarchMotifError, SpectrumError
-from larch_motif.models import MotifModel, load_model
+from larch_motif.models import MotifModel, load_model, temper
 from larch_motif.spectra import features, normalize, read_spectrum
 
 TARGET_CHOICES = ("cn", "motif", "both")
@@ -141,6 +141,9 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
     from the regressor of compound spectra (``training.train_cn_mean``): for compounds with
     several absorber sites it lies between the CN of the sites.
+    ``{target}_probabilities`` are the model's class probabilities with the temperature fitted
+    on held-out minerals at training (``MotifModel.calibrated_proba``; the answer is the same
+    class as without it; SHAP explains the untempered output).
     Each target also gets ``{target}_confidence``: the calibrated chance that the answer is
     right (``MotifModel.confidence``). With ``min_confidence`` (0-1), an answer below it is
     ``"uncertain"`` and ``{target}_top2`` lists the two most probable classes with their
@@ -238,10 +241,11 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
         })
     for name, m in models.items():
         X = np.vstack([features(g, m.preprocessing) for g in groups])
-        proba = m.predict_proba(X)
+        model_proba = m.predict_proba(X)
+        proba = temper(model_proba, m.temperature)
         distance = m.domain_distance(X)
         threshold = float(m.metadata.get("domain_threshold", np.inf))
-        confidence = m.confidence(proba.max(axis=1))
+        confidence = m.confidence(model_proba.max(axis=1))
         for res, p, d, conf in zip(results, proba, distance, confidence):
             res[name] = m.classes[int(np.argmax(p))]
             res[f"{name}_probabilities"] = {c: round(float(v), 4) for c, v in zip(m.classes, p)}

@@ -11,16 +11,19 @@ from larch_motif.baselines import (
     NearestReferenceBaseline,
     baselines,
     brier_score,
+    brier_scores,
 )
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
 from larch_motif.labels import in_site_domain
+from larch_motif.models import temper
 from larch_motif.spectra import Preprocessing, features, theory_group
 from larch_motif.training import (
     STRETCH_WITH_SCF,
     STRETCH_WITHOUT_SCF,
     augmentation_for,
     cross_validate,
+    fit_temperature,
     perturbed_features,
     select_sites,
     train,
@@ -128,3 +131,37 @@ def test_majority_probabilities_are_the_class_shares_and_brier_scores_them(fe_cn
     shares = dict(zip(clf.classes_, proba[0]))
     # the prior is scored worse than a sure right answer and better than a sure wrong one
     assert 0.0 < brier_score(shares, "6") < brier_score(shares, "4") < 2.0
+
+
+def test_temper_sharpens_or_softens_without_changing_the_answer():
+    p = np.array([[0.6, 0.3, 0.1], [0.0, 0.2, 0.8]])
+    assert np.array_equal(temper(p, 1.0), p)
+    sharp = temper(p, 0.5)  # p**2, renormalized
+    assert np.allclose(sharp[0], np.array([0.36, 0.09, 0.01]) / 0.46)
+    assert sharp[1, 0] == 0.0  # a class the model excludes stays excluded
+    soft = temper(p, 4.0)
+    assert np.allclose(soft.sum(axis=1), 1) and np.allclose(sharp.sum(axis=1), 1)
+    assert (sharp.argmax(axis=1) == p.argmax(axis=1)).all() and (soft.argmax(axis=1) == p.argmax(axis=1)).all()
+    assert sharp[0, 0] > p[0, 0] > soft[0, 0] > 1 / 3
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_probabilities_overconfident():
+    rng = np.random.default_rng(3)
+    labels = ["4", "5", "6"]
+    true_p = rng.dirichlet([1.0, 1.0, 1.0], size=4000)
+    truth = np.array([rng.choice(labels, p=row) for row in true_p])
+    overconfident = temper(true_p, 0.5)  # what a model sure of itself would say
+    t = fit_temperature(overconfident, labels, truth)
+    assert t == pytest.approx(2.0, rel=0.15)
+    calibrated = brier_scores(temper(overconfident, t), labels, truth).mean()
+    assert calibrated < brier_scores(overconfident, labels, truth).mean()
+    # sure one-class answers: no temperature changes them, so T stays 1
+    sure = (np.arange(3)[None, :] == rng.integers(0, 3, size=50)[:, None]).astype(float)
+    assert fit_temperature(sure, labels, truth[:50]) == 1.0
+
+
+def test_grouped_cv_reports_out_of_sample_tempered_brier(fe_cn_set):
+    res = cross_validate(fe_cn_set, "rf", cv=5)
+    # a class-balanced forest spreads its votes: its held-out probabilities want sharpening
+    assert res["temperature"] < 1.0
+    assert res["brier_calibrated"] < res["brier"]

@@ -7,8 +7,9 @@ import pytest
 from conftest import write_measured_like
 
 from larch_motif.errors import SpectrumError
+from larch_motif.models import load_model, temper
 from larch_motif.prediction import predict
-from larch_motif.spectra import read_spectrum
+from larch_motif.spectra import features, normalize, read_spectrum
 
 
 def _site(fe_sites, cn):
@@ -108,6 +109,17 @@ def test_calibrated_confidence_and_abstention(tmp_path, fe_sites):
     write_measured_like(f, _site(fe_sites, 6))
     (sure,) = predict(f, model=path, target="cn")
     assert 0 <= sure["cn_confidence"] <= 1 and sure["cn"] != "uncertain"
+    # the answer's probabilities are the model's, tempered by the T fitted on held-out minerals
+    loaded = load_model(path)
+    t = model.metadata["temperature"]
+    assert loaded.temperature == t and 0.05 <= t <= 20 and t != 1.0
+    grp = read_spectrum(f)
+    grp.motif_warnings = []
+    normalize(grp)
+    x = features(grp, loaded.preprocessing)[None, :]
+    want = dict(zip(loaded.classes, temper(loaded.predict_proba(x), t)[0]))
+    assert sure["cn_probabilities"] == pytest.approx(want, abs=1e-4)
+    assert max(want, key=want.get) == sure["cn"] == loaded.classes[int(loaded.predict_proba(x)[0].argmax())]
     (kept,) = predict(f, model=path, target="cn", min_confidence=sure["cn_confidence"])
     assert kept["cn"] == sure["cn"] and "cn_top2" not in kept
     (unsure,) = predict(f, model=path, target="cn", min_confidence=min(1.0, sure["cn_confidence"] + 1e-3))
