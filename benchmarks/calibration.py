@@ -6,7 +6,13 @@ the held-out predictions of four fifths of the minerals, applied to the last fif
 reliability diagram (PNG) and prints ECE before and after, and the share of answers kept and
 their accuracy when abstaining below a confidence.
 
+``--tempering`` instead prints, for every bundled element, target and backend, the held-out
+log loss and Brier score of the class probabilities before and after temperature scaling
+(each fold tempered by the temperature fitted on the other folds, as ``cross_validate`` does)
+and the temperature a trained model stores (1 where tempering did not lower the log loss).
+
     .venv/bin/python benchmarks/calibration.py [--element Fe] [--backend lightgbm] [--plot calibration.png]
+    .venv/bin/python benchmarks/calibration.py --tempering
 """
 
 from __future__ import annotations
@@ -43,7 +49,10 @@ def main() -> int:
     parser.add_argument("--element", default="Fe")
     parser.add_argument("--backend", default=DEFAULT_BACKEND)
     parser.add_argument("--plot", default="calibration.png")
+    parser.add_argument("--tempering", action="store_true")
     args = parser.parse_args()
+    if args.tempering:
+        return tempering_table()
     with open_database(None) as store:
         sites = select_sites(store.site_spectra(args.element))
         augmentation = augmentation_for(store.calculation(args.element))
@@ -71,6 +80,25 @@ def main() -> int:
         curves[target] = (p_max, calibrated, correct)
     _plot(curves, args.plot, f"{args.element} K, {args.backend}")
     print(json.dumps(out, indent=1))
+    return 0
+
+
+def tempering_table() -> int:
+    """Print held-out log loss and Brier score, untempered -> tempered, per element, target, backend."""
+    print("| element | target | backend | log loss | tempered | Brier score | tempered | stored T |")
+    print("|---|---|---|---|---|---|---|---|")
+    with open_database(None) as store:
+        elements = [el for el, edge in store.elements() if edge == "K"]
+        data = {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
+                for el in elements}
+    for el in elements:
+        sites, augmentation = data[el]
+        for target in ("cn", "motif"):
+            ts = training_set(sites, target, Preprocessing(), augmentation)
+            for backend in ("rf", "xgboost", "lightgbm"):
+                r = cross_validate(ts, backend, 5)
+                print(f"| {el} | {target} | {backend} | {r['log_loss']:.3f} | {r['log_loss_calibrated']:.3f} "
+                      f"| {r['brier']:.3f} | {r['brier_calibrated']:.3f} | {r['temperature']:.2f} |", flush=True)
     return 0
 
 

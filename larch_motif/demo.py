@@ -79,7 +79,8 @@ def compare_methods(sites: list[dict], target: str, prep: Preprocessing, augment
                     cv: int = 5, backends: tuple[str, ...] = BUILTIN_BACKENDS,
                     computed=None) -> dict:
     """Grouped CV of each backend and each baseline on the same folds, by method name
-    (baselines as ``baseline:NAME``), plus ``best``: the backend with the highest accuracy."""
+    (baselines as ``baseline:NAME``), plus ``best``: the backend with the highest accuracy (a
+    tie goes to the lower tempered Brier score)."""
     ts = training_set(sites, target, prep, augmentation, computed)
     out: dict = {}
     for backend in backends:
@@ -89,7 +90,7 @@ def compare_methods(sites: list[dict], target: str, prep: Preprocessing, augment
         res = cross_validate(ts, backend, cv, return_predictions=True)
         res["seconds"] = round(time.perf_counter() - t1, 1)
         out[backend] = res
-    best = max(out, key=lambda b: out[b]["accuracy"])
+    best = max(out, key=lambda b: (out[b]["accuracy"], -out[b]["brier_calibrated"]))
     for name, baseline in baselines(target, prep.feature_energies()).items():
         t1 = time.perf_counter()
         res = cross_validate(ts, name, cv, return_predictions=True, estimator=baseline)
