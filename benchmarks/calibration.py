@@ -3,8 +3,9 @@
 Held-out predictions come from grouped 5-fold CV by mineral (as in training); the isotonic
 calibration of ``training.fit_confidence_calibration`` is itself scored out of sample: fitted on
 the held-out predictions of four fifths of the minerals, applied to the last fifth. Writes a
-reliability diagram (PNG) and prints ECE before and after, and the share of answers kept and
-their accuracy when abstaining below a confidence.
+reliability diagram (PNG) and prints ECE before and after, the ECE of the top class of the
+tempered class probabilities (``fit_temperature``, scored out of sample the same way), and
+the share of answers kept and their accuracy when abstaining below a confidence.
 
 ``--tempering`` instead prints, for every bundled element, target and backend, the held-out
 log loss and Brier score of the class probabilities before and after temperature scaling
@@ -25,12 +26,14 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 
 from larch_motif.database import open_database
+from larch_motif.models import temper
 from larch_motif.spectra import Preprocessing
 from larch_motif.training import (
     DEFAULT_BACKEND,
     augmentation_for,
     cross_validate,
     fit_confidence_calibration,
+    fit_temperature,
     select_sites,
     training_set,
 )
@@ -65,10 +68,12 @@ def main() -> int:
         correct = (np.array(res["true"]) == np.array(res["predicted"])).astype(float)
         group_of = dict(zip(ts.site_ids, ts.groups))
         groups = np.array([group_of[s] for s in res["site_id"]])
-        calibrated = np.empty_like(p_max)
+        proba, truth = np.array(res["probabilities"]), np.array(res["true"])
+        calibrated, tempered = np.empty_like(p_max), np.empty_like(p_max)
         for fit, apply in GroupKFold(5).split(p_max, correct, groups):
             cal = fit_confidence_calibration(p_max[fit], correct[fit])
             calibrated[apply] = np.interp(p_max[apply], cal["p_max"], cal["accuracy"])
+            tempered[apply] = temper(proba[apply], fit_temperature(proba[fit], res["labels"], truth[fit])).max(axis=1)
         abstain = {}
         for level in (0.6, 0.8, 0.9):
             kept = calibrated >= level
@@ -76,6 +81,7 @@ def main() -> int:
                                    "accuracy_kept": round(float(correct[kept].mean()), 3) if kept.any() else None}
         out[target] = {"n": int(p_max.size), "accuracy": round(float(correct.mean()), 3),
                        "ece_raw": round(ece(p_max, correct), 3), "ece_calibrated": round(ece(calibrated, correct), 3),
+                       "ece_tempered_top_class": round(ece(tempered, correct), 3),
                        "abstain_below": abstain}
         curves[target] = (p_max, calibrated, correct)
     _plot(curves, args.plot, f"{args.element} K, {args.backend}")
