@@ -134,6 +134,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.cv:
         print(f"  grouped {args.cv}-fold CV: accuracy {report['accuracy']:.3f}, balanced accuracy "
               f"{report['balanced_accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}")
+        print(f"  class probabilities: Brier score {report['brier']:.3f}, tempered out of sample "
+              f"{report['brier_calibrated']:.3f}; temperature stored in the model {report['temperature']:.2f}")
         cm = report["confusion_matrix"]
         print("  confusion (rows true, columns predicted): " + " ".join(cm["labels"]))
         for label, row in zip(cm["labels"], cm["matrix"]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,19 @@ def test_train_json_has_the_contract_fields(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     for key in ("target", "backend", "n_spectra", "n_groups", "cv_folds", "accuracy",
-                "balanced_accuracy", "macro_f1", "confusion_matrix", "seconds"):
+                "balanced_accuracy", "macro_f1", "brier", "brier_calibrated", "temperature",
+                "confusion_matrix", "seconds"):
         assert key in report
     assert report["cv_folds"] == 3 and out.is_file()
     cm = report["confusion_matrix"]
     assert sum(map(sum, cm["matrix"])) == report["n_spectra"]
+    text = run("train", "--element", "Fe", "--target", "cn", "--backend", "lightgbm", "--cv", "3",
+               "--params", '{"n_estimators": 40}', "--out", tmp_path / "t.lmm")
+    assert text.returncode == 0, text.stderr
+    shown = re.search(r"tempered out of sample (\d\.\d+); temperature stored in the model (\d+\.\d+)", text.stdout)
+    assert shown, text.stdout
+    assert float(shown[1]) == pytest.approx(report["brier_calibrated"], abs=0.01)
+    assert float(shown[2]) == pytest.approx(report["temperature"], rel=0.1)
 
 
 def test_predict_json_shape(tmp_path, fe_sites, fe_cn_model):
