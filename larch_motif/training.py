@@ -491,7 +491,7 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
         db_hash = store.content_hash(element, edge)
         augmentation = augmentation_for(store.calculation(element, edge))
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           augmentation.as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated-tempered"],
+                           augmentation.as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated-tempered-where-it-helps"],
                           sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"
