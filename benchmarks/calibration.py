@@ -10,7 +10,7 @@ the share of answers kept and their accuracy when abstaining below a confidence.
 ``--tempering`` instead prints, for every bundled element, target and backend, the held-out
 log loss and Brier score of the class probabilities before and after temperature scaling
 (each fold tempered by the temperature fitted on the other folds, as ``cross_validate`` does)
-and the temperature a trained model stores (1 where tempering did not lower the log loss).
+and the temperature a trained model stores.
 
     .venv/bin/python benchmarks/calibration.py [--element Fe] [--backend lightgbm] [--plot calibration.png]
     .venv/bin/python benchmarks/calibration.py --tempering

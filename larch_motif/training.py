@@ -207,10 +207,10 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
     accuracy, macro F1, the mean multi-class Brier score of the class probabilities
     (``brier``: 0 sure and right, 2 sure and wrong; an estimator without ``predict_proba``
     counts as sure of its answer), the same after temperature scaling (``brier_calibrated``:
-    each fold tempered by the ``chosen_temperature`` of the other folds' held-out
-    probabilities, so the whole rule is scored out of sample), the mean ``log_losses`` before
-    and after, ``temperature`` (what ``train`` stores: ``chosen_temperature`` of all folds) and
-    the confusion matrix (rows: true, columns: predicted).
+    each fold tempered by ``fit_temperature`` on the other folds' held-out probabilities, so
+    out of sample), the mean ``log_losses`` before and after, ``temperature`` (what ``train``
+    stores: ``fit_temperature`` of all folds) and the confusion matrix (rows: true, columns:
+    predicted).
     ``estimator`` (a scikit-learn classifier, e.g. a baseline of ``larch_motif.baselines``)
     replaces the backend's classifier; it is cloned for every fold. Baselines are trained on
     the unaugmented spectra only, as a scientist's reference library would be.
@@ -243,10 +243,10 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
         p_all.append(full)
         fold.append(np.full(len(test), k))
     y_true, y_pred, p_all, fold = (np.concatenate(a) for a in (y_true, y_pred, p_all, fold))
-    tempered = np.empty_like(p_all)  # each fold tempered as decided on the other folds only
+    tempered = np.empty_like(p_all)  # each fold tempered by a T fitted on the other folds only
     for k in range(cv):
-        tempered[fold == k] = temper(p_all[fold == k], chosen_temperature(
-            p_all[fold != k], labels, y_true[fold != k], fold[fold != k]))
+        tempered[fold == k] = temper(p_all[fold == k],
+                                     fit_temperature(p_all[fold != k], labels, y_true[fold != k]))
     loss, loss_tempered = (float(log_losses(p, labels, y_true).mean()) for p in (p_all, tempered))
     return {
         "cv_folds": cv,
@@ -256,7 +256,7 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
         "brier": float(brier_scores(p_all, labels, y_true).mean()),
         "brier_calibrated": float(brier_scores(tempered, labels, y_true).mean()),
         "log_loss": loss, "log_loss_calibrated": loss_tempered,
-        "temperature": chosen_temperature(p_all, labels, y_true, fold),
+        "temperature": fit_temperature(p_all, labels, y_true),
         "confusion_matrix": {"labels": labels,
                              "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
         **({"predictions": {"site_id": np.concatenate(ids).tolist(), "true": y_true.tolist(),
@@ -355,31 +355,6 @@ def fit_temperature(probabilities: np.ndarray, labels: list[str], truth: np.ndar
     losses = np.array([log_losses(temper(probabilities, t), labels, truth).mean() for t in grid])
     best = losses <= losses.min() + 1e-9
     return float(grid[best][np.abs(np.log(grid[best])).argmin()])
-
-
-def chosen_temperature(probabilities: np.ndarray, labels: list[str], truth: np.ndarray,
-                       fold: np.ndarray) -> float:
-    """The temperature a model keeps: ``fit_temperature`` of all the held-out probabilities
-    where tempering helps out of sample, else 1.
-
-    It helps where, with each fold tempered by the T fitted on the other folds, the mean log
-    loss is lower and the mean Brier score not higher than untempered. (On the small Ni set
-    tempering lowered the log loss of the boosted trees but raised their Brier score.)
-    ``fold``: the CV fold of each row; with fewer than two folds, 1.
-    """
-    probabilities = np.asarray(probabilities, float)
-    truth = np.asarray(truth).astype(str)
-    folds = np.unique(fold)
-    if folds.size < 2:
-        return 1.0
-    tempered = np.empty_like(probabilities)
-    for k in folds:
-        tempered[fold == k] = temper(probabilities[fold == k],
-                                     fit_temperature(probabilities[fold != k], labels, truth[fold != k]))
-    lower_loss = log_losses(tempered, labels, truth).mean() < log_losses(probabilities, labels, truth).mean()
-    brier_kept = (brier_scores(tempered, labels, truth).mean()
-                  <= brier_scores(probabilities, labels, truth).mean() + 1e-12)
-    return fit_temperature(probabilities, labels, truth) if lower_loss and brier_kept else 1.0
 
 
 def fit_confidence_calibration(p_max: np.ndarray, correct: np.ndarray) -> dict:
@@ -491,7 +466,7 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
         db_hash = store.content_hash(element, edge)
         augmentation = augmentation_for(store.calculation(element, edge))
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           augmentation.as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated-tempered-where-it-helps"],
+                           augmentation.as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated-tempered-always"],
                           sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"

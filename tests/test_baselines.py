@@ -22,7 +22,6 @@ from larch_motif.training import (
     STRETCH_WITH_SCF,
     STRETCH_WITHOUT_SCF,
     augmentation_for,
-    chosen_temperature,
     cross_validate,
     fit_temperature,
     perturbed_features,
@@ -156,11 +155,8 @@ def test_fit_temperature_recovers_the_temperature_that_made_probabilities_overco
     assert t == pytest.approx(2.0, rel=0.15)
     calibrated = brier_scores(temper(overconfident, t), labels, truth).mean()
     assert calibrated < brier_scores(overconfident, labels, truth).mean()
-    # the rule a model keeps: tempering helps here out of sample, so the fitted T
-    fold = np.arange(truth.size) % 5
-    assert chosen_temperature(overconfident, labels, truth, fold) == t
-    # already calibrated probabilities: the T fitted on four folds does not help the fifth
-    assert chosen_temperature(true_p, labels, truth, fold) == pytest.approx(1.0, abs=0.1)
+    # already calibrated probabilities need no temperature
+    assert fit_temperature(true_p, labels, truth) == pytest.approx(1.0, abs=0.1)
     # sure one-class answers: no temperature changes them, so T stays 1
     sure = (np.arange(3)[None, :] == rng.integers(0, 3, size=50)[:, None]).astype(float)
     assert fit_temperature(sure, labels, truth[:50]) == 1.0
