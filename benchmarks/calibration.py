@@ -83,7 +83,7 @@ def main() -> int:
                        "ece_raw": round(ece(p_max, correct), 3), "ece_calibrated": round(ece(calibrated, correct), 3),
                        "ece_tempered_top_class": round(ece(tempered, correct), 3),
                        "abstain_below": abstain}
-        curves[target] = (p_max, calibrated, correct)
+        curves[target] = (p_max, calibrated, tempered, correct)
     _plot(curves, args.plot, f"{args.element} K, {args.backend}")
     print(json.dumps(out, indent=1))
     return 0
@@ -116,8 +116,9 @@ def _plot(curves: dict, path: str, title: str) -> None:
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4.2))
     edges = np.linspace(0, 1, 11)
-    for ax, (target, (raw, cal, correct)) in zip(np.atleast_1d(axes), curves.items()):
-        for conf, label, style in ((raw, "model probability", "o-"), (cal, "calibrated (out of sample)", "s-")):
+    for ax, (target, (raw, cal, tempered, correct)) in zip(np.atleast_1d(axes), curves.items()):
+        for conf, label, style in ((raw, "model probability", "o-"), (cal, "calibrated (out of sample)", "s-"),
+                                   (tempered, "tempered top class (out of sample)", "^--")):
             k = np.clip(np.digitize(conf, edges) - 1, 0, 9)
             xs = [conf[k == b].mean() for b in range(10) if (k == b).sum() >= 3]
             ys = [correct[k == b].mean() for b in range(10) if (k == b).sum() >= 3]
