@@ -262,7 +262,7 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
         **({"predictions": {"site_id": np.concatenate(ids).tolist(), "true": y_true.tolist(),
                             "predicted": y_pred.tolist(),
                             "probability": np.round(np.concatenate(p_max), 4).tolist(),
-                            "labels": labels, "probabilities": np.round(p_all, 5).tolist()}}
+                            "labels": labels, "probabilities": p_all.tolist()}}
            if return_predictions else {}),
     }
 
