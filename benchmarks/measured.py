@@ -9,8 +9,8 @@ Besides the count of right answers it prints each method's mean Brier score over
 references (``baselines.brier_score``: 0 for sure and right, 2 for sure and wrong): the
 majority baseline answers with the class shares of the database, the trees with the
 probabilities of their answers (tempered by the temperature fitted on held-out minerals; the
-untempered figures are printed too), the nearest reference and PLS with one sure class. Skips with a message when
-the folder is absent.
+untempered figures are printed too), the nearest reference and PLS with one sure class.
+Skips with a message when the folder is absent.
 
     .venv/bin/python benchmarks/measured.py [--data ../shared/data/experimental]
 """

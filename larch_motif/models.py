@@ -192,11 +192,6 @@ class MotifModel:
         (``training.fit_temperature``); 1 for a model trained without CV."""
         return float(self.metadata.get("temperature") or 1.0)
 
-    def calibrated_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities with the model's temperature (``temper``): the order of the
-        classes, and so the answer, is that of ``predict_proba``."""
-        return temper(self.predict_proba(X), self.temperature)
-
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class labels (classifiers) or values (``cn_mean``) of feature rows."""
         return self.classifier.predict(X)

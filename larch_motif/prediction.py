@@ -141,9 +141,9 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
     from the regressor of compound spectra (``training.train_cn_mean``): for compounds with
     several absorber sites it lies between the CN of the sites.
-    ``{target}_probabilities`` are the model's class probabilities with the temperature fitted
-    on held-out minerals at training (``MotifModel.calibrated_proba``; the answer is the same
-    class as without it; SHAP explains the untempered output).
+    ``{target}_probabilities`` are the model's class probabilities tempered by the temperature
+    fitted on held-out minerals at training (``models.temper`` with ``MotifModel.temperature``;
+    the answer is the same class as without it; SHAP explains the untempered output).
     Each target also gets ``{target}_confidence``: the calibrated chance that the answer is
     right (``MotifModel.confidence``). With ``min_confidence`` (0-1), an answer below it is
     ``"uncertain"`` and ``{target}_top2`` lists the two most probable classes with their
