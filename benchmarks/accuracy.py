@@ -14,7 +14,10 @@ good; a small database makes differences of a few sites no evidence either way).
 the AMCSD CIFs), so a held-out compound has no isostructural relative of other chemistry in its
 training folds, as a measured compound of a new structure type would not.
 
-    .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--json]
+``--no-augmentation`` trains the backends on the unaugmented spectra only, to show what the
+augmentation (which the transfer to measurements needs) costs on theory.
+
+    .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--no-augmentation] [--json]
 """
 
 from __future__ import annotations
@@ -39,13 +42,16 @@ def main() -> int:
     parser.add_argument("--cv", type=int, default=5)
     parser.add_argument("--group-by", choices=("mineral", "family"), default="mineral",
                         help="CV groups: mineral name (as the demo) or structure type")
+    parser.add_argument("--no-augmentation", action="store_true",
+                        help="train on the unaugmented spectra only (what augmentation costs on theory)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     prep = Preprocessing()
     with open_database(None) as store:
         elements = args.elements or [el for el, _ in store.elements()]
         sites = {el: select_sites(store.site_spectra(el)) for el in elements}
-        augmentations = {el: augmentation_for(store.calculation(el)) for el in elements}
+        augmentations = {el: None if args.no_augmentation else augmentation_for(store.calculation(el))
+                         for el in elements}
     if args.group_by == "family":
         for el in elements:
             group_by_family(sites[el], el)
