@@ -159,8 +159,8 @@ def temper(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     p = np.asarray(probabilities, float)
     if temperature == 1.0:
         return p
-    with np.errstate(divide="ignore"):
-        logp = np.where(p > 0, np.log(np.maximum(p, 1e-300)), -np.inf) / temperature
+    with np.errstate(divide="ignore"):  # log(0) = -inf: an excluded class stays at 0
+        logp = np.log(p) / temperature
     logp -= logp.max(axis=1, keepdims=True)
     w = np.exp(logp)
     return w / w.sum(axis=1, keepdims=True)

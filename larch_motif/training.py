@@ -330,14 +330,21 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     return model, report
 
 
+def _true_class_cells(labels: list[str], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each answer's true class (answers whose truth is in ``labels``)."""
+    truth = np.asarray(truth).astype(str)
+    rows = np.flatnonzero(np.isin(truth, labels))
+    return rows, np.array([labels.index(t) for t in truth[rows]], dtype=int)
+
+
+def _log_losses_at(probabilities: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(np.asarray(probabilities, float)[rows, cols], 1e-4, 1.0))
+
+
 def log_losses(probabilities: np.ndarray, labels: list[str], truth: np.ndarray) -> np.ndarray:
     """-ln p(true class) of each answer (the truths found in ``labels``), p floored at 1e-4 so
     that a site whose true class the model excludes (p = 0) counts 9.2, not infinity."""
-    probabilities = np.asarray(probabilities, float)
-    truth = np.asarray(truth).astype(str)
-    known = np.flatnonzero(np.isin(truth, labels))
-    cols = np.array([labels.index(t) for t in truth[known]], dtype=int)
-    return -np.log(np.clip(probabilities[known, cols], 1e-4, 1.0))
+    return _log_losses_at(probabilities, *_true_class_cells(labels, truth))
 
 
 def fit_temperature(probabilities: np.ndarray, labels: list[str], truth: np.ndarray) -> float:
@@ -349,10 +356,12 @@ def fit_temperature(probabilities: np.ndarray, labels: list[str], truth: np.ndar
     loss, not the Brier score, is the objective: on the small Ni set the Brier-optimal T ran to
     the end of the grid (0.05).
     """
-    if log_losses(probabilities, labels, truth).size == 0:
+    rows, cols = _true_class_cells(labels, truth)
+    if rows.size == 0:
         return 1.0
+    probabilities = np.asarray(probabilities, float)
     grid = np.unique(np.r_[np.geomspace(0.05, 20.0, 121), 1.0])
-    losses = np.array([log_losses(temper(probabilities, t), labels, truth).mean() for t in grid])
+    losses = np.array([_log_losses_at(temper(probabilities, t), rows, cols).mean() for t in grid])
     best = losses <= losses.min() + 1e-9
     return float(grid[best][np.abs(np.log(grid[best])).argmin()])
 
