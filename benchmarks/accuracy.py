@@ -17,7 +17,12 @@ training folds, as a measured compound of a new structure type would not.
 ``--no-augmentation`` trains the backends on the unaugmented spectra only, to show what the
 augmentation (which the transfer to measurements needs) costs on theory.
 
-    .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--no-augmentation] [--json]
+Every method sees the features of the element's default models (``spectra.preprocessing_for``);
+``--grid-max-eV`` sets the upper end of the feature grid (eV above E0) instead, for every
+element and method, to compare representations on the same folds.
+
+    .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--no-augmentation]
+        [--grid-max-eV 100] [--json]
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from scipy.stats import binomtest
 
 from larch_motif.database import open_database
 from larch_motif.demo import compare_methods
-from larch_motif.spectra import Preprocessing
+from larch_motif.spectra import Preprocessing, preprocessing_for
 from larch_motif.structures import amcsd_entries, structure_family
 from larch_motif.training import augmentation_for, select_sites, site_features
 
@@ -44,9 +49,10 @@ def main() -> int:
                         help="CV groups: mineral name (as the demo) or structure type")
     parser.add_argument("--no-augmentation", action="store_true",
                         help="train on the unaugmented spectra only (what augmentation costs on theory)")
+    parser.add_argument("--grid-max-eV", type=float, default=None,
+                        help="upper end of the feature grid (eV above E0); default: the element's default")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    prep = Preprocessing()
     with open_database(None) as store:
         elements = args.elements or [el for el, _ in store.elements()]
         sites = {el: select_sites(store.site_spectra(el)) for el in elements}
@@ -59,8 +65,10 @@ def main() -> int:
     for el in elements:
         t0 = time.perf_counter()
         augmentation = augmentations[el]
-        computed = site_features(sites[el], prep, augmentation)
         table[el] = {"n_sites": len(sites[el]), "n_groups": len({s["mineral"] for s in sites[el]})}
+        prep = preprocessing_for(el) if args.grid_max_eV is None else Preprocessing(grid_max_eV=args.grid_max_eV)
+        computed = site_features(sites[el], prep, augmentation)
+        table[el]["grid_max_eV"] = prep.grid_max_eV
         for target in ("cn", "motif"):
             res = compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed)
             table[el][target] = {m: (r if m == "best" else {k: r[k] for k in ("accuracy", "balanced_accuracy",
@@ -86,7 +94,8 @@ def main() -> int:
             print(f"| {el} ({table[el]['n_sites']}) | {target} | " + " | ".join(cells) + " |")
     groups = ", ".join(f"{el} {table[el]['n_groups']}" for el in elements)
     print(f"\ncells: accuracy (balanced accuracy; mean Brier score / tempered out of sample), grouped {args.cv}-fold CV by "
-          f"{args.group_by} ({groups} groups)")
+          f"{args.group_by} ({groups} groups); grid to "
+          + ", ".join(f"{el} +{table[el]['grid_max_eV']:.0f}" for el in elements) + " eV above E0")
     print("\n| element | target | backend | right only by the backend | right only by the nearest reference "
           "| McNemar p |\n|---|---|---|---|---|---|")
     for el in elements:

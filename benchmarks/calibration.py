@@ -27,7 +27,7 @@ from sklearn.model_selection import GroupKFold
 
 from larch_motif.database import open_database
 from larch_motif.models import temper
-from larch_motif.spectra import Preprocessing
+from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
     augmentation_for,
@@ -62,7 +62,7 @@ def main() -> int:
     out = {}
     curves = {}
     for target in ("cn", "motif"):
-        ts = training_set(sites, target, Preprocessing(), augmentation)
+        ts = training_set(sites, target, preprocessing_for(args.element), augmentation)
         res = cross_validate(ts, args.backend, 5, return_predictions=True)["predictions"]
         p_max = np.array(res["probability"])
         correct = (np.array(res["true"]) == np.array(res["predicted"])).astype(float)
@@ -100,7 +100,7 @@ def tempering_table() -> int:
     for el in elements:
         sites, augmentation = data[el]
         for target in ("cn", "motif"):
-            ts = training_set(sites, target, Preprocessing(), augmentation)
+            ts = training_set(sites, target, preprocessing_for(el), augmentation)
             for backend in ("rf", "xgboost", "lightgbm"):
                 r = cross_validate(ts, backend, 5)
                 print(f"| {el} | {target} | {backend} | {r['log_loss']:.3f} | {r['log_loss_calibrated']:.3f} "

@@ -27,7 +27,7 @@ import numpy as np
 from larch_motif.baselines import baselines, brier_score, class_probabilities
 from larch_motif.database import open_database
 from larch_motif.prediction import predict
-from larch_motif.spectra import Preprocessing, features, normalize, read_spectrum
+from larch_motif.spectra import features, normalize, preprocessing_for, read_spectrum
 from larch_motif.training import default_model, select_sites, site_features
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
@@ -46,12 +46,12 @@ def main() -> int:
         print(f"measured.py: skipped: no measured spectra at {args.data}")
         return 0
     labels = json.loads(labels_path.read_text())
-    prep = Preprocessing()
     with open_database(None) as db:
         bundled = {el for el, _ in db.elements()}
         references = {el: db.site_spectra(el) for el in bundled}
     fitted: dict = {}
     for el in bundled:
+        prep = preprocessing_for(el)  # the baselines see the features of the default models
         for target in TARGETS:
             sites = [s for s in select_sites(references[el]) if s[target] is not None]
             X = site_features(sites, prep).X
@@ -78,7 +78,7 @@ def main() -> int:
         grp = read_spectrum(args.data / name)
         grp.motif_warnings = []
         normalize(grp)
-        x = features(grp, prep)[None, :]
+        x = features(grp, preprocessing_for(element))[None, :]
         for target in TARGETS:
             for backend in BACKENDS:
                 m = default_model(element, target, backend=backend)

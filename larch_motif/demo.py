@@ -17,7 +17,7 @@ import numpy as np
 from larch_motif.baselines import baselines
 from larch_motif.database import open_database
 from larch_motif.models import available_backends
-from larch_motif.spectra import Preprocessing
+from larch_motif.spectra import Preprocessing, preprocessing_for
 from larch_motif.training import (
     DEFAULT_SITE_DOMAIN,
     Augmentation,
@@ -45,7 +45,7 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    prep = Preprocessing()
+    prep = preprocessing_for(element)
     with open_database(None) as store:
         info = store.info()["elements"].get(element)
         sites = select_sites(store.site_spectra(element, edge), site_domain)

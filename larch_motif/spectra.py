@@ -73,6 +73,21 @@ class Preprocessing:
         return cls(**{k: v for k, v in d.items() if k in fields})
 
 
+#: Upper end of the feature grid (eV above E0) for the elements whose default models use
+#: another than ``Preprocessing.grid_max_eV``. Cu and Zn K edges keep structure far beyond the
+#: white line: +100 eV raised the trees on both in grouped CV by mineral and by structure type,
+#: while on Fe it lowered them and on Mn and Ni it was mixed (``benchmarks/accuracy.py
+#: --grid-max-eV``, figures in the README). Theory reaches 122-139 eV above E0.
+GRID_MAX_EV_BY_ELEMENT: dict[str, float] = {"Cu": 100.0, "Zn": 100.0}
+
+
+def preprocessing_for(element: str) -> Preprocessing:
+    """The preprocessing of ``element``'s default models: ``Preprocessing()`` with the grid of
+    ``GRID_MAX_EV_BY_ELEMENT`` where that names the element."""
+    grid_max_eV = GRID_MAX_EV_BY_ELEMENT.get(element)
+    return Preprocessing() if grid_max_eV is None else Preprocessing(grid_max_eV=grid_max_eV)
+
+
 def _group(**kws: object):
     from larch import Group
 

@@ -34,7 +34,7 @@ from larch_motif.models import (
     load_model,
     temper,
 )
-from larch_motif.spectra import Preprocessing, features, theory_group
+from larch_motif.spectra import Preprocessing, features, preprocessing_for, theory_group
 
 MIN_CLASS_SITES = 5
 DEFAULT_SITE_DOMAIN = "anion"
@@ -284,6 +284,9 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     ``site_domain`` chooses the database sites (``anion``: absorber bonded only to anion
     ligands, the default; ``all``: intermetallic and alloy sites too).
 
+    ``prep``: the feature grid and broadening; ``None`` takes ``preprocessing_for(element)``,
+    the grid of the element's default models.
+
     Returns the model fitted on all spectra and a report: target, backend, n_spectra (site
     spectra), n_groups (minerals), cv_folds, accuracy, balanced_accuracy, macro_f1,
     confusion_matrix, seconds. ``cv=None`` skips cross-validation. ``out`` saves the model.
@@ -292,7 +295,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     if target not in TARGETS:
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
     get_backend(backend)
-    prep = prep or Preprocessing()
+    prep = prep or preprocessing_for(element)
     with open_database(db) as store:
         sites = store.site_spectra(element, edge)
         db_hash = store.content_hash(element, edge)
@@ -401,7 +404,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
     """
     t0 = time.perf_counter()
     get_backend(backend)
-    prep = prep or Preprocessing()
+    prep = prep or preprocessing_for(element)
     with open_database(db) as store:
         compounds = select_compounds(store.compound_spectra(element, edge), store.site_spectra(element, edge),
                                      site_domain)
@@ -474,8 +477,9 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
             raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
         db_hash = store.content_hash(element, edge)
         augmentation = augmentation_for(store.calculation(element, edge))
-    settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           augmentation.as_dict(), backend, DEFAULT_SITE_DOMAIN, "cv5-calibrated-tempered-always"],
+    settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"),
+                           preprocessing_for(element).as_dict(), augmentation.as_dict(), backend,
+                           DEFAULT_SITE_DOMAIN, "cv5-calibrated-tempered-always"],
                           sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"

@@ -17,7 +17,13 @@ from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
 from larch_motif.labels import in_site_domain
 from larch_motif.models import temper
-from larch_motif.spectra import Preprocessing, features, theory_group
+from larch_motif.spectra import (
+    GRID_MAX_EV_BY_ELEMENT,
+    Preprocessing,
+    features,
+    preprocessing_for,
+    theory_group,
+)
 from larch_motif.training import (
     STRETCH_WITH_SCF,
     STRETCH_WITHOUT_SCF,
@@ -116,6 +122,20 @@ def test_augmentation_follows_the_calculation_settings_of_the_database():
     assert tuple(model.metadata["augmentation"]["energy_stretch"]) == expected
     with pytest.raises(LarchMotifError, match="augmentation must be"):
         train("Fe", "cn", "rf", cv=None, augmentation="stretchy")
+
+
+def test_default_models_use_the_feature_grid_chosen_for_their_element():
+    assert preprocessing_for("Fe") == Preprocessing()
+    assert preprocessing_for("Zn").grid_max_eV == GRID_MAX_EV_BY_ELEMENT["Zn"] > Preprocessing().grid_max_eV
+    # train without a preprocessing: the model file records the element's grid, and its
+    # training features (the domain check's references) span it
+    model, _ = train("Zn", "cn", "rf", cv=None, augmentation=None, backend_params={"n_estimators": 5})
+    assert model.preprocessing == preprocessing_for("Zn")
+    assert model.training_features.shape[1] == preprocessing_for("Zn").grid().size
+    # an explicit preprocessing still wins
+    model, _ = train("Zn", "cn", "rf", cv=None, augmentation=None, backend_params={"n_estimators": 5},
+                     prep=Preprocessing())
+    assert model.training_features.shape[1] == Preprocessing().grid().size
 
 
 def test_majority_probabilities_are_the_class_shares_and_brier_scores_them(fe_cn_set):
