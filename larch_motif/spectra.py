@@ -9,7 +9,8 @@ E0 for alignment is the energy where the flattened normalized spectrum first rea
 edge step (``e0_half``): FEFF's sharp white line and a measured pre-edge peak move the maximum of
 the derivative (Larch's ``e0``) by several eV between theory and measurement, the half-step point
 much less. Features are the flattened normalized mu on ``Preprocessing.grid()`` (eV relative to
-``e0_half``), optionally followed by its derivative (1/eV).
+``e0_half``), optionally followed by its derivative (1/eV). The default models of an element use
+``preprocessing_for(element)``: -8 to +60 eV, or to +100 eV for Cu and Zn.
 """
 
 from __future__ import annotations
