@@ -78,12 +78,12 @@ def main() -> int:
         grp = read_spectrum(args.data / name)
         grp.motif_warnings = []
         normalize(grp)
-        x = features(grp, preprocessing_for(element))[None, :]
+        x = features(grp, preprocessing_for(element))[None, :]  # the default models' features too
         for target in TARGETS:
             for backend in BACKENDS:
                 m = default_model(element, target, backend=backend)
                 row[f"{backend}_untempered_{target}_probabilities"] = dict(
-                    zip(m.classes, map(float, m.predict_proba(features(grp, m.preprocessing)[None, :])[0])))
+                    zip(m.classes, map(float, m.predict_proba(x)[0])))
             for base, clf in fitted[element, target].items():
                 row[base if target == "cn" else f"{base}_motif"] = str(clf.predict(x)[0])
                 row[f"{base}_{target}_probabilities"] = dict(
