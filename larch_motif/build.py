@@ -48,6 +48,7 @@ class BuildReport:
     element: str
     edge: str
     structures_new: int = 0
+    structures_refreshed: int = 0
     sites_new: int = 0
     sites_failed: int = 0
     compounds_new: int = 0
@@ -168,6 +169,51 @@ def prepare_structure(entry: StructureEntry, element: str, edge: str, cluster_ra
     return {"structure": row, "sites": sites_out}
 
 
+def structure_changed(entry: StructureEntry, element: str, stored: list[tuple[int, str | None]],
+                      cluster_radius_A: float) -> bool:
+    """Whether a structure read again no longer gives the stored absorber sites and clusters.
+
+    ``stored``: (multiplicity, cluster JSON) of each stored absorber site (JSON ``None`` for a
+    site that has none, e.g. without a ChemEnv environment). Clusters are compared by their
+    atoms' elements and distances to the absorber (within ``SAME_DISTANCE_A``), so a neighbour
+    added, left out or moved counts; the order of equidistant atoms and the sites' indices in
+    the cell (which a change of ordering may renumber) do not.
+    """
+    if entry.structure is None:
+        return True
+    sites, _ = absorber_sites(entry, element)
+    if sorted(s.multiplicity for s in sites) != sorted(m for m, _ in stored):
+        return True
+    if any(cluster is None for _, cluster in stored):  # nothing to compare: keep it
+        return False
+    unmatched = [(m, _shells(c["symbols"], np.asarray(c["coords_A"], float)))
+                 for m, c in ((m, json.loads(js)) for m, js in stored)]
+    for site in sites:
+        shells = _shells(*cluster_around(entry.structure, site.site_index, cluster_radius_A))
+        match = next((k for k, (m, old) in enumerate(unmatched)
+                      if m == site.multiplicity and _same_shells(old, shells)), None)
+        if match is None:
+            return True
+        unmatched.pop(match)
+    return False
+
+
+#: distances to the absorber that differ by less than this (Angstrom) count as the same
+SAME_DISTANCE_A = 0.01
+
+
+def _shells(symbols: list[str], coords_A: np.ndarray) -> dict[str, np.ndarray]:
+    """Sorted distances to the absorber (Angstrom) of a cluster's atoms, by element."""
+    distances = np.linalg.norm(np.atleast_2d(coords_A), axis=1)
+    symbols = np.asarray(symbols)
+    return {el: np.sort(distances[symbols == el]) for el in np.unique(symbols)}
+
+
+def _same_shells(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[el].size == b[el].size and np.all(np.abs(a[el] - b[el]) < SAME_DISTANCE_A) for el in a)
+
+
 def failure_reason(message: str) -> str:
     """A short category for a failure message (what ``db info`` counts)."""
     lowered = message.lower()
@@ -253,6 +299,7 @@ def build_database(
     retry_failed: bool = False,
     progress: bool = True,
     site_domain: str = "all",
+    refresh: bool = False,
 ) -> BuildReport:
     """Compute (or complete) the database of ``element``'s ``edge`` from a structure source.
 
@@ -263,7 +310,11 @@ def build_database(
     failed ones. ``site_domain`` ``'anion'`` computes only the sites whose ligands are all
     anions (``labels.in_site_domain``, the sites the default models train on) and records the
     others as failed with the reason ``outside the site domain``, not computed: an expensive
-    setting (SCF) then costs nothing for the intermetallic sites. Returns a ``BuildReport``.
+    setting (SCF) then costs nothing for the intermetallic sites. ``refresh`` reads every
+    computed structure again and recomputes those whose absorber sites or clusters are no
+    longer what the stored ones are (``structure_changed``: after a change of the
+    partial-occupancy policy of ``structures.order_structure``); the others keep their spectra.
+    Returns a ``BuildReport`` (``structures_refreshed`` counts those recomputed).
     """
     check_element_edge(element, edge)
     if site_domain not in SITE_DOMAINS:
@@ -283,6 +334,7 @@ def build_database(
         store.check_parameters(element, edge, params.as_dict(), calculator)
         store.set_meta("larch_motif_version", _version())
         done = store.done_structures(element, edge, include_failed=not retry_failed)
+        stored = store.stored_clusters(element, edge) if refresh else {}
         entries = structure_entries(source, element, limit=limit, per_mineral=per_mineral)
         tasks = _TaskPool(workers, scheduler, store.lock_fd)
         bar = Progress(progress, f"{element} {edge}")
@@ -291,8 +343,12 @@ def build_database(
             for entry in entries:
                 n_struct_total += 1
                 if entry.structure_id in done:
-                    n_struct_done += 1
-                    continue
+                    if not (entry.structure_id in stored and structure_changed(
+                            entry, element, stored[entry.structure_id], params.cluster_radius_A)):
+                        n_struct_done += 1
+                        continue
+                    store.forget_structure(entry.structure_id, element, edge)  # read again below
+                    report.structures_refreshed += 1
                 tasks.add("prepare", entry.structure_id, prepare_structure, entry, element, edge,
                           params.cluster_radius_A)
 

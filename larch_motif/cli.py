@@ -31,13 +31,14 @@ def _cmd_db_build(args: argparse.Namespace) -> int:
         args.element, edge=args.edge, db=args.db, source=source, limit=args.limit,
         per_mineral=args.per_mineral, workers=args.workers, scheduler=args.scheduler,
         params=params, calculator=args.calculator, retry_failed=args.retry_failed,
-        progress=not args.quiet, site_domain=args.site_domain)
+        progress=not args.quiet, site_domain=args.site_domain, refresh=args.refresh)
     out = report.__dict__
     if args.json:
         print(json.dumps(out, indent=1))
     else:
         print(f"{report.db_path}: {report.sites_new} new {report.element} {report.edge} site spectra, "
-              f"{report.sites_failed} failed, {report.structures_new} structures read, "
+              f"{report.sites_failed} failed, {report.structures_new} structures read "
+              f"({report.structures_refreshed} of them again, changed), "
               f"{report.compounds_new} compounds, {report.seconds:.0f} s")
         for reason, count in report.failures.items():
             print(f"  failed: {reason}: {count}")
@@ -375,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kmax", type=float, default=6.0, help="XANES grid end, 1/Angstrom")
     b.add_argument("--timeout", type=float, default=300.0, help="per-stage time limit, s")
     b.add_argument("--retry-failed", action="store_true", help="recompute failed sites")
+    b.add_argument("--refresh", action="store_true",
+                   help="read every computed structure again; recompute those whose absorber sites "
+                        "or clusters changed (after a change of the partial-occupancy policy)")
     b.add_argument("--site-domain", choices=("all", "anion"), default="all",
                    help="'anion': compute only sites bonded to anions alone (what the default "
                         "models train on); the others are recorded, not computed")

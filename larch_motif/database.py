@@ -321,6 +321,27 @@ class SpectralDatabase:
             (element, edge, *states),
         ).fetchall()
 
+    def stored_clusters(self, element: str, edge: str = "K") -> dict[str, list[tuple[int, str | None]]]:
+        """(multiplicity, stored cluster JSON) of every absorber site, by structure id, for the
+        structures read without failure (what ``build_database(refresh=True)`` compares)."""
+        out: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
+        for row in self.conn.execute(
+            "SELECT s.structure_id, s.multiplicity, s.cluster FROM sites s JOIN structures t "
+            "ON s.structure_id=t.structure_id AND s.element=t.element AND s.edge=t.edge "
+            "WHERE s.element=? AND s.edge=? AND t.status='done' ORDER BY s.site_id", (element, edge)):
+            out[row[0]].append((int(row[1]), row[2]))
+        return dict(out)
+
+    def forget_structure(self, structure_id: str, element: str, edge: str = "K") -> None:
+        """Delete a structure with its sites and compound spectrum (committed), so that the
+        next build reads and computes it again."""
+        if not self.writable:
+            raise DatabaseError(f"{self.path} is open read-only")
+        with self.conn:
+            for table in ("sites", "compounds", "structures"):
+                self.conn.execute(f"DELETE FROM {table} WHERE structure_id=? AND element=? AND edge=?",
+                                  (structure_id, element, edge))
+
     def count_sites(self, element: str, edge: str = "K", status: str | None = None) -> int:
         """Number of sites of an element (of one ``status``: done, failed, pending; default all)."""
         query = "SELECT COUNT(*) FROM sites WHERE element=? AND edge=?"

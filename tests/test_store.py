@@ -100,6 +100,29 @@ def test_partial_occupancy_keeps_a_dominant_absorber_and_records_it():
     assert sites == [] and "dominant" in skipped[0]
 
 
+def test_mostly_vacant_sites_are_left_out_and_split_positions_are_one_atom():
+    from pymatgen.core import Lattice, Structure
+
+    from larch_motif.structures import StructureEntry, cluster_around
+
+    # Cu at the origin; an interstitial O at 4 % occupancy 1.68 A away (as in a cuprate's
+    # O_{7-d} chain); a full O; an O split over two positions 0.42 A apart, 0.3 each
+    structure = Structure(Lattice.cubic(4.2), ["Cu", {"O": 0.04}, "O", {"O": 0.3}, {"O": 0.3}],
+                          [[0, 0, 0], [0.4, 0, 0], [0.5, 0.5, 0.5], [0, 0.5, 0], [0.1, 0.5, 0]])
+    ordered, notes = order_structure(structure)
+    assert notes["n_vacant_sites_removed"] == 1 and notes["n_split_sites_merged"] == 1
+    assert [site.specie.symbol for site in ordered] == ["Cu", "O", "O"]
+    assert ordered[2].properties["occupancy"] == pytest.approx(0.6)  # the split atom, summed
+    symbols, coords = cluster_around(ordered, 0, 2.2)
+    distances = np.linalg.norm(coords, axis=1)
+    assert symbols.count("O") == 2 and distances[1:].min() > 2.0  # no O at 1.68 A
+    # an absorber split over positions keeps its site when they add up to 0.5 or more
+    split_cu = Structure(Lattice.cubic(4.2), [{"Cu": 0.25}, {"Cu": 0.25}, "O"],
+                         [[0, 0, 0], [0.05, 0, 0], [0.5, 0.5, 0.5]])
+    sites, _ = absorber_sites(StructureEntry("s", "s", "", "test", order_structure(split_cu)[0]), "Cu")
+    assert len(sites) == 1 and sites[0].occupancy == pytest.approx(0.5)
+
+
 def test_amcsd_source_gives_fe_structures_in_a_reproducible_order():
     first = [e.structure_id for e in amcsd_entries("Fe", limit=3)]
     again = [e.structure_id for e in amcsd_entries("Fe", limit=3)]
@@ -257,6 +280,42 @@ def test_altered_spectrum_fails_its_checksum(tmp_path, tiny_db):
     con.close()
     with SpectralDatabase(path) as db, pytest.raises(DatabaseError, match="checksum mismatch"):
         db.site_spectra("Fe")
+
+
+@pytest.mark.feff
+def test_refresh_recomputes_only_the_structures_whose_clusters_changed(tmp_path, cif_folder, tiny_db):
+    path = tmp_path / "refresh.sqlite"
+    path.write_bytes(tiny_db.read_bytes())
+    con = sqlite3.connect(path)
+    # what an older ordering policy stored for hematite: an extra O 1.7 A from each Fe
+    rows = con.execute("SELECT site_id, cluster FROM sites WHERE structure_id='cif:hematite.cif'").fetchall()
+    for site_id, cluster in rows:
+        c = json.loads(cluster)
+        c["symbols"].append("O")
+        c["coords_A"].append([1.7, 0.0, 0.0])
+        con.execute("UPDATE sites SET cluster=? WHERE site_id=?", (json.dumps(c), site_id))
+    before = dict(con.execute("SELECT site_id, crc FROM sites WHERE structure_id!='cif:hematite.cif'"))
+    con.commit()
+    con.close()
+    report = build_database("Fe", db=path, source=cif_folder, params=TINY, workers=2, progress=False,
+                            refresh=True)
+    assert report.structures_refreshed == 1 and report.sites_new == len(rows)
+    with SpectralDatabase(path) as db:
+        info = db.info()["elements"]["Fe"]
+        hematite = [s for s in db.site_spectra("Fe") if s["structure_id"] == "cif:hematite.cif"]
+        compounds = {c["structure_id"] for c in db.compound_spectra("Fe")}
+    assert info["n_sites"] == 4 and "cif:hematite.cif" in compounds
+    assert len(hematite) == len(rows) and hematite[0]["motif"] == "O:6"
+    con = sqlite3.connect(path)
+    clusters = [json.loads(c) for (c,) in con.execute(
+        "SELECT cluster FROM sites WHERE structure_id='cif:hematite.cif'")]
+    after = dict(con.execute("SELECT site_id, crc FROM sites WHERE structure_id!='cif:hematite.cif'"))
+    con.close()
+    assert all(np.linalg.norm(c["coords_A"][1:], axis=1).min() > 1.9 for c in clusters)
+    assert after == before  # the unchanged structures keep their spectra
+    again = build_database("Fe", db=path, source=cif_folder, params=TINY, workers=2, progress=False,
+                           refresh=True)
+    assert again.structures_refreshed == 0 and again.sites_new == 0
 
 
 @pytest.mark.parametrize("args, message", [
