@@ -6,10 +6,10 @@ larixite, a folder of CIF files, or ``Structure`` objects given from Python.
 
 Partial occupancy policy (documented in the README): every site takes its dominant species
 (highest occupancy; ties broken alphabetically), and the number of sites so changed is
-recorded. Split positions (sites closer than ``SPLIT_POSITION_A``, which no two real non-H atoms
-are) are one atom: their occupancies add up, and the fullest of them stands for the group. A
-group whose occupancies add up to less than ``VACANT_BELOW`` is mostly vacant and is left out
-(an interstitial oxygen at 4 % occupancy in a cuprate is not a neighbour of every Cu). An
+recorded. A site whose occupancy, summed with that of its split positions (sites closer than
+``SPLIT_POSITION_A``, which no two bonded non-H atoms are), is below ``VACANT_BELOW`` is mostly
+vacant and is left out (an interstitial oxygen at 4 % occupancy in a cuprate is not a neighbour
+of every Cu). Split positions closer than 0.5 A are merged into one atom at their centroid. An
 absorber site is kept only when the absorber is the dominant species; otherwise it is skipped
 with the reason recorded. Hydrogen atoms are removed before
 labelling and calculation (many mineral CIFs have no H positions, and none bonds to a metal
@@ -32,10 +32,10 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from larch_motif.errors import LarchMotifError
 
-#: sites closer than this (Angstrom) are split positions of one atom: the shortest bond between
-#: two non-hydrogen atoms (C-O, N-N) is about 1.1 A
+#: sites closer than this (Angstrom) are split positions of one atom, whose occupancies add up
+#: when a site is judged vacant: the shortest bond between two non-hydrogen atoms is about 1.1 A
 SPLIT_POSITION_A = 1.0
-#: a site (or group of split positions) whose occupancies add up to less than this is left out
+#: a site whose occupancy with that of its split positions is below this is left out
 VACANT_BELOW = 0.5
 
 #: Absorbing elements the project knows edges for (K edges of 3d metals, Ti to Zn).
@@ -101,14 +101,15 @@ def parse_cif_text(text: str) -> Structure:
 
 
 def order_structure(structure: Structure) -> tuple[Structure, dict]:
-    """Apply the partial-occupancy policy: dominant species per site, split positions as one
-    atom, mostly vacant sites left out, hydrogen removed.
+    """Apply the partial-occupancy policy: dominant species per site, mostly vacant sites left
+    out, split positions closer than 0.5 A merged, hydrogen removed.
 
     Returns the ordered structure (no H) and notes: ``n_disordered_sites``,
-    ``n_vacant_sites_removed`` (sites of groups occupied less than ``VACANT_BELOW``),
-    ``n_split_sites_merged`` (split positions folded into the fullest of their group) and
-    ``n_sites_in_cell``. Each site's ``occupancy`` property is its dominant species' occupancy,
-    summed over the split positions of that species.
+    ``n_vacant_sites_removed`` (sites whose occupancy, summed with that of the sites closer than
+    ``SPLIT_POSITION_A``, is below ``VACANT_BELOW``), ``n_split_sites_merged`` (sites closer
+    than 0.5 A merged into one at their centroid, which keeps the symmetry) and
+    ``n_sites_in_cell``. Each site's ``occupancy`` property is its dominant species'
+    occupancy, summed over merged split positions.
     """
     species, coords, occupancies, totals = [], [], [], []
     n_disordered = 0
@@ -135,43 +136,28 @@ def order_structure(structure: Structure) -> tuple[Structure, dict]:
     if not species:
         raise ValueError("no non-hydrogen atoms")
     ordered = Structure(structure.lattice, species, coords, site_properties={"occupancy": occupancies})
-    keep, n_vacant, n_split = _resolve_split_positions(ordered, np.array(occupancies), np.array(totals))
-    if not keep:
+    # a site is mostly vacant when its occupancy with that of its split positions is below 0.5
+    group_total = (ordered.distance_matrix < SPLIT_POSITION_A) @ np.array(totals)
+    vacant = np.flatnonzero(group_total < VACANT_BELOW - 1e-6)
+    if len(vacant) == len(ordered):
         raise ValueError("every site is mostly vacant")
-    ordered.remove_sites([i for i in range(len(ordered)) if i not in set(keep)])
-    notes = {"n_disordered_sites": n_disordered, "n_vacant_sites_removed": n_vacant,
-             "n_split_sites_merged": n_split, "n_sites_in_cell": len(ordered)}
+    ordered.remove_sites(vacant.tolist())  # symmetry-equivalent sites go together
+    # split positions closer than 0.5 A become one atom at their centroid, with the occupancy of
+    # its species summed over them (an absorber split over two positions at 0.3 is there at 0.6)
+    occ = np.array(ordered.site_properties["occupancy"])
+    same = (ordered.distance_matrix < 0.5) & (np.array(ordered.species)[:, None] == np.array(ordered.species)[None, :])
+    for site, summed in zip(ordered, np.minimum(1.0, same @ occ)):
+        site.properties["occupancy"] = float(summed)
+    n_before_merge = len(ordered)
+    with warnings.catch_warnings():  # "different site property occupancy ... set to None": below
+        warnings.simplefilter("ignore", UserWarning)
+        ordered.merge_sites(tol=0.5, mode="delete")
+    for site in ordered:  # merged sites whose occupancies differed: pymatgen sets None; full
+        if site.properties.get("occupancy") is None:
+            site.properties["occupancy"] = 1.0
+    notes = {"n_disordered_sites": n_disordered, "n_vacant_sites_removed": int(len(vacant)),
+             "n_split_sites_merged": n_before_merge - len(ordered), "n_sites_in_cell": len(ordered)}
     return ordered, notes
-
-
-def _resolve_split_positions(structure: Structure, occupancy: np.ndarray,
-                             total: np.ndarray) -> tuple[list[int], int, int]:
-    """Indices of the sites to keep: one per group of split positions (sites closer than
-    ``SPLIT_POSITION_A``, periodic), the fullest, where the group's total occupancy reaches
-    ``VACANT_BELOW``. Returns (kept indices, sites left out as vacant, sites merged)."""
-    close = structure.distance_matrix < SPLIT_POSITION_A
-    group = -np.ones(len(structure), int)
-    for start in range(len(structure)):  # connected components of the "closer than" graph
-        if group[start] >= 0:
-            continue
-        group[start], stack = start, [start]
-        while stack:
-            i = stack.pop()
-            for j in np.flatnonzero(close[i] & (group < 0)):
-                group[j] = start
-                stack.append(j)
-    keep, n_vacant, n_split = [], 0, 0
-    for g in np.unique(group):
-        members = np.flatnonzero(group == g)
-        if total[members].sum() < VACANT_BELOW - 1e-6:
-            n_vacant += len(members)
-            continue
-        k = int(members[np.argmax(occupancy[members])])  # first of the fullest
-        same = [m for m in members if structure[m].specie == structure[k].specie]
-        structure[k].properties["occupancy"] = float(min(1.0, occupancy[same].sum()))
-        keep.append(k)
-        n_split += len(members) - 1
-    return sorted(keep), n_vacant, n_split
 
 
 def absorber_sites(
