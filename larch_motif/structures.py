@@ -9,7 +9,8 @@ Partial occupancy policy (documented in the README): every site takes its domina
 recorded. A site whose occupancy, summed with that of its split positions (sites closer than
 ``SPLIT_POSITION_A``, which no two bonded non-H atoms are), is below ``VACANT_BELOW`` is mostly
 vacant and is left out (an interstitial oxygen at 4 % occupancy in a cuprate is not a neighbour
-of every Cu). Split positions closer than 0.5 A are merged into one atom at their centroid. An
+of every Cu). Split positions are merged into one atom at their centroid (a symmetric pair
+stays symmetric), with their occupancies summed. An
 absorber site is kept only when the absorber is the dominant species; otherwise it is skipped
 with the reason recorded. Hydrogen atoms are removed before
 labelling and calculation (many mineral CIFs have no H positions, and none bonds to a metal
@@ -32,8 +33,8 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from larch_motif.errors import LarchMotifError
 
-#: sites closer than this (Angstrom) are split positions of one atom, whose occupancies add up
-#: when a site is judged vacant: the shortest bond between two non-hydrogen atoms is about 1.1 A
+#: sites closer than this (Angstrom) are split positions of one atom (their occupancies add up,
+#: they merge at their centroid): the shortest bond between two non-hydrogen atoms is about 1.1 A
 SPLIT_POSITION_A = 1.0
 #: a site whose occupancy with that of its split positions is below this is left out
 VACANT_BELOW = 0.5
@@ -102,12 +103,12 @@ def parse_cif_text(text: str) -> Structure:
 
 def order_structure(structure: Structure) -> tuple[Structure, dict]:
     """Apply the partial-occupancy policy: dominant species per site, mostly vacant sites left
-    out, split positions closer than 0.5 A merged, hydrogen removed.
+    out, split positions merged, hydrogen removed.
 
     Returns the ordered structure (no H) and notes: ``n_disordered_sites``,
     ``n_vacant_sites_removed`` (sites whose occupancy, summed with that of the sites closer than
-    ``SPLIT_POSITION_A``, is below ``VACANT_BELOW``), ``n_split_sites_merged`` (sites closer
-    than 0.5 A merged into one at their centroid, which keeps the symmetry) and
+    ``SPLIT_POSITION_A``, is below ``VACANT_BELOW``), ``n_split_sites_merged`` (split positions
+    merged into one atom at their centroid, which keeps the symmetry) and
     ``n_sites_in_cell``. Each site's ``occupancy`` property is its dominant species'
     occupancy, summed over merged split positions.
     """
@@ -142,16 +143,16 @@ def order_structure(structure: Structure) -> tuple[Structure, dict]:
     if len(vacant) == len(ordered):
         raise ValueError("every site is mostly vacant")
     ordered.remove_sites(vacant.tolist())  # symmetry-equivalent sites go together
-    # split positions closer than 0.5 A become one atom at their centroid, with the occupancy of
-    # its species summed over them (an absorber split over two positions at 0.3 is there at 0.6)
+    # split positions become one atom at their centroid, with the occupancy of its species summed
+    # over them (an absorber split over two positions at 0.3 is there at 0.6)
     occ = np.array(ordered.site_properties["occupancy"])
-    same = (ordered.distance_matrix < 0.5) & (np.array(ordered.species)[:, None] == np.array(ordered.species)[None, :])
+    same = (ordered.distance_matrix < SPLIT_POSITION_A) & (np.array(ordered.species)[:, None] == np.array(ordered.species)[None, :])
     for site, summed in zip(ordered, np.minimum(1.0, same @ occ)):
         site.properties["occupancy"] = float(summed)
     n_before_merge = len(ordered)
     with warnings.catch_warnings():  # "different site property occupancy ... set to None": below
         warnings.simplefilter("ignore", UserWarning)
-        ordered.merge_sites(tol=0.5, mode="delete")
+        ordered.merge_sites(tol=SPLIT_POSITION_A, mode="delete")
     for site in ordered:  # merged sites whose occupancies differed: pymatgen sets None; full
         if site.properties.get("occupancy") is None:
             site.properties["occupancy"] = 1.0

@@ -108,7 +108,8 @@ def test_mostly_vacant_sites_are_left_out_and_split_positions_are_one_atom():
     # Cu at the origin; an interstitial O at 4 % occupancy 1.68 A away (as in a cuprate's
     # O_{7-d} chain); a full O; an O split over two positions 0.42 A apart, 0.3 each (together
     # 0.6: kept, as one atom between them); an O split over two positions 0.84 A apart, 0.2 each
-    # (together 0.4: vacant)
+    # (together 0.4: vacant). (Pr2NiO4+d's apical O, split 0.66 A apart at 0.585 and 0.415,
+    # made its octahedral Ni 8-coordinated while the two positions were kept apart.)
     structure = Structure(
         Lattice.cubic(4.2), ["Cu", {"O": 0.04}, "O", {"O": 0.3}, {"O": 0.3}, {"O": 0.2}, {"O": 0.2}],
         [[0, 0, 0], [0.4, 0, 0], [0.5, 0.5, 0.5], [0, 0.5, 0], [0.1, 0.5, 0], [0, 0, 0.4], [0.2, 0, 0.4]])
