@@ -77,23 +77,23 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
 
 def compare_methods(sites: list[dict], target: str, prep: Preprocessing, augmentation: Augmentation,
                     cv: int = 5, backends: tuple[str, ...] = BUILTIN_BACKENDS,
-                    computed=None) -> dict:
+                    computed=None, fold_seed: int | None = None) -> dict:
     """Grouped CV of each backend and each baseline on the same folds, by method name
     (baselines as ``baseline:NAME``), plus ``best``: the backend with the highest accuracy (a
-    tie goes to the lower tempered Brier score)."""
+    tie goes to the lower tempered Brier score). ``fold_seed``: see ``cross_validate``."""
     ts = training_set(sites, target, prep, augmentation, computed)
     out: dict = {}
     for backend in backends:
         if backend not in available_backends():
             continue
         t1 = time.perf_counter()
-        res = cross_validate(ts, backend, cv, return_predictions=True)
+        res = cross_validate(ts, backend, cv, return_predictions=True, fold_seed=fold_seed)
         res["seconds"] = round(time.perf_counter() - t1, 1)
         out[backend] = res
     best = max(out, key=lambda b: (out[b]["accuracy"], -out[b]["brier_calibrated"]))
     for name, baseline in baselines(target, prep.feature_energies()).items():
         t1 = time.perf_counter()
-        res = cross_validate(ts, name, cv, return_predictions=True, estimator=baseline)
+        res = cross_validate(ts, name, cv, return_predictions=True, estimator=baseline, fold_seed=fold_seed)
         res["seconds"] = round(time.perf_counter() - t1, 1)
         out[f"baseline:{name}"] = res
     out["best"] = best

@@ -200,7 +200,7 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
 
 def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
                    random_state: int = 0, return_predictions: bool = False,
-                   estimator: object | None = None) -> dict:
+                   estimator: object | None = None, fold_seed: int | None = None) -> dict:
     """Grouped K-fold CV: sites of one mineral are never in both train and test.
 
     Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
@@ -214,6 +214,9 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
     ``estimator`` (a scikit-learn classifier, e.g. a baseline of ``larch_motif.baselines``)
     replaces the backend's classifier; it is cloned for every fold. Baselines are trained on
     the unaugmented spectra only, as a scientist's reference library would be.
+    ``fold_seed``: ``None`` assigns minerals to folds as ``GroupKFold`` does (by size, the same
+    every time); a number shuffles the assignment with that seed, so that repeated CV over
+    several seeds shows how much a score owes to one assignment.
     """
     from sklearn.base import clone
 
@@ -222,7 +225,9 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
         raise LarchMotifError(f"{n_groups} minerals are too few for {cv}-fold grouped CV")
     labels = sorted(np.unique(ts.y), key=_label_order)
     y_true, y_pred, ids, p_max, p_all, fold = [], [], [], [], [], []
-    for k, (train, test) in enumerate(GroupKFold(n_splits=cv).split(ts.X, ts.y, ts.groups)):
+    folds = (GroupKFold(n_splits=cv) if fold_seed is None
+             else GroupKFold(n_splits=cv, shuffle=True, random_state=fold_seed))
+    for k, (train, test) in enumerate(folds.split(ts.X, ts.y, ts.groups)):
         test = test[~ts.augmented[test]]
         if estimator is not None:
             train = train[~ts.augmented[train]]

@@ -182,6 +182,19 @@ def test_fit_temperature_recovers_the_temperature_that_made_probabilities_overco
     assert fit_temperature(sure, labels, truth[:50]) == 1.0
 
 
+def test_fold_seed_reassigns_minerals_to_folds_reproducibly(fe_cn_set):
+    def run(seed):
+        res = cross_validate(fe_cn_set, "nearest", cv=5, estimator=NearestReferenceBaseline(),
+                             return_predictions=True, fold_seed=seed)
+        return dict(zip(res["predictions"]["site_id"], res["predictions"]["predicted"])), res["accuracy"]
+
+    fixed, again, shuffled, other = run(None), run(None), run(0), run(1)
+    assert fixed == again and run(0) == shuffled  # the same seed, the same folds
+    assert shuffled[0].keys() == fixed[0].keys()  # every site is still held out once
+    # another assignment of minerals to folds leaves other references in the training folds
+    assert shuffled[0] != fixed[0] and shuffled[0] != other[0]
+
+
 def test_grouped_cv_reports_out_of_sample_tempered_brier(fe_cn_set):
     res = cross_validate(fe_cn_set, "rf", cv=5)
     # a class-balanced forest spreads its votes: its held-out probabilities want sharpening
