@@ -10,11 +10,10 @@ recorded. A site whose occupancy, summed with that of its split positions (sites
 ``SPLIT_POSITION_A``, which no two bonded non-H atoms are), is below ``VACANT_BELOW`` is mostly
 vacant and is left out (an interstitial oxygen at 4 % occupancy in a cuprate is not a neighbour
 of every Cu). Split positions are merged into one atom at their centroid (a symmetric pair
-stays symmetric), with their occupancies summed. An
-absorber site is kept only when the absorber is the dominant species; otherwise it is skipped
-with the reason recorded. Hydrogen atoms are removed before
-labelling and calculation (many mineral CIFs have no H positions, and none bonds to a metal
-absorber), which is recorded too.
+stays symmetric), with their occupancies summed. An absorber site is kept only when the
+absorber is the dominant species; otherwise it is skipped with the reason recorded. Hydrogen
+atoms are removed before labelling and calculation (many mineral CIFs have no H positions,
+and none bonds to a metal absorber), which is recorded too.
 """
 
 from __future__ import annotations
