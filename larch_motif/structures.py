@@ -136,18 +136,20 @@ def order_structure(structure: Structure) -> tuple[Structure, dict]:
     if not species:
         raise ValueError("no non-hydrogen atoms")
     ordered = Structure(structure.lattice, species, coords, site_properties={"occupancy": occupancies})
+    close = ordered.distance_matrix < SPLIT_POSITION_A  # each site with its split positions
     # a site is mostly vacant when its occupancy with that of its split positions is below 0.5
-    group_total = (ordered.distance_matrix < SPLIT_POSITION_A) @ np.array(totals)
-    vacant = np.flatnonzero(group_total < VACANT_BELOW - 1e-6)
-    if len(vacant) == len(ordered):
+    vacant = (close @ np.array(totals)) < VACANT_BELOW - 1e-6
+    if vacant.all():
         raise ValueError("every site is mostly vacant")
-    ordered.remove_sites(vacant.tolist())  # symmetry-equivalent sites go together
+    ordered.remove_sites(np.flatnonzero(vacant).tolist())  # symmetry-equivalent sites go together
     # split positions become one atom at their centroid, with the occupancy of its species summed
     # over them (an absorber split over two positions at 0.3 is there at 0.6)
-    occ = np.array(ordered.site_properties["occupancy"])
-    same = (ordered.distance_matrix < SPLIT_POSITION_A) & (np.array(ordered.species)[:, None] == np.array(ordered.species)[None, :])
-    for site, summed in zip(ordered, np.minimum(1.0, same @ occ)):
-        site.properties["occupancy"] = float(summed)
+    kept = ~vacant
+    symbols = np.array(species)[kept]
+    same = close[np.ix_(kept, kept)] & (symbols[:, None] == symbols[None, :])
+    summed = np.minimum(1.0, same @ np.array(occupancies)[kept])
+    for site, occ in zip(ordered, summed):
+        site.properties["occupancy"] = float(occ)
     n_before_merge = len(ordered)
     with warnings.catch_warnings():  # "different site property occupancy ... set to None": below
         warnings.simplefilter("ignore", UserWarning)
@@ -155,7 +157,7 @@ def order_structure(structure: Structure) -> tuple[Structure, dict]:
     for site in ordered:  # merged sites whose occupancies differed: pymatgen sets None; full
         if site.properties.get("occupancy") is None:
             site.properties["occupancy"] = 1.0
-    notes = {"n_disordered_sites": n_disordered, "n_vacant_sites_removed": int(len(vacant)),
+    notes = {"n_disordered_sites": n_disordered, "n_vacant_sites_removed": int(vacant.sum()),
              "n_split_sites_merged": n_before_merge - len(ordered), "n_sites_in_cell": len(ordered)}
     return ordered, notes
 
