@@ -1,0 +1,143 @@
+"""Two training levers measured against the nearest-reference baseline: class weighting and
+reference-similarity features.
+
+Where the nearest reference (the class of the most similar database spectrum) beats the trees
+on theory, it is by a few sites of rare classes (Ni CN 4 and 2, Zn CN 5) or of minerals with a
+near-identical relative in the database. Two changes could move that, and this script measures
+them on the same repeated grouped CV as ``benchmarks/accuracy.py`` (5-fold by mineral, the
+same shuffled assignments of minerals to folds, augmented training rows, scores on the
+unaugmented site spectra, each element on its default grid):
+
+- ``balanced`` (the default models): classes weighted by n_max / n_class (scikit-learn's
+  ``class_weight='balanced'``), which trades sites of the large class for the rare ones.
+- ``sqrt``: weights (n_max / n_class) ** 0.5, normalized to a mean of 1: half the trade.
+- ``similarity``: ``balanced``, with one feature per class appended to the grid: the cosine
+  similarity of the spectrum to the most similar training spectrum of that class, as
+  -ln(1 - cos). A training row is compared only with training spectra of *other* minerals,
+  as a held-out spectrum is; so the trees learn how far to trust a close match. Such
+  features take part of the explanation off the energy axis, so they would need a reason
+  beyond a site or two to be adopted.
+- ``similarity_sqrt``: both.
+
+Prints, per element, target and backend, the mean accuracy over the repeats of each variant
+(balanced accuracy in brackets) and the nearest reference's, and the sum over the 10
+element-target cells per backend and variant.
+
+    .venv/bin/python benchmarks/training_levers.py [--elements Fe Ni] [--repeats 5]
+        [--variants balanced sqrt similarity similarity_sqrt] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GroupKFold
+
+from larch_motif.baselines import NearestReferenceBaseline
+from larch_motif.database import open_database
+from larch_motif.models import MotifClassifier
+from larch_motif.spectra import preprocessing_for
+from larch_motif.training import augmentation_for, select_sites, site_features, training_set
+
+BACKENDS = ("rf", "xgboost", "lightgbm")
+VARIANTS = ("balanced", "sqrt", "similarity", "similarity_sqrt")
+
+
+def similarity_features(X: np.ndarray, groups: np.ndarray, X_ref: np.ndarray, y_ref: np.ndarray,
+                        groups_ref: np.ndarray, classes: list[str]) -> np.ndarray:
+    """-ln(1 - cos) of each spectrum to the most similar reference of each class, references
+    of the spectrum's own mineral left out (-ln 2, i.e. cos -1, where a class has none)."""
+    q = X / np.linalg.norm(X, axis=1, keepdims=True)
+    r = X_ref / np.linalg.norm(X_ref, axis=1, keepdims=True)
+    cos = q @ r.T
+    cos[groups[:, None] == groups_ref[None, :]] = -1.0
+    best = np.full((len(X), len(classes)), -1.0)
+    for j, c in enumerate(classes):
+        mine = y_ref == c
+        if mine.any():
+            best[:, j] = cos[:, mine].max(axis=1)
+    return -np.log(np.clip(1.0 - best, 1e-9, None))
+
+
+def fit_predict(variant: str, backend: str, ts, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Fit ``backend`` with ``variant`` on the rows ``train`` of ``ts``; the answers for ``test``."""
+    X_train, X_test = ts.X[train], ts.X[test]
+    if variant.startswith("similarity"):
+        ref = train[~ts.augmented[train]]
+        classes = sorted(np.unique(ts.y[train]))
+        args = (ts.X[ref], ts.y[ref], ts.groups[ref], classes)
+        X_train = np.hstack([X_train, similarity_features(ts.X[train], ts.groups[train], *args)])
+        X_test = np.hstack([X_test, similarity_features(ts.X[test], ts.groups[test], *args)])
+    if variant.endswith("sqrt"):
+        _, codes, counts = np.unique(ts.y[train], return_inverse=True, return_counts=True)
+        w = np.sqrt(counts.max() / counts)[codes]
+        clf = MotifClassifier(backend, class_weight=None).fit(X_train, ts.y[train], sample_weight=w / w.mean())
+    else:
+        clf = MotifClassifier(backend).fit(X_train, ts.y[train])
+    return clf.predict(X_test)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--elements", nargs="*", default=None, help="default: all bundled")
+    parser.add_argument("--repeats", type=int, default=5, help="shuffled fold assignments (seeds 0..N-1)")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with open_database(None) as store:
+        elements = args.elements or [el for el, _ in store.elements()]
+        data = {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
+                for el in elements}
+    scores: dict = {}
+    for el in elements:
+        t0 = time.perf_counter()
+        sites, augmentation = data[el]
+        prep = preprocessing_for(el)
+        computed = site_features(sites, prep, augmentation)
+        for target in ("cn", "motif"):
+            ts = training_set(sites, target, prep, augmentation, computed)
+            cell = scores.setdefault(f"{el} {target}", {})
+            for seed in range(args.repeats):
+                folds = [(tr, te[~ts.augmented[te]]) for tr, te in
+                         GroupKFold(5, shuffle=True, random_state=seed).split(ts.X, ts.y, ts.groups)]
+                truth = np.concatenate([ts.y[te] for _, te in folds])
+                answers = {"nearest reference": [NearestReferenceBaseline().fit(
+                    ts.X[tr[~ts.augmented[tr]]], ts.y[tr[~ts.augmented[tr]]]).predict(ts.X[te]) for tr, te in folds]}
+                for backend in BACKENDS:
+                    for v in args.variants:
+                        answers[f"{backend} {v}"] = [fit_predict(v, backend, ts, tr, te) for tr, te in folds]
+                for name, parts in answers.items():
+                    pred = np.concatenate(parts)
+                    cell.setdefault(name, []).append((float(np.mean(pred == truth)),
+                                                      float(balanced_accuracy_score(truth, pred))))
+        print(f"{el}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(scores, indent=1))
+        return 0
+    means = {c: {n: np.mean(v, axis=0) for n, v in by.items()} for c, by in scores.items()}
+    print("| element | target | backend | nearest reference | " + " | ".join(args.variants) + " |")
+    print("|---|---|---|---|" + "---|" * len(args.variants))
+    for c, by in means.items():
+        el, target = c.split()
+        nn = by["nearest reference"]
+        for backend in BACKENDS:
+            print(f"| {el} | {target} | {backend} | {nn[0]:.3f} ({nn[1]:.2f}) | " + " | ".join(
+                f"{by[f'{backend} {v}'][0]:.3f} ({by[f'{backend} {v}'][1]:.2f})" for v in args.variants) + " |")
+    print(f"\nmeans over {args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1}): "
+          "accuracy (balanced accuracy)\n")
+    print("| backend | variant | summed accuracy, 10 cells | cells ahead of the nearest reference |\n|---|---|---|---|")
+    for backend in BACKENDS:
+        for v in args.variants:
+            acc = [by[f"{backend} {v}"][0] for by in means.values()]
+            ahead = sum(by[f"{backend} {v}"][0] > by["nearest reference"][0] + 1e-9 for by in means.values())
+            print(f"| {backend} | {v} | {sum(acc):.3f} | {ahead} of {len(acc)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
