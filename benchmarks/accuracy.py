@@ -70,6 +70,7 @@ def main() -> int:
     if args.group_by == "family":
         for el in elements:
             group_by_family(sites[el], el)
+    seeds = [None] if args.repeats <= 1 else list(range(args.repeats))
     table: dict = {}
     for el in elements:
         t0 = time.perf_counter()
@@ -79,7 +80,6 @@ def main() -> int:
         computed = site_features(sites[el], prep, augmentation)
         table[el]["grid_max_eV"] = prep.grid_max_eV
         for target in ("cn", "motif"):
-            seeds = [None] if args.repeats <= 1 else list(range(args.repeats))
             runs = [compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed,
                                     fold_seed=seed) for seed in seeds]
             table[el][target] = mean_over_repeats(runs)

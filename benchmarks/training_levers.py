@@ -36,13 +36,19 @@ import time
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import GroupKFold
 
 from larch_motif.baselines import NearestReferenceBaseline
 from larch_motif.database import open_database
 from larch_motif.models import MotifClassifier
 from larch_motif.spectra import preprocessing_for
-from larch_motif.training import augmentation_for, select_sites, site_features, training_set
+from larch_motif.training import (
+    augmentation_for,
+    cross_validate,
+    grouped_folds,
+    select_sites,
+    site_features,
+    training_set,
+)
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
 VARIANTS = ("balanced", "sqrt", "similarity", "similarity_sqrt")
@@ -103,18 +109,21 @@ def main() -> int:
             ts = training_set(sites, target, prep, augmentation, computed)
             cell = scores.setdefault(f"{el} {target}", {})
             for seed in range(args.repeats):
-                folds = [(tr, te[~ts.augmented[te]]) for tr, te in
-                         GroupKFold(5, shuffle=True, random_state=seed).split(ts.X, ts.y, ts.groups)]
+                # the default weighting and the nearest reference: the library's own grouped CV
+                library = {"nearest reference": cross_validate(ts, "nearest", estimator=NearestReferenceBaseline(),
+                                                              fold_seed=seed)}
+                library.update({f"{b} balanced": cross_validate(ts, b, fold_seed=seed)
+                               for b in BACKENDS if "balanced" in args.variants})
+                for name, res in library.items():
+                    cell.setdefault(name, []).append((res["accuracy"], res["balanced_accuracy"]))
+                folds = grouped_folds(ts.groups, ts.augmented, fold_seed=seed)  # the same folds
                 truth = np.concatenate([ts.y[te] for _, te in folds])
-                answers = {"nearest reference": [NearestReferenceBaseline().fit(
-                    ts.X[tr[~ts.augmented[tr]]], ts.y[tr[~ts.augmented[tr]]]).predict(ts.X[te]) for tr, te in folds]}
                 for backend in BACKENDS:
                     for v in args.variants:
-                        answers[f"{backend} {v}"] = [fit_predict(v, backend, ts, tr, te) for tr, te in folds]
-                for name, parts in answers.items():
-                    pred = np.concatenate(parts)
-                    cell.setdefault(name, []).append((float(np.mean(pred == truth)),
-                                                      float(balanced_accuracy_score(truth, pred))))
+                        if v != "balanced":
+                            pred = np.concatenate([fit_predict(v, backend, ts, tr, te) for tr, te in folds])
+                            cell.setdefault(f"{backend} {v}", []).append(
+                                (float(np.mean(pred == truth)), float(balanced_accuracy_score(truth, pred))))
         print(f"{el}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(scores, indent=1))

@@ -198,6 +198,21 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
     return TrainingSet(sf.X[rows], labels[idx], groups, site_ids, sf.augmented[rows], dropped)
 
 
+def grouped_folds(groups: np.ndarray, augmented: np.ndarray, cv: int = 5,
+                  fold_seed: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Row indices (training, held out) of grouped K-fold CV: rows of one group (mineral) are
+    never on both sides, and the held-out rows are the unaugmented spectra only (the training
+    rows keep their augmented copies).
+
+    ``fold_seed``: ``None`` assigns groups to folds as ``GroupKFold`` does (by size, the same
+    every time); a number shuffles the assignment with that seed.
+    """
+    folds = (GroupKFold(n_splits=cv) if fold_seed is None
+             else GroupKFold(n_splits=cv, shuffle=True, random_state=fold_seed))
+    return [(train, test[~augmented[test]])
+            for train, test in folds.split(np.zeros(len(groups)), groups=groups)]
+
+
 def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
                    random_state: int = 0, return_predictions: bool = False,
                    estimator: object | None = None, fold_seed: int | None = None) -> dict:
@@ -225,10 +240,7 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
         raise LarchMotifError(f"{n_groups} minerals are too few for {cv}-fold grouped CV")
     labels = sorted(np.unique(ts.y), key=_label_order)
     y_true, y_pred, ids, p_max, p_all, fold = [], [], [], [], [], []
-    folds = (GroupKFold(n_splits=cv) if fold_seed is None
-             else GroupKFold(n_splits=cv, shuffle=True, random_state=fold_seed))
-    for k, (train, test) in enumerate(folds.split(ts.X, ts.y, ts.groups)):
-        test = test[~ts.augmented[test]]
+    for k, (train, test) in enumerate(grouped_folds(ts.groups, ts.augmented, cv, fold_seed)):
         if estimator is not None:
             train = train[~ts.augmented[train]]
             clf = clone(estimator).fit(ts.X[train], ts.y[train])
@@ -426,8 +438,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                     "n_groups": int(np.unique(groups).size)}
     if cv:
         pred, true = [], []
-        for train_idx, test_idx in GroupKFold(n_splits=cv).split(sf.X, y, groups):
-            test_idx = test_idx[~sf.augmented[test_idx]]
+        for train_idx, test_idx in grouped_folds(groups, sf.augmented, cv):
             reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X[train_idx], y[train_idx])
             pred.append(reg.predict(sf.X[test_idx]))
             true.append(y[test_idx])
