@@ -32,8 +32,6 @@ from larch_motif.structures import (
     absorber_sites,
     check_element_edge,
     cluster_around,
-    order_structure,
-    parse_cif_text,
     structure_entries,
 )
 
@@ -120,9 +118,8 @@ def _alarm(seconds: int) -> bool:
     return True
 
 
-def prepare_structure(entry: StructureEntry, element: str, edge: str, cluster_radius_A: float,
-                      cif_text: str | None = None) -> dict:
-    """Worker task: parse (if needed), order, find absorber sites, label, cut clusters."""
+def prepare_structure(entry: StructureEntry, element: str, edge: str, cluster_radius_A: float) -> dict:
+    """Worker task: find the absorber sites of a parsed entry, label them, cut clusters."""
     from larch_motif.labels import site_labels
 
     armed = _alarm(PREPARE_TIMEOUT_S)
@@ -131,12 +128,6 @@ def prepare_structure(entry: StructureEntry, element: str, edge: str, cluster_ra
            "status": "done", "failure_reason": None, "error": None, "notes": dict(entry.notes)}
     sites_out: list[dict] = []
     try:
-        if cif_text is not None and entry.structure is None and entry.error is None:
-            parsed = parse_cif_text(cif_text)
-            entry.structure, notes = order_structure(parsed)
-            entry.formula = entry.formula or parsed.composition.reduced_formula
-            row["formula"] = entry.formula
-            row["notes"].update(notes)
         if entry.structure is None:
             raise LarchMotifError(entry.error or "structure not parsed")
         sites, skipped = absorber_sites(entry, element)
@@ -219,6 +210,7 @@ def failure_reason(message: str) -> str:
     lowered = message.lower()
     for needle, reason in (
         ("cif parse error", "CIF parse error"),
+        ("incomplete cif", "incomplete CIF"),
         ("occupancy", "absorber minority on a disordered site"),
         ("timeout", "timeout"),
         ("took more than", "timeout"),

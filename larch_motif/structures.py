@@ -14,12 +14,19 @@ stays symmetric), with their occupancies summed. An absorber site is kept only w
 absorber is the dominant species; otherwise it is skipped with the reason recorded. Hydrogen
 atoms are removed before labelling and calculation (many mineral CIFs have no H positions,
 and none bonds to a metal absorber), which is recorded too.
+
+Incomplete CIFs are refused: a CIF whose formula, or whose name where that is itself a formula
+(AMCSD names synthetic compounds so: ``'o6 sb2 zn'``), lists an element other than hydrogen
+that no atom site holds lacks atoms (AMCSD 17499, ZnSb2O6, lists no O: its Zn would be
+labelled tetrahedral among Sb at 2.97 A and computed so). Of the 1,884 AMCSD CIFs of the
+bundled elements five are (the README's database section).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +44,10 @@ from larch_motif.errors import LarchMotifError
 SPLIT_POSITION_A = 1.0
 #: a site whose occupancy with that of its split positions is below this is left out
 VACANT_BELOW = 0.5
+
+#: elements a CIF may give no site although its formula lists them: hydrogen positions are often
+#: not refined (and hydrogen is removed before labelling)
+MAY_LACK_SITES = frozenset({"H", "D"})
 
 #: Absorbing elements the project knows edges for (K edges of 3d metals, Ti to Zn).
 SUPPORTED_EDGES: dict[str, tuple[str, ...]] = {
@@ -189,14 +200,37 @@ def absorber_sites(
     return sites, skipped
 
 
+def named_elements(formula: str, name: str = "") -> set[str]:
+    """Element symbols of a formula (``'(Mn.96 Ca.04) C O3'``), and of a name that is itself a
+    formula (lower-case symbols with counts, ``'o6 sb2 zn'``); a mineral's name adds none."""
+    symbols = set(re.findall(r"[A-Z][a-z]?", formula or ""))
+    tokens = [re.fullmatch(r"([a-z]{1,2})[\d.]*", t) for t in (name or "").split()]
+    if len(tokens) >= 2 and all(m and Element.is_valid_symbol(m.group(1).capitalize()) for m in tokens):
+        symbols |= {m.group(1).capitalize() for m in tokens}
+    return {s for s in symbols if Element.is_valid_symbol(s)}
+
+
+def missing_elements(structure: Structure, formula: str, name: str = "") -> list[str]:
+    """Elements that ``formula`` or a formula-like ``name`` lists (``named_elements``) and no
+    site of ``structure`` holds, hydrogen aside (``MAY_LACK_SITES``), sorted."""
+    present = {getattr(el, "symbol", str(el)) for el in structure.composition.elements}
+    return sorted(named_elements(formula, name) - present - MAY_LACK_SITES)
+
+
 def _entry_from_cif_text(structure_id: str, mineral: str, formula: str, source: str, text: str) -> StructureEntry:
     entry = StructureEntry(structure_id, mineral, formula, source)
     try:
         parsed = parse_cif_text(text)
-        entry.structure, entry.notes = order_structure(parsed)
-        entry.formula = formula or parsed.composition.reduced_formula
+        missing = missing_elements(parsed, formula, mineral)
+        if not missing:
+            entry.structure, entry.notes = order_structure(parsed)
+            entry.formula = formula or parsed.composition.reduced_formula
     except Exception as exc:  # pymatgen raises many types on bad CIFs; the reason is recorded
         entry.error = f"CIF parse error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+        return entry
+    if missing:
+        entry.error = (f"incomplete CIF: {', '.join(missing)} on no atom site (formula {formula!r}, "
+                       f"name {mineral!r})")
     return entry
 
 

@@ -459,3 +459,27 @@ def test_split_position_merged_by_pymatgen_keeps_its_absorber_site():
     entry = _entry_from_cif_text("amcsd:15080", cif.get_mineralname(), "", "amcsd", cif.ciftext)
     sites, _ = absorber_sites(entry, "Cu")
     assert sites and all(0.5 <= s.occupancy <= 1.0 for s in sites)
+
+
+def test_cif_that_lacks_an_element_of_its_formula_is_refused_with_the_reason(tmp_path):
+    # AMCSD 17499 (ZnSb2O6, named "o6 sb2 zn") gives Zn and Sb sites only: without refusal its
+    # Zn was labelled T:4 among Sb at 2.97 A, computed, and trained on
+    from larixite.amcsd import AMCSD
+
+    from larch_motif.structures import _entry_from_cif_text, missing_elements, named_elements
+
+    cif = AMCSD(read_only=True).get_cif(17499)
+    name = cif.get_mineralname().strip().lower()
+    entry = _entry_from_cif_text("amcsd:17499", name, str(cif.formula), "amcsd", cif.ciftext)
+    assert entry.structure is None and entry.error.startswith("incomplete CIF: O ")
+    # a mineral's name names nothing; H may lack sites; a complete CIF lacks nothing
+    assert named_elements("(Mn.96 Ca.04) C O3 H2", "rhodochrosite") == {"Mn", "Ca", "C", "O", "H"}
+    chromite = parse_cif_text(_cif("chromite"))
+    assert missing_elements(chromite, "Fe Cr2 O4 H", "chromite") == []
+    assert missing_elements(chromite, "Fe Cr2 O4", "fe cr2 o4 zn") == ["Zn"]
+    # a build records it as failed with that reason and computes nothing
+    (tmp_path / "cifs").mkdir()
+    (tmp_path / "cifs" / f"{name}.cif").write_text(cif.ciftext)
+    report = build_database("Zn", db=tmp_path / "z.sqlite", source=tmp_path / "cifs", params=TINY,
+                            workers=1, progress=False)
+    assert report.sites_new == 0 and report.failures == {"incomplete CIF": 1}
