@@ -30,15 +30,16 @@ from larch_motif.training import (
 )
 
 
-def nearest_sources(ts, fold_seed: int) -> dict[str, str]:
-    """Site id -> the mineral (CV group) of the training spectrum the nearest reference
-    answers from, for every held-out site of the folds of ``fold_seed``."""
-    source = {}
+def nearest_answers(ts, fold_seed: int) -> dict[str, tuple[str, str]]:
+    """Site id -> (the nearest reference's answer, the mineral (CV group) of the training
+    spectrum it answers from), for every held-out site of the folds of ``fold_seed``: the
+    baseline fitted as ``cross_validate`` fits it, on the fold's unaugmented training spectra."""
+    answers = {}
     for train, test in grouped_folds(ts.groups, ts.augmented, fold_seed=fold_seed):
-        ref = train[~ts.augmented[train]]  # as cross_validate fits a baseline
-        best = NearestReferenceBaseline().fit(ts.X[ref], ts.y[ref]).similarity(ts.X[test]).argmax(axis=1)
-        source.update(zip(ts.site_ids[test], ts.groups[ref[best]]))
-    return source
+        ref = train[~ts.augmented[train]]
+        best = ref[NearestReferenceBaseline().fit(ts.X[ref], ts.y[ref]).similarity(ts.X[test]).argmax(axis=1)]
+        answers.update(zip(ts.site_ids[test], zip(ts.y[best], ts.groups[best])))
+    return answers
 
 
 def main() -> int:
@@ -56,16 +57,13 @@ def main() -> int:
     group_of = dict(zip(ts.site_ids, ts.groups))
     counts: Counter = Counter()
     for seed in range(args.repeats):
-        runs = [cross_validate(ts, "nearest", estimator=NearestReferenceBaseline(), fold_seed=seed,
-                               return_predictions=True)["predictions"],
-                cross_validate(ts, args.backend, fold_seed=seed, return_predictions=True)["predictions"]]
-        nearest, backend = ({i: (t, p) for i, t, p in zip(r["site_id"], r["true"], r["predicted"])} for r in runs)
-        source = nearest_sources(ts, seed)
-        for site, (truth, answer) in nearest.items():
-            other = backend[site][1]
+        run = cross_validate(ts, args.backend, fold_seed=seed, return_predictions=True)["predictions"]
+        nearest = nearest_answers(ts, seed)
+        for site, truth, other in zip(run["site_id"], run["true"], run["predicted"]):
+            answer, source = nearest[site]
             if (answer == truth) != (other == truth):
                 who = "nearest only" if answer == truth else "backend only"
-                counts[(who, group_of[site], truth, answer, other, source[site])] += 1
+                counts[(who, group_of[site], truth, answer, other, source)] += 1
     n_sites = int((~ts.augmented).sum())
     print(f"{args.element} {args.target}, {args.backend} against the nearest reference, "
           f"{args.repeats} repeats of {n_sites} sites\n")

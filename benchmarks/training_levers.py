@@ -87,14 +87,14 @@ def principal_scores(X_ref: np.ndarray, *Xs: np.ndarray, k: int = PCA_COMPONENTS
 def fit_predict(variant: str, backend: str, ts, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Fit ``backend`` with ``variant`` on the rows ``train`` of ``ts``; the answers for ``test``."""
     X_train, X_test = ts.X[train], ts.X[test]
+    ref = train[~ts.augmented[train]]  # the fold's unaugmented training spectra
     if variant.startswith("similarity"):
-        ref = train[~ts.augmented[train]]
         classes = sorted(np.unique(ts.y[train]))
         args = (ts.X[ref], ts.y[ref], ts.groups[ref], classes)
         X_train = np.hstack([X_train, similarity_features(ts.X[train], ts.groups[train], *args)])
         X_test = np.hstack([X_test, similarity_features(ts.X[test], ts.groups[test], *args)])
     if variant == "pca":
-        X_train, X_test = principal_scores(ts.X[train[~ts.augmented[train]]], X_train, X_test)
+        X_train, X_test = principal_scores(ts.X[ref], X_train, X_test)
     if variant.endswith("sqrt"):
         _, codes, counts = np.unique(ts.y[train], return_inverse=True, return_counts=True)
         w = np.sqrt(counts.max() / counts)[codes]

@@ -222,15 +222,14 @@ def _entry_from_cif_text(structure_id: str, mineral: str, formula: str, source: 
     try:
         parsed = parse_cif_text(text)
         missing = missing_elements(parsed, formula, mineral)
-        if not missing:
-            entry.structure, entry.notes = order_structure(parsed)
-            entry.formula = formula or parsed.composition.reduced_formula
+        if missing:
+            entry.error = (f"incomplete CIF: {', '.join(missing)} on no atom site (formula {formula!r}, "
+                           f"name {mineral!r})")
+            return entry
+        entry.structure, entry.notes = order_structure(parsed)
+        entry.formula = formula or parsed.composition.reduced_formula
     except Exception as exc:  # pymatgen raises many types on bad CIFs; the reason is recorded
         entry.error = f"CIF parse error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
-        return entry
-    if missing:
-        entry.error = (f"incomplete CIF: {', '.join(missing)} on no atom site (formula {formula!r}, "
-                       f"name {mineral!r})")
     return entry
 
 
