@@ -1,133 +1,237 @@
-"""Validation on measured reference spectra (../shared/data/experimental), with baselines.
+"""Validation on measured reference spectra, per kind, with the three baselines beside each backend.
 
-For every spectrum whose element has a bundled database, prints: compound, true CN/motif, the
-default models' predictions (rf, xgboost, lightgbm) with probabilities and in_domain, and the
-answers of the baselines of ``larch_motif.baselines`` trained on the same database sites and
-features: Larch's PLS regression of CN (``larch.math.learn_regress``), the nearest database
-spectrum (cosine similarity) and the majority class, for CN and (all but PLS) for motif.
-Besides the count of right answers it prints each method's mean Brier score over the
-references (``baselines.brier_score``: 0 for sure and right, 2 for sure and wrong): the
-majority baseline answers with the class shares of the database, the trees with the
-probabilities of their answers (tempered by the temperature fitted on held-out minerals; the
-untempered figures are printed too), the nearest reference and PLS with one sure class.
-Skips with a message when the folder is absent.
+Reads the measured sets of ``../shared/data`` (``experimental``: column files; ``xaslib``: raw
+XDI files of the XAS Data Library, mu from their i0/itrans columns), each with a
+``labels.json`` giving element, CN, motif, ``cn_site_average`` and ``kind``:
 
-    .venv/bin/python benchmarks/measured.py [--data ../shared/data/experimental]
+- ``compound`` (one absorber environment): the CN and the motif are checked;
+- ``mixed`` (several absorber sites: magnetite, hausmannite, hopeite, covellite): the
+  site-averaged CN is checked, right within 0.5;
+- ``metal`` (foils, cementite): right when answered metallic, flagged out of domain, or
+  answered "uncertain"; wrong when a CN is given in domain.
+
+Files of ``experimental`` without ``kind`` are ``compound`` where they have a CN, else
+``mixed``. Each backend (rf, xgboost, lightgbm) answers with its default models (the metallic
+detector, the CN/motif classifiers and the site-averaged CN regressor; short scans by their
+window models). Beside them, on the same database sites and features: Larch's PLS regression
+of CN (its value is the site average, rounded for CN; never metallic), the nearest database
+spectrum (cosine similarity; trained on metallic sites too, so it can answer metallic) and the
+majority class. A compound answered metallic has a wrong CN. ``--min-confidence`` lists the
+wrong CN answers at or above it (the promise a confidence makes). ``--write`` writes the
+table as a Markdown validation page with the command and the commit.
+
+    .venv/bin/python benchmarks/measured.py [--data DIR ...] [--backends rf xgboost lightgbm]
+        [--json] [--write docs/validation/measured.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from larch_motif.baselines import baselines, brier_score, class_probabilities
+from larch_motif.baselines import baselines
 from larch_motif.database import open_database
 from larch_motif.prediction import predict
 from larch_motif.spectra import features, normalize, preprocessing_for, read_spectrum
-from larch_motif.training import default_model, select_sites, site_features
+from larch_motif.training import METALLIC, select_sites, site_features, site_label
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
-TARGETS = ("cn", "motif")
+BASELINES = ("larch_pls", "nearest_reference", "majority")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = (SHARED / "experimental", SHARED / "xaslib")
+KINDS = ("compound", "mixed", "metal")
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "experimental"
+
+def kind_of(label: dict) -> str:
+    return label.get("kind") or ("compound" if label.get("cn") is not None else "mixed")
+
+
+def site_average_truth(label: dict) -> float | None:
+    if label.get("cn_site_average") is not None:
+        return float(label["cn_site_average"])
+    if label.get("cn") is not None:
+        return float(label["cn"])
+    text = label.get("compound", "")  # experimental/labels.json names it in the compound text
+    if "site-averaged CN" in text:
+        return float(text.split("site-averaged CN")[1].strip(" )").split()[0])
+    return None
+
+
+def fit_baselines(element: str, sites: list[dict]) -> dict:
+    """The baselines of CN (anion sites) and of metallic (anion and metallic sites) of one element."""
+    prep = preprocessing_for(element)
+    fitted = {}
+    for target, domain in (("cn", "anion"), ("motif", "anion"), ("metallic", "anion+metallic")):
+        chosen = select_sites(sites, domain)
+        X = site_features(chosen, prep).X
+        y = np.array([site_label(s, target) for s in chosen])
+        if np.unique(y).size < 2:
+            continue
+        fitted[target] = {name: b.fit(X, y) for name, b in baselines(
+            "cn" if target == "cn" else "motif", prep.feature_energies()).items()}
+    return fitted
+
+
+def baseline_answers(fitted: dict, x: np.ndarray) -> dict:
+    """Each baseline's answer: cn (str or 'metallic'), motif, site average (float or None)."""
+    out = {}
+    for name in BASELINES:
+        cn_clf = fitted["cn"].get(name)
+        motif_clf = fitted["motif"].get(name)
+        metal_clf = fitted.get("metallic", {}).get(name)
+        value = cn_clf.predict(x)[0] if cn_clf is not None else None
+        if name == "larch_pls":
+            average = float(cn_clf.predict_value(x)[0])
+        else:
+            average = float(value) if value is not None else None
+        metallic = metal_clf is not None and str(metal_clf.predict(x)[0]) == METALLIC
+        out[name] = {"cn": "metallic" if metallic else str(value),
+                     "motif": "metallic" if metallic else (str(motif_clf.predict(x)[0]) if motif_clf else None),
+                     "site_average": None if metallic else average, "metallic": metallic,
+                     "flagged": False, "confidence": None}
+    return out
+
+
+def backend_answer(res: dict) -> dict:
+    metallic = bool(res.get("metallic"))
+    cn = "metallic" if metallic else str(res.get("cn"))
+    return {"cn": cn, "motif": res.get("motif"), "site_average": res.get("cn_site_average"),
+            "metallic": metallic, "flagged": not res["in_domain"] or cn == "uncertain",
+            "confidence": None if metallic else res.get("cn_confidence"),
+            "grid_eV": res.get("grid_eV"), "warnings": res["warnings"]}
+
+
+def judge(kind: str, truth: dict, answer: dict) -> dict:
+    """Whether an answer is right for its kind: cn, motif (compounds), site_average (mixed),
+    metal (metals)."""
+    if kind == "compound":
+        return {"cn": answer["cn"] == str(truth["cn"]), "motif": answer["motif"] == truth["motif"]}
+    if kind == "mixed":
+        avg = answer["site_average"]
+        return {"site_average": avg is not None and abs(avg - truth["site_average"]) <= 0.5}
+    return {"metal": answer["metallic"] or answer["flagged"]}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, nargs="+", default=list(DEFAULT_DATA))
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument("--min-confidence", type=float, default=0.9)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--write", type=Path, default=None, help="Markdown validation page to write")
     args = parser.parse_args()
-    labels_path = args.data / "labels.json"
-    if not labels_path.is_file():
-        print(f"measured.py: skipped: no measured spectra at {args.data}")
+    entries = []
+    for folder in args.data:
+        labels_path = folder / "labels.json"
+        if not labels_path.is_file():
+            print(f"measured.py: skipped {folder}: no labels.json", file=sys.stderr)
+            continue
+        for name, lab in sorted(json.loads(labels_path.read_text()).items()):
+            entries.append((folder, name, lab))
+    if not entries:
+        print("measured.py: skipped: no measured spectra found")
         return 0
-    labels = json.loads(labels_path.read_text())
     with open_database(None) as db:
         bundled = {el for el, _ in db.elements()}
         references = {el: db.site_spectra(el) for el in bundled}
-    fitted: dict = {}
-    for el in bundled:
-        prep = preprocessing_for(el)  # the baselines see the features of the default models
-        for target in TARGETS:
-            sites = [s for s in select_sites(references[el]) if s[target] is not None]
-            X = site_features(sites, prep).X
-            y = np.array([str(s[target]) for s in sites])
-            fitted[el, target] = {name: b.fit(X, y)
-                                  for name, b in baselines(target, prep.feature_energies()).items()}
+    fitted = {el: fit_baselines(el, references[el]) for el in sorted({lab["element"] for _, _, lab in entries} & bundled)}
     rows = []
-    for name, lab in sorted(labels.items()):
-        element = lab["element"]
-        if element not in bundled:
-            rows.append({"file": name, "compound": lab["compound"], "skipped": f"no bundled {element} model"})
+    for folder, name, lab in entries:
+        kind = kind_of(lab)
+        row = {"set": folder.name, "file": name, "compound": lab["compound"], "element": lab["element"],
+               "kind": kind, "true_cn": lab.get("cn"), "true_motif": lab.get("motif"),
+               "true_site_average": site_average_truth(lab)}
+        if lab["element"] not in bundled:
+            row["skipped"] = f"no bundled {lab['element']} model"
+            rows.append(row)
             continue
-        row = {"file": name, "compound": lab["compound"], "true_cn": lab["cn"], "true_motif": lab["motif"]}
-        for backend in BACKENDS:
-            (res,) = predict(args.data / name, element=element, backend=backend)
-            row[backend] = res["cn"]
-            row[f"p_{backend}"] = res["cn_probabilities"][res["cn"]]
-            row[f"{backend}_motif"] = res["motif"]
-            for target in TARGETS:
-                row[f"{backend}_{target}_probabilities"] = res[f"{target}_probabilities"]
-            row[f"{backend}_site_average"] = res.get("cn_site_average")
-            row["in_domain"] = res["in_domain"]
-            row["warnings"] = res["warnings"]
-        grp = read_spectrum(args.data / name)
+        truth = {"cn": lab.get("cn"), "motif": lab.get("motif"), "site_average": row["true_site_average"]}
+        answers = {}
+        for backend in args.backends:
+            (res,) = predict(folder / name, element=lab["element"], backend=backend)
+            answers[backend] = backend_answer(res)
+        grp = read_spectrum(folder / name)
         grp.motif_warnings = []
         normalize(grp)
-        x = features(grp, preprocessing_for(element))[None, :]  # the default models' features too
-        for target in TARGETS:
-            for backend in BACKENDS:
-                m = default_model(element, target, backend=backend)
-                row[f"{backend}_untempered_{target}_probabilities"] = dict(
-                    zip(m.classes, map(float, m.predict_proba(x)[0])))
-            for base, clf in fitted[element, target].items():
-                row[base if target == "cn" else f"{base}_motif"] = str(clf.predict(x)[0])
-                row[f"{base}_{target}_probabilities"] = dict(
-                    zip(map(str, clf.classes_), map(float, class_probabilities(clf, x)[0])))
+        x = features(grp, preprocessing_for(lab["element"]))[None, :]
+        answers.update(baseline_answers(fitted[lab["element"]], x))
+        row["answers"] = answers
+        row["right"] = {m: judge(kind, truth, a) for m, a in answers.items()}
         rows.append(row)
-    methods = (*BACKENDS, "larch_pls", "nearest_reference", "majority")
-    motif_methods = (*BACKENDS, "nearest_reference", "majority")
-    scored = [r for r in rows if "skipped" not in r and r["true_cn"] is not None]
-    summary = {m: sum(str(r["true_cn"]) == r[m] for r in scored) for m in methods}
-    cn4 = [r for r in scored if str(r["true_cn"]) == "4"]
-    summary_cn4 = {m: sum(r[m] == "4" for r in cn4) for m in methods}
-    motif = {m: sum(r["true_motif"] == r[f"{m}_motif"] for r in scored) for m in motif_methods}
-    brier = {target: {m: float(np.mean([brier_score(r[f"{m}_{target}_probabilities"], str(r[f"true_{target}"]))
-                                        for r in scored]))
-                      for m in (methods if target == "cn" else motif_methods)}
-             for target in TARGETS}
-    untempered = {target: {m: float(np.mean([brier_score(r[f"{m}_untempered_{target}_probabilities"],
-                                                         str(r[f"true_{target}"])) for r in scored]))
-                           for m in BACKENDS}
-                  for target in TARGETS}
-    if args.json:
-        print(json.dumps({"rows": rows, "n_scored": len(scored), "cn_right": summary,
-                          "cn4_right": summary_cn4, "n_cn4": len(cn4), "motif_right": motif,
-                          "mean_brier": brier, "mean_brier_untempered": untempered}, indent=1))
-        return 0
-    head = " ".join(f"{m[:9]:>9s}" for m in methods)
-    print(f"{'compound':38s} {'true':>9s} {head} {'motif(lgb)':>10s} {'avg(lgb)':>8s} {'dom':>4s}")
-    for r in rows:
-        if "skipped" in r:
-            print(f"{r['compound'][:38]:38s} skipped: {r['skipped']}")
-            continue
-        true = f"{r['true_cn']}/{r['true_motif']}"
-        cells = " ".join(f"{r[m]:>9s}" for m in methods)
-        print(f"{r['compound'][:38]:38s} {true:>9s} {cells} {r['lightgbm_motif']:>10s} "
-              f"{r['lightgbm_site_average']:8.2f} {'yes' if r['in_domain'] else 'no':>4s}")
-    print(f"CN right of {len(scored)} with known CN: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
-    print(f"CN 4 right of {len(cn4)}: " + ", ".join(f"{k} {v}" for k, v in summary_cn4.items()))
-    print("motif right: " + ", ".join(f"{k} {v}" for k, v in motif.items()))
-    for target in TARGETS:
-        print(f"mean Brier score, {target} (0 best, 2 sure and wrong): "
-              + ", ".join(f"{k} {v:.3f}" for k, v in brier[target].items()))
-        print(f"  {target} without the temperature (the trees' own probabilities): "
-              + ", ".join(f"{k} {v:.3f}" for k, v in untempered[target].items()))
+    methods = (*args.backends, *BASELINES)
+    scored = [r for r in rows if "skipped" not in r]
+    summary: dict = {}
+    for kind, checks in (("compound", ("cn", "motif")), ("mixed", ("site_average",)), ("metal", ("metal",))):
+        of_kind = [r for r in scored if r["kind"] == kind]
+        summary[kind] = {"n": len(of_kind), **{
+            check: {m: sum(r["right"][m][check] for r in of_kind) for m in methods} for check in checks}}
+    confident_wrong = {m: [r["file"] for r in scored if r["kind"] == "compound" and not r["right"][m]["cn"]
+                           and (r["answers"][m]["confidence"] or 0) >= args.min_confidence]
+                       for m in args.backends}
+    combined = {m: sum(sum(v for v in r["right"][m].values()) for r in scored) for m in methods}
+    n_checks = sum(len(r["right"][methods[0]]) for r in scored)
+    out = {"rows": rows, "summary": summary, "combined_right": combined, "n_checks": n_checks,
+           "confident_wrong": confident_wrong, "min_confidence": args.min_confidence}
+    text = render(out, methods, args)
+    if args.write:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text)
+    print(json.dumps(out, indent=1, default=str) if args.json else text)
     return 0
+
+
+def _cell(answer: dict, kind: str) -> str:
+    if kind == "mixed":
+        return "-" if answer["site_average"] is None else f"{answer['site_average']:.2f}"
+    cell = answer["cn"] if kind == "compound" else ("metallic" if answer["metallic"] else answer["cn"])
+    if answer.get("confidence") is not None and answer["cn"] != "metallic":
+        cell += f" ({answer['confidence']:.2f})"
+    return cell + (" *" if answer["flagged"] else "")
+
+
+def render(out: dict, methods: tuple[str, ...], args: argparse.Namespace) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True, cwd=Path(__file__).parent).stdout.strip()
+    lines = ["# Measured reference spectra", "",
+             f"Written by `.venv/bin/python benchmarks/measured.py{' --write ' + str(args.write) if args.write else ''}` "
+             f"at commit {commit}{' (with uncommitted changes)' if dirty else ''}. "
+             "Cells: the answer (CN, `metallic`, or the site-averaged CN for mixed compounds) with the "
+             "calibrated CN confidence; `*` flagged (out of domain or uncertain). A compound's CN is "
+             "right when equal to the label; a mixed compound's site average within 0.5; a metal "
+             "when answered metallic or flagged.", "",
+             "| set | compound | kind | truth | " + " | ".join(methods) + " |",
+             "|---|---|---|---|" + "---|" * len(methods)]
+    for r in out["rows"]:
+        if "skipped" in r:
+            lines.append(f"| {r['set']} | {r['compound']} | {r['kind']} | - | skipped: {r['skipped']} |"
+                         + " |" * (len(methods) - 1))
+            continue
+        truth = {"compound": f"{r['true_cn']} {r['true_motif']}", "mixed": f"avg {r['true_site_average']}",
+                 "metal": "metallic"}[r["kind"]]
+        cells = []
+        for m in methods:
+            ok = all(r["right"][m].values())
+            cells.append(("" if ok else "**x** ") + _cell(r["answers"][m], r["kind"]))
+        lines.append(f"| {r['set']} | {r['compound']} | {r['kind']} | {truth} | " + " | ".join(cells) + " |")
+    lines += ["", "Right answers per kind:", "", "| kind | check | n | " + " | ".join(methods) + " |",
+              "|---|---|---|" + "---|" * len(methods)]
+    for kind, s in out["summary"].items():
+        for check, by in s.items():
+            if check == "n":
+                continue
+            lines.append(f"| {kind} | {check} | {s['n']} | " + " | ".join(str(by[m]) for m in methods) + " |")
+    lines.append(f"| all | every check | {out['n_checks']} | "
+                 + " | ".join(str(out["combined_right"][m]) for m in methods) + " |")
+    lines += ["", f"Wrong compound CN at confidence >= {out['min_confidence']}: "
+              + "; ".join(f"{m}: {', '.join(v) or 'none'}" for m, v in out["confident_wrong"].items()), ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     # batches keep memory bounded on thousands of files; a bad file is reported, not fatal
     results = predict_iter(args.files, model=args.model, element=args.element, target=args.target,
                            group=args.group, normalized=args.normalized, backend=args.backend,
-                           min_confidence=args.min_confidence, errors="flag")
+                           min_confidence=args.min_confidence, errors="flag", mu_columns=args.mu_columns)
     collected, failed = [], 0
     for res in results:
         if "error" in res:
@@ -164,7 +164,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             continue
         parts = [f"{res['file']}" + (f" [{res['group']}]" if res.get("group") else ""),
                  f"{res['element']} {res['edge']}, E0 {res['e0']:.1f} eV"]
-        for target in ("cn", "motif"):
+        if res.get("metallic"):
+            parts.append(f"metallic environment (p={res['metallic_probability']:.2f}): no coordination "
+                         "polyhedron, no CN or motif")
+        for target in ("cn", "motif") if not res.get("metallic") else ():
             if target in res:
                 name = target.upper() if target == "cn" else target
                 if res[target] == "uncertain":
@@ -173,7 +176,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     continue
                 p = res[f"{target}_probabilities"][res[target]]
                 parts.append(f"{name} {res[target]} (p={p:.2f}, confidence {res[f'{target}_confidence']:.2f})")
-        if "cn_site_average" in res:
+        if res.get("cn_site_average") is not None:
             parts.append(f"site-averaged CN {res['cn_site_average']:.2f}")
         parts.append("in domain" if res["in_domain"] else "OUT OF DOMAIN")
         print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]), flush=True)
@@ -191,7 +194,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     (model,) = resolve_models(args.target, args.model, args.element).values()
     out = []
     for k, path in enumerate(args.files):
-        expl = explain_spectrum(path, model, args.class_name, group=args.group, normalized=args.normalized)
+        expl = explain_spectrum(path, model, args.class_name, group=args.group, normalized=args.normalized,
+                                mu_columns=args.mu_columns)
         if args.plot:
             plot = args.plot if len(args.files) == 1 else f"{args.plot.rsplit('.', 1)[0]}_{k}.png"
             plot_explanation(expl, plot)
@@ -379,9 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--refresh", action="store_true",
                    help="read every computed structure again; recompute those whose absorber sites "
                         "or clusters changed (after a change of the partial-occupancy policy)")
-    b.add_argument("--site-domain", choices=("all", "anion"), default="all",
-                   help="'anion': compute only sites bonded to anions alone (what the default "
-                        "models train on); the others are recorded, not computed")
+    b.add_argument("--site-domain", choices=("anion", "anion+metallic", "all"), default="all",
+                   help="'anion': compute only sites bonded to anions alone (what the CN and motif "
+                        "models train on); 'anion+metallic' adds the metallic sites (the metallic "
+                        "detector's); the others are recorded, not computed")
     b.add_argument("--quiet", action="store_true", help="no progress line")
     b.add_argument("--json", action="store_true")
     _add_db(b)
@@ -427,13 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(t)
     t.add_argument("--element", required=True)
     t.add_argument("--edge", default="K")
-    t.add_argument("--target", choices=("cn", "motif"), required=True)
+    t.add_argument("--target", choices=("cn", "motif", "metallic"), required=True,
+                   help="'metallic': the detector of metallic sites (foils, alloys) against anion-coordinated ones")
     t.add_argument("--backend", default="rf", help="rf, xgboost, lightgbm or a plugin's (see 'backends')")
     t.add_argument("--cv", type=int, default=5, help="grouped CV folds (0: none)")
     t.add_argument("--params", default=None, help="backend hyper-parameters as JSON")
-    t.add_argument("--site-domain", choices=("anion", "all"), default="anion",
-                   help="database sites to use: 'anion' (absorber bonded only to anions; default) or 'all' "
-                        "(also metal-bonded sites of alloys and intermetallics)")
+    t.add_argument("--site-domain", choices=("anion", "anion+metallic", "all"), default=None,
+                   help="database sites to use: 'anion' (absorber bonded only to anions; default for cn "
+                        "and motif), 'anion+metallic' (default for metallic) or 'all'")
     t.add_argument("--out", required=True, help="model file to write")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -445,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("cn", "motif", "both"), default="both")
     p.add_argument("--group", default=None, help="group name in an Athena project")
     p.add_argument("--normalized", action="store_true", help="mu is already normalized")
+    p.add_argument("--mu-columns", default=None, metavar="EXPR",
+                   help="how mu is made where the column labels do not tell: a column ('mutrans'), "
+                        "a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
     p.add_argument("--backend", default=None, help="backend of the default models (default: lightgbm)")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="below this calibrated confidence (0-1) answer 'uncertain' with the top two classes")
@@ -459,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--class", dest="class_name", default=None, help="class to explain (default: predicted)")
     e.add_argument("--group", default=None)
     e.add_argument("--normalized", action="store_true")
+    e.add_argument("--mu-columns", default=None, metavar="EXPR",
+                   help="how mu is made where the column labels do not tell: a column ('mutrans'), "
+                        "a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
     e.add_argument("--plot", default=None, help="PNG file")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_explain)

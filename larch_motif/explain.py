@@ -107,17 +107,19 @@ def summarize(energy: np.ndarray, values: np.ndarray, regions: dict[str, tuple[f
 
 def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, target_class: str | None = None,
                      group: str | None = None, normalized: bool = False,
-                     regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS) -> dict:
+                     regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS,
+                     mu_columns: str | None = None) -> dict:
     """Local explanation of one spectrum (file or Larch Group) for one class (default: predicted).
 
     Returns file, group, target, class, energy (eV relative to E0), shap_values, expected_value,
     model_output (= expected_value + sum(shap_values)), output_space, regions, top_windows,
     in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting.
+    ``mu_columns``: how mu is made from the columns (``spectra.mu_from_columns``).
     """
     from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings, is_in_domain
 
     m = model if isinstance(model, MotifModel) else load_model(model)
-    grp = _as_group(spectrum, group, normalized)
+    grp = _as_group(spectrum, group, normalized, mu_columns)
     grp.motif_warnings = []
     normalize(grp)
     x = features(grp, m.preprocessing)

@@ -125,18 +125,39 @@ def first_shell_descriptors(vectors: np.ndarray) -> dict[str, float]:
 ANION_LIGANDS: frozenset[str] = frozenset(
     {"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "C", "P", "As", "Sb", "H"})
 
-#: Site domains a classifier can be trained on: ``anion`` keeps sites bonded only to anion
-#: ligands (the coordination compounds that CN and motif describe, and what is measured at a
-#: beamline for that question); ``all`` also keeps metal-bonded sites of alloys and
-#: intermetallics (CN 8-14 of metal neighbours).
-SITE_DOMAINS: tuple[str, ...] = ("anion", "all")
+#: Ligands that make a site a coordination compound even when a metal is among its neighbours
+#: too (Cu-S-Cu in sulfides, O beside a metal contact): such a site is neither in the anion
+#: domain nor metallic.
+HARD_ANION_LIGANDS: frozenset[str] = frozenset({"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te"})
+
+#: Site domains a classifier can be trained on, or a build computes: ``anion`` keeps sites
+#: bonded only to anion ligands (the coordination compounds that CN and motif describe, and what
+#: is measured at a beamline for that question); ``anion+metallic`` adds the metallic sites
+#: (``is_metallic``: metals, alloys, intermetallics, carbides and pnictides of metallic bonding,
+#: what the metallic detector learns from); ``all`` also keeps sites with a metal neighbour
+#: beside a chalcogen, oxygen, nitrogen or halogen.
+SITE_DOMAINS: tuple[str, ...] = ("anion", "anion+metallic", "all")
+
+
+def _species(ligands: str | None) -> list[str]:
+    return [s.strip() for s in (ligands or "").split(",") if s.strip()]
+
+
+def is_metallic(ligands: str | None) -> bool:
+    """Whether a site with these ligands (comma-separated symbols) is metallic: at least one
+    ligand is a metal (an element outside ``ANION_LIGANDS``) and none is in
+    ``HARD_ANION_LIGANDS`` (Fe in iron or Fe3C, Ni in NiAs, Zn in Zn or CuZn; not Cu in CuS)."""
+    species = _species(ligands)
+    return (any(s not in ANION_LIGANDS for s in species)
+            and not any(s in HARD_ANION_LIGANDS for s in species))
 
 
 def in_site_domain(ligands: str | None, domain: str = "anion") -> bool:
     """Whether a site with these ligands (comma-separated symbols) belongs to ``domain``."""
     if domain == "all":
         return True
-    if domain != "anion":
+    if domain not in SITE_DOMAINS:
         raise ValueError(f"unknown site domain {domain!r} (choose from {', '.join(SITE_DOMAINS)})")
-    species = [s.strip() for s in (ligands or "").split(",") if s.strip()]
-    return bool(species) and all(s in ANION_LIGANDS for s in species)
+    species = _species(ligands)
+    anion = bool(species) and all(s in ANION_LIGANDS for s in species)
+    return anion or (domain == "anion+metallic" and is_metallic(ligands))

@@ -43,26 +43,40 @@ def _report(_larch, command: str, exc: Exception) -> None:
     _larch.error[-1].exc_info = (LarchMotifError, error, None)
 
 
-def _spectrum_copy(group):
-    """A Larch Group sharing the arrays of ``group``, so that a failure leaves ``group`` as it was."""
+def _spectrum_copy(group, mu_columns: str | None = None):
+    """A Larch Group sharing the arrays of ``group``, so that a failure leaves ``group`` as it was.
+
+    A Group read by Larch's ``read_xdi`` or ``read_ascii`` without ``mu`` gets it from its
+    columns on the copy (``spectra.set_mu_from_columns``; ``mu_columns`` chooses)."""
     from larch import Group
+
+    from larch_motif.spectra import set_mu_from_columns
 
     if group is None:
         raise LarchMotifError("no group given: give a Group with energy (eV) and mu")
     if not hasattr(group, "__dict__") or isinstance(group, type):
         raise LarchMotifError(f"{group!r} is not a Group: give a Group with energy (eV) and mu")
-    missing = [name for name in ("energy", "mu") if not hasattr(group, name)]
-    if missing:
-        raise LarchMotifError(
-            f"the group has no {' and no '.join(missing)}: give a Group with energy (eV) and mu "
-            f"(read_ascii(file, labels='energy mu'), or set group.energy and group.mu)")
     work = Group(name=getattr(group, "__name__", None))
     # a snapshot of the attributes: Larix may add one while a worker thread copies
     for name, value in dict(vars(group)).items():
         if name != "__name__":
             # pre_edge records its call in these two in place: the copy gets its own
             setattr(work, name, copy.deepcopy(value) if name in ("journal", "callargs") else value)
+    if hasattr(work, "energy") and (mu_columns or not hasattr(work, "mu")):
+        set_mu_from_columns(work, mu_columns)
+    missing = [name for name in ("energy", "mu") if not hasattr(work, name)]
+    if missing:
+        raise LarchMotifError(
+            f"the group has no {' and no '.join(missing)}: give a Group with energy (eV) and mu "
+            f"(read_ascii(file, labels='energy mu'), or set group.energy and group.mu)")
     return work
+
+
+def _copy_of(group, mu_columns: str | None = None):
+    try:
+        return _spectrum_copy(group, mu_columns)
+    except LarchMotifError as exc:
+        raise GroupError(str(exc), group) from None
 
 
 def _write_back(group, work, skip: tuple[str, ...] = ("__name__", "motif_warnings")) -> None:
@@ -80,13 +94,6 @@ class GroupError(LarchMotifError):
     def __init__(self, message: str, group) -> None:
         super().__init__(message)
         self.group = group
-
-
-def _copy_of(group):
-    try:
-        return _spectrum_copy(group)
-    except LarchMotifError as exc:
-        raise GroupError(str(exc), group) from None
 
 
 def _refuse_other_element(warnings: list[str], group=None) -> None:
@@ -111,14 +118,16 @@ def _model_for(target: str, model, element: str | None):
 
 #: What ``motif_predict`` writes into ``group.motif`` from a prediction.
 _MOTIF_KEYS = ("cn", "cn_probabilities", "cn_confidence", "cn_top2", "cn_site_average", "motif",
-               "motif_probabilities", "motif_confidence", "motif_top2", "in_domain", "warnings",
+               "motif_probabilities", "motif_confidence", "motif_top2", "metallic",
+               "metallic_probability", "metallic_confidence", "grid_eV", "in_domain", "warnings",
                "e0", "e0_half", "element", "edge", "domain_distance")
 
 
-def motif_predict(group=None, model=None, target="both", element=None, normalized=False, _larch=None):
+def motif_predict(group=None, model=None, target="both", element=None, normalized=False,
+                  mu_columns=None, _larch=None):
     """Coordination number (CN) and coordination motif of the absorber from a XANES spectrum.
 
-    motif_predict(group, model=None, target='both', element=None, normalized=False)
+    motif_predict(group, model=None, target='both', element=None, normalized=False, mu_columns=None)
 
     Parameters:
       group       Group with energy (eV) and mu (raw or normalized), or a list of such Groups.
@@ -127,6 +136,9 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
       target      'cn', 'motif' or 'both' (default; a model file gives its own target only).
       element     absorbing element, e.g. 'Fe'; default: the model's, else found from E0.
       normalized  True when mu is already normalized (flat): pre_edge is not run.
+      mu_columns  how mu is made from the group's columns where it has no mu (a group from
+                  read_xdi) or the labels do not tell: 'ln(i0/itrans)', 'ifluor/i0', 'mutrans'.
+                  Default: from XDI's column names (i0 and itrans give ln(i0/itrans)).
 
     Runs pre_edge on the group unless it is already normalized (an existing pre_edge result,
     e0, edge_step and flat, is used as it is), then writes:
@@ -134,6 +146,10 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
       group.motif  a Group with
         cn, cn_probabilities           predicted CN and {CN: probability}
         motif, motif_probabilities     predicted motif and {motif: probability}
+        metallic, metallic_probability True for a metallic environment (foil, alloy): then
+                                       cn is None and motif 'metallic', without probabilities
+        grid_eV                        the model grid (eV around E0); a short scan gets the
+                                       models of the window it covers
         in_domain                      False when the spectrum is unlike the training spectra
         warnings                       list of reasons (range too short, far from training, ...)
         e0, e0_half                    E0 (eV) from pre_edge, and at half the edge step (eV)
@@ -154,9 +170,9 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
       motif_predict([dat1, dat2, dat3], element='Fe')
     """
     if isinstance(group, (list, tuple)):
-        return _motif_predict_groups(group, model, target, element, normalized, _larch)
+        return _motif_predict_groups(group, model, target, element, normalized, _larch, mu_columns)
     try:
-        ((work, res),) = predict_groups([group], model, target, element, normalized)
+        ((work, res),) = predict_groups([group], model, target, element, normalized, mu_columns)
     except LarchMotifError as exc:
         return _report(_larch, "motif_predict", exc)
     write_prediction(group, work, res, model, target)
@@ -164,7 +180,7 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
 
 
 def predict_groups(groups: list, model=None, target: str = "both", element: str | None = None,
-                   normalized: bool = False) -> list[tuple[object, dict]]:
+                   normalized: bool = False, mu_columns: str | None = None) -> list[tuple[object, dict]]:
     """CN and/or motif of Larch Groups, computed on copies in one ``predict`` call: the Groups
     are not changed (``write_prediction`` puts a result on its Group, as ``motif_predict`` does).
 
@@ -174,7 +190,7 @@ def predict_groups(groups: list, model=None, target: str = "both", element: str 
     """
     from larch_motif.prediction import predict
 
-    works = [_copy_of(group) for group in groups]
+    works = [_copy_of(group, mu_columns) for group in groups]
     m = _model_for(target, model, element)
     results = predict(works, model=m, element=element, target=target, normalized=normalized)
     for group, res in zip(groups, results):
@@ -193,7 +209,7 @@ def write_prediction(group, work, res: dict, model=None, target: str = "both") -
 
 
 
-def _motif_predict_groups(groups, model, target, element, normalized, _larch) -> None:
+def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu_columns=None) -> None:
     """``motif_predict`` on a list of Groups: batched, a failed Group flagged on its own."""
     from larch import Group
 
@@ -205,7 +221,7 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch) ->
         works = []
         for k, grp in enumerate(groups):
             try:
-                works.append(_spectrum_copy(grp))
+                works.append(_spectrum_copy(grp, mu_columns))
             except LarchMotifError as exc:
                 raise LarchMotifError(f"item {k} of the list: {exc}") from None
         m = _model_for(target, model, element)
@@ -225,10 +241,11 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch) ->
 
 
 def motif_explain(group=None, model=None, target="cn", class_name=None, element=None, normalized=False,
-                  _larch=None):
+                  mu_columns=None, _larch=None):
     """TreeSHAP explanation of a CN or motif prediction on the energy axis.
 
-    motif_explain(group, model=None, target='cn', class_name=None, element=None, normalized=False)
+    motif_explain(group, model=None, target='cn', class_name=None, element=None, normalized=False,
+                  mu_columns=None)
 
     Parameters:
       group       Group with energy (eV) and mu.
@@ -238,6 +255,7 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
       class_name  class to explain, e.g. '4' or 'T:4'; default: the predicted one.
       element     absorbing element; default: the model's, else found from E0.
       normalized  True when mu is already normalized.
+      mu_columns  how mu is made from the group's columns, as in motif_predict.
 
     Runs pre_edge as motif_predict does and writes group.motif_explain, a Group with
       class_name        the class explained
@@ -252,7 +270,8 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
     Returns None. Errors stop the script with one line and leave the group unchanged.
     """
     try:
-        ((work, expl),) = explain_groups([group], model, target, class_name, element, normalized)
+        ((work, expl),) = explain_groups([group], model, target, class_name, element, normalized,
+                                         mu_columns=mu_columns)
     except LarchMotifError as exc:
         return _report(_larch, "motif_explain", exc)
     write_explanation(group, work, expl)
@@ -261,7 +280,8 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
 
 def explain_groups(groups: list, model=None, target: str = "cn", class_name: str | None = None,
                    element: str | None = None, normalized: bool = False,
-                   progress: Callable[[int, int], None] | None = None) -> list[tuple[object, dict]]:
+                   progress: Callable[[int, int], None] | None = None,
+                   mu_columns: str | None = None) -> list[tuple[object, dict]]:
     """TreeSHAP explanations of Larch Groups, computed on copies with one model: the Groups are
     not changed (``write_explanation`` puts a result on its Group, as ``motif_explain`` does).
 
@@ -276,7 +296,7 @@ def explain_groups(groups: list, model=None, target: str = "cn", class_name: str
 
     if target not in ("cn", "motif"):
         raise LarchMotifError(f"unknown target {target!r} (choose from cn, motif)")
-    works = [_copy_of(group) for group in groups]
+    works = [_copy_of(group, mu_columns) for group in groups]
     if not works:
         raise LarchMotifError("no group given: give a Group with energy (eV) and mu")
     if normalized:

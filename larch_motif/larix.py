@@ -238,8 +238,11 @@ def prediction_row(name: str, motif) -> tuple[str, ...]:
             return "", ""
         return str(label), f"{probabilities[label]:.2f}"
 
-    cn, p_cn = best(getattr(motif, "cn", None), getattr(motif, "cn_probabilities", None))
-    motif_label, p_motif = best(getattr(motif, "motif", None), getattr(motif, "motif_probabilities", None))
+    if getattr(motif, "metallic", False):  # no coordination polyhedron: the detector's answer
+        cn, p_cn, motif_label, p_motif = "-", "", "metallic", f"{motif.metallic_probability:.2f}"
+    else:
+        cn, p_cn = best(getattr(motif, "cn", None), getattr(motif, "cn_probabilities", None))
+        motif_label, p_motif = best(getattr(motif, "motif", None), getattr(motif, "motif_probabilities", None))
     return (name, cn, p_cn, motif_label, p_motif, "yes" if motif.in_domain else "NO", "; ".join(motif.warnings))
 
 

@@ -29,7 +29,7 @@ from larch_motif.spectra import Preprocessing
 
 MODEL_FORMAT = "larch_motif-model"
 MODEL_FORMAT_VERSION = 1
-TARGETS = ("cn", "motif")
+TARGETS = ("cn", "motif", "metallic")
 #: Regression targets: ``cn_mean`` is the site-averaged CN of a compound (multiplicity-weighted
 #: over its absorber sites), learned from the database's compound spectra.
 REGRESSION_TARGETS = ("cn_mean",)

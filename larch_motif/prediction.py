@@ -22,14 +22,23 @@ import numpy as np
 
 from larch_motif.errors import LarchMotifError, SpectrumError
 from larch_motif.models import MotifModel, load_model, temper
-from larch_motif.spectra import features, normalize, read_spectrum
+from larch_motif.spectra import (
+    features,
+    normalize,
+    preprocessing_for,
+    read_spectrum,
+    set_mu_from_columns,
+    window_for,
+)
 
 TARGET_CHOICES = ("cn", "motif", "both")
 
 
-def _as_group(spectrum: object, group: str | None, normalized: bool):
+def _as_group(spectrum: object, group: str | None, normalized: bool, mu_columns: str | None = None):
     if isinstance(spectrum, (str, os.PathLike)):
-        return read_spectrum(spectrum, group=group, normalized=normalized)
+        return read_spectrum(spectrum, group=group, normalized=normalized, mu_columns=mu_columns)
+    if hasattr(spectrum, "energy") and (hasattr(spectrum, "array_labels") or mu_columns):
+        set_mu_from_columns(spectrum, mu_columns)
     if hasattr(spectrum, "energy") and hasattr(spectrum, "mu"):
         if normalized:
             spectrum.is_normalized = True
@@ -90,9 +99,10 @@ def edge_shape_warnings(group) -> list[str]:
 
 def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = None,
                    element: str | None = None, edge: str = "K",
-                   backend: str | None = None) -> dict[str, MotifModel]:
+                   backend: str | None = None, grid_max_eV: float | None = None) -> dict[str, MotifModel]:
     """Models by target: a given model file/object, or the default models of ``element``
-    (of ``backend``, default ``training.DEFAULT_BACKEND``)."""
+    (of ``backend``, default ``training.DEFAULT_BACKEND``; ``grid_max_eV``: those of a
+    short-scan window, ``spectra.SHORT_SCAN_WINDOWS_EV``)."""
     if target not in TARGET_CHOICES:
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGET_CHOICES)})")
     targets = ("cn", "motif") if target == "both" else (target,)
@@ -105,13 +115,14 @@ def resolve_models(target: str, model: str | os.PathLike | MotifModel | None = N
         return {m.target: m}
     if element is None:
         raise LarchMotifError("give a model file or an element")
-    return {t: _default_model(element, t, edge, backend) for t in targets}
+    return {t: _default_model(element, t, edge, backend, grid_max_eV) for t in targets}
 
 
-_DEFAULT_MODELS: dict[tuple[str, str, str, str | None], tuple[tuple, MotifModel]] = {}
+_DEFAULT_MODELS: dict[tuple[str, str, str, str | None, float | None], tuple[tuple, MotifModel]] = {}
 
 
-def _default_model(element: str, target: str, edge: str, backend: str | None = None) -> MotifModel:
+def _default_model(element: str, target: str, edge: str, backend: str | None = None,
+                   grid_max_eV: float | None = None) -> MotifModel:
     """``training.default_model`` of ``backend`` (default ``training.DEFAULT_BACKEND``), kept in
     memory while the bundled database file is unchanged: loading it takes about 0.4 s, too long
     for each of hundreds of Larch commands."""
@@ -124,18 +135,19 @@ def _default_model(element: str, target: str, edge: str, backend: str | None = N
         stat = path.stat()
         stamp = (str(path), stat.st_mtime_ns, stat.st_size, str(cache_folder()))
     except OSError:
-        return default_model(element, target, edge, backend)
-    cached = _DEFAULT_MODELS.get((element, target, edge, backend))
+        return default_model(element, target, edge, backend, grid_max_eV)
+    key = (element, target, edge, backend, grid_max_eV)
+    cached = _DEFAULT_MODELS.get(key)
     if cached is None or cached[0] != stamp:
-        cached = (stamp, default_model(element, target, edge, backend))
-        _DEFAULT_MODELS[(element, target, edge, backend)] = cached
+        cached = (stamp, default_model(element, target, edge, backend, grid_max_eV))
+        _DEFAULT_MODELS[key] = cached
     return cached[1]
 
 
 def predict(spectra: object | Iterable[object], model: str | os.PathLike | MotifModel | None = None,
             element: str | None = None, target: str = "both", group: str | None = None,
             normalized: bool = False, edge: str = "K", backend: str | None = None,
-            min_confidence: float | None = None) -> list[dict]:
+            min_confidence: float | None = None, mu_columns: str | None = None) -> list[dict]:
     """Predict CN and/or motif of each spectrum (files or Larch Groups).
 
     With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
@@ -152,8 +164,18 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     Without ``model``, the default models of the element are used, of ``backend`` (rf,
     xgboost, lightgbm; default lightgbm).
 
+    ``mu_columns`` says how mu is made from the columns of a file or a Group read by Larch
+    (``"ln(i0/itrans)"``, ``"ifluor/i0"``, ``"mutrans"``; ``spectra.mu_from_columns``) where
+    the column labels do not tell it.
+
     Returns one dict per spectrum: file, group, element, edge, e0 (eV), e0_half (eV), cn,
-    cn_probabilities, motif, motif_probabilities, in_domain, warnings, domain_distance. The
+    cn_probabilities, motif, motif_probabilities, in_domain, warnings, domain_distance, grid_eV
+    (the models' grid, eV around E0). With the default models and ``target="both"`` also
+    ``metallic`` and ``metallic_probability`` (the metallic detector): a metallic answer has
+    ``cn: None``, ``motif: "metallic"``, ``cn_site_average: None`` and no class probabilities.
+    A spectrum that ends before the full grid but reaches a short-scan window
+    (``spectra.SHORT_SCAN_WINDOWS_EV``) is answered by that window's models, with a warning
+    that names the window. The
     element comes from ``element``, else from the model, else from E0 (xraydb). A spectrum that
     cannot be read or normalized raises ``SpectrumError``; ``predict_iter`` can flag it instead.
     """
@@ -162,7 +184,8 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
         raise LarchMotifError("no spectra given")
     return list(predict_iter(items, model=model, element=element, target=target, group=group,
                              normalized=normalized, edge=edge, backend=backend,
-                             min_confidence=min_confidence, batch_size=max(len(items), 1)))
+                             min_confidence=min_confidence, batch_size=max(len(items), 1),
+                             mu_columns=mu_columns))
 
 
 ERROR_CHOICES = ("raise", "flag")
@@ -172,7 +195,7 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                  element: str | None = None, target: str = "both", group: str | None = None,
                  normalized: bool = False, edge: str = "K", backend: str | None = None,
                  min_confidence: float | None = None, batch_size: int = 256,
-                 errors: str = "raise") -> Iterator[dict]:
+                 errors: str = "raise", mu_columns: str | None = None) -> Iterator[dict]:
     """Predict spectra from any iterable (a generator of files or Groups), ``batch_size`` at a time.
 
     Yields the dicts of ``predict`` in input order; only one batch of spectra is held at once,
@@ -189,13 +212,13 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise LarchMotifError(f"min_confidence {min_confidence!r} must lie between 0 and 1")
     iterator = iter(spectra)
-    models: dict[str, MotifModel] | None = None
-    site_average: MotifModel | None = None
+    # models by short-scan window (None: the full grid); a model file serves every window
+    model_sets: dict[float | None, tuple[dict[str, MotifModel], MotifModel | None, MotifModel | None]] = {}
     while batch := list(itertools.islice(iterator, batch_size)):
         groups: list = []
         for item in batch:
             try:
-                grp = _as_group(item, group, normalized)
+                grp = _as_group(item, group, normalized, mu_columns)
                 grp.motif_warnings = []
                 normalize(grp)
                 grp.motif_warnings = list(grp.motif_warnings) + edge_shape_warnings(grp)
@@ -205,18 +228,38 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                     raise
                 groups.append(_error_result(item, group, exc))
         good = [g for g in groups if not isinstance(g, dict)]
-        if models is None and good:
-            if element is None and model is None:
-                element, edge = infer_element(good[0])
-            models = resolve_models(target, model, element, edge, backend)
-            if target == "both" and model is None:
-                # compounds with several absorber sites (magnetite, Mn3O4): the site-averaged CN
-                site_average = _default_model(element or next(iter(models.values())).element,
-                                              "cn_mean", edge, backend)
-        results = iter(_predict_groups(good, models, element, edge, min_confidence, site_average)
-                       if good else [])
+        if good and element is None and model is None:
+            element, edge = infer_element(good[0])
+        by_window: dict[float | None, list[int]] = {}
+        for k, grp in enumerate(good):
+            window = None if model is not None else window_for(
+                float(np.max(grp.energy) - grp.e0_half), element)
+            by_window.setdefault(window, []).append(k)
+        predicted: dict[int, dict] = {}
+        for window, members in by_window.items():
+            if window not in model_sets:
+                model_sets[window] = _model_set(target, model, element, edge, backend, window)
+            models, site_average, metallic = model_sets[window]
+            chunk = [good[k] for k in members]
+            for k, res in zip(members, _predict_groups(chunk, models, element, edge, min_confidence,
+                                                       site_average, metallic, window)):
+                predicted[k] = res
+        results = iter(predicted[k] for k in range(len(good)))
         for grp in groups:
             yield grp if isinstance(grp, dict) else next(results)
+
+
+def _model_set(target: str, model, element: str | None, edge: str, backend: str | None,
+               window: float | None) -> tuple[dict[str, MotifModel], MotifModel | None, MotifModel | None]:
+    """The classifiers by target, the site-averaged CN regressor and the metallic detector of a
+    prediction run (the last two only with the default models and ``target='both'``)."""
+    models = resolve_models(target, model, element, edge, backend, grid_max_eV=window)
+    if target != "both" or model is not None:
+        return models, None, None
+    element = element or next(iter(models.values())).element
+    # compounds with several absorber sites (magnetite, Mn3O4): the site-averaged CN
+    site_average = _default_model(element, "cn_mean", edge, backend, window)
+    return models, site_average, _default_model(element, "metallic", edge, backend, window)
 
 
 def _error_result(item: object, group: str | None, exc: Exception) -> dict:
@@ -226,9 +269,20 @@ def _error_result(item: object, group: str | None, exc: Exception) -> dict:
             "error": message, "in_domain": False, "warnings": [message]}
 
 
+#: Probability of the metallic class above which the answer is "metallic" (no CN, no motif)
+METALLIC_THRESHOLD = 0.5
+
+
 def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | None, edge: str,
-                    min_confidence: float | None, site_average: MotifModel | None) -> list[dict]:
-    """Predictions for normalized groups with resolved models (one batch)."""
+                    min_confidence: float | None, site_average: MotifModel | None,
+                    metallic: MotifModel | None = None, window: float | None = None) -> list[dict]:
+    """Predictions for normalized groups with resolved models (one batch).
+
+    With a metallic detector, a spectrum whose tempered probability of ``metallic`` is above
+    ``METALLIC_THRESHOLD`` is answered ``cn: None``, ``motif: "metallic"``, ``metallic: True``
+    (no coordination polyhedron), without the CN and motif classes; every answer gets
+    ``metallic`` and ``metallic_probability``. ``window``: the grid end (eV above E0) of a
+    short-scan window model, stated in the answer as ``grid_eV``."""
     first = next(iter(models.values()))
     results = []
     for grp in groups:
@@ -237,8 +291,14 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
             "file": getattr(grp, "filename", None), "group": getattr(grp, "groupname", None),
             "element": element or first.element, "edge": edge, "e0": float(grp.e0),
             "e0_half": float(grp.e0_half), "edge_from_e0": f"{seen_element} {seen_edge}",
+            "grid_eV": [float(first.preprocessing.grid_min_eV), float(first.preprocessing.grid_max_eV)],
             "in_domain": True, "warnings": [],
         })
+        if window is not None:
+            results[-1]["warnings"].append(
+                f"short scan: answered by the models of the window {first.preprocessing.grid_min_eV:+g} "
+                f"to {window:+g} eV around E0 (the full grid ends at "
+                f"{preprocessing_for(first.element).grid_max_eV:+g} eV)")
     for name, m in models.items():
         X = np.vstack([features(g, m.preprocessing) for g in groups])
         model_proba = m.predict_proba(X)
@@ -266,7 +326,36 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
         X = np.vstack([features(g, site_average.preprocessing) for g in groups])
         for res, value in zip(results, site_average.predict(X)):
             res["cn_site_average"] = round(float(value), 2)
+    if metallic is not None:
+        _answer_metallic(results, groups, metallic)
     for res, grp in zip(results, groups):
         res["warnings"] = list(dict.fromkeys(grp.motif_warnings + res["warnings"]))
         res["in_domain"] = is_in_domain(res["warnings"])
     return results
+
+
+def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) -> None:
+    """Add the metallic detector's answer to each result; a metallic one loses its CN and motif."""
+    from larch_motif.training import METALLIC
+
+    X = np.vstack([features(g, detector.preprocessing) for g in groups])
+    model_proba = detector.predict_proba(X)
+    column = detector.classes.index(METALLIC)
+    p_metallic = temper(model_proba, detector.temperature)[:, column]
+    confidence = detector.confidence(model_proba.max(axis=1))
+    for res, p, conf in zip(results, p_metallic, confidence):
+        res["metallic"] = bool(p > METALLIC_THRESHOLD)
+        res["metallic_probability"] = round(float(p), 4)
+        res["metallic_confidence"] = round(float(conf), 4)
+        if res["metallic"]:
+            for key in [k for k in res if k.startswith(("cn", "motif"))]:
+                del res[key]
+            res.update(cn=None, motif="metallic", cn_site_average=None)
+            # the CN/motif models' distance says nothing of a metal: the detector's does
+            res["warnings"] = [w for w in res["warnings"] if not w.startswith("far from")]
+    distance = detector.domain_distance(X)
+    threshold = float(detector.metadata.get("domain_threshold", np.inf))
+    for res, d in zip(results, distance):
+        if res["metallic"] and d > threshold:
+            res["warnings"].append(f"far from the training spectra (metallic model): distance "
+                                   f"{d:.3f} > {threshold:.3f}")

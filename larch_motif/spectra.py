@@ -84,11 +84,31 @@ class Preprocessing:
 GRID_MAX_EV_BY_ELEMENT: dict[str, float] = {"Cu": 100.0, "Zn": 100.0}
 
 
-def preprocessing_for(element: str) -> Preprocessing:
+#: Upper ends (eV above E0) of the short-scan window models: a spectrum that ends before the
+#: full grid of its element but reaches one of these gets the models of the largest it reaches
+#: (``benchmarks/windows.py`` measures each on theory). A spectrum short of the smallest one is
+#: "range too short".
+SHORT_SCAN_WINDOWS_EV: tuple[float, ...] = (45.0, 30.0)
+
+
+def preprocessing_for(element: str, grid_max_eV: float | None = None) -> Preprocessing:
     """The preprocessing of ``element``'s default models: ``Preprocessing()`` with the grid of
-    ``GRID_MAX_EV_BY_ELEMENT`` where that names the element."""
-    grid_max_eV = GRID_MAX_EV_BY_ELEMENT.get(element)
+    ``GRID_MAX_EV_BY_ELEMENT`` where that names the element, or ending at ``grid_max_eV``
+    (eV above E0) for a short-scan window model."""
+    grid_max_eV = grid_max_eV if grid_max_eV is not None else GRID_MAX_EV_BY_ELEMENT.get(element)
     return Preprocessing() if grid_max_eV is None else Preprocessing(grid_max_eV=grid_max_eV)
+
+
+def window_for(energy_above_e0_eV: float, element: str) -> float | None:
+    """The grid end (eV above E0) of the models for a spectrum that reaches
+    ``energy_above_e0_eV`` above its E0: ``None`` (the full grid) where it reaches the full
+    grid, else the largest of ``SHORT_SCAN_WINDOWS_EV`` it reaches, else ``None`` too (the full
+    grid's models then flag it "range too short")."""
+    prep = preprocessing_for(element)
+    if energy_above_e0_eV >= prep.grid_max_eV - prep.grid_step_eV:
+        return None
+    reached = [w for w in SHORT_SCAN_WINDOWS_EV if energy_above_e0_eV >= w - prep.grid_step_eV]
+    return max(reached) if reached else None
 
 
 def _group(**kws: object):
@@ -120,13 +140,24 @@ def check_spectrum(energy: object, mu: object, what: str = "spectrum") -> tuple[
     return energy, mu
 
 
-def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized: bool = False):
+def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized: bool = False,
+                  mu_columns: str | None = None):
     """Read a spectrum file into a Larch Group with ``energy`` (eV) and ``mu``.
 
-    Formats: XDI, column ASCII (energy first; mu from a column labelled mu, xmu, norm or flat,
-    else the second column), Athena projects (``.prj``: ``group`` names the group; the only
-    group is taken when there is one). ``normalized=True`` (or a ``.nor`` file) marks ``mu`` as
-    already normalized, so ``normalize`` does not renormalize it.
+    Formats: XDI (``#XDI/1.x`` or ``# XDI/1.x``, read with Larch's ``read_xdi``), column ASCII
+    (Larch's ``read_ascii``; labels from the last comment line or a ``# columns: ...`` line),
+    Athena projects (``.prj``: ``group`` names the group; the only group is taken when there
+    is one).
+
+    mu comes from the column labels (``mu_from_columns``): ``mutrans``/``mufluor``/``mu``/``xmu``
+    as they are, ``ln(i0/itrans)`` from ``i0`` and ``itrans``, ``ifluor/i0`` from ``i0`` and
+    ``ifluor``, ``normtrans``/``normfluor``/``norm``/``flat`` as already normalized. Where the
+    labels do not tell, ``SpectrumError`` names the columns found and asks for ``mu_columns``:
+    a column name (``"mutrans"``), a ratio (``"ifluor/i0"``) or a log ratio
+    (``"ln(i0/itrans)"``). ``normalized=True`` (or a ``.nor`` file) marks ``mu`` as already
+    normalized, so ``normalize`` does not renormalize it.
+
+    The Group also gets ``mu_source``: how mu was made (``"ln(i0/itrans)"``, ``"mutrans"``, ...).
     """
     path = Path(path)
     if not path.is_file():
@@ -136,15 +167,95 @@ def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized:
         if path.suffix.lower() == ".prj":
             grp = _read_athena(path, group)
         else:
-            grp = _read_columns(path)
+            grp = _read_columns(path, mu_columns)
     except SpectrumError:
         raise
     except Exception as exc:  # larch readers raise many kinds on junk; the user gets one line
         raise SpectrumError(f"{path}: not a readable spectrum ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     grp.energy, grp.mu = check_spectrum(grp.energy, grp.mu, str(path))
     grp.filename = str(path)
-    grp.is_normalized = bool(normalized)
+    grp.is_normalized = bool(normalized or getattr(grp, "is_normalized", False))
     return grp
+
+
+#: Column labels (lower case) that are mu as measured, in XDI's names and the common others
+MU_LABELS = ("mutrans", "mufluor", "murefer", "mu", "xmu")
+#: Column labels of spectra already normalized to the edge step
+NORMALIZED_LABELS = ("normtrans", "normfluor", "norm", "flat")
+#: Column labels of the energy (eV)
+ENERGY_LABELS = ("energy", "energy_ev", "e", "energy(ev)", "ev")
+_MU_COLUMNS_HELP = ("choose with mu_columns (CLI --mu-columns, Larch motif_predict(..., mu_columns=)): "
+                    "a column ('mutrans'), a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
+
+
+def _mu_expression(spec: str, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """mu from a ``mu_columns`` expression: ``NAME``, ``NUM/DEN`` or ``ln(NUM/DEN)``."""
+    import re
+
+    text = spec.strip().lower().replace(" ", "")
+    match = re.fullmatch(r"(?:(-?)ln\((\w+)/(\w+)\)|(\w+)/(\w+)|(\w+))", text)
+    if not match:
+        raise SpectrumError(f"mu_columns {spec!r}: not a column, a ratio A/B or a log ratio ln(A/B)")
+    names = [n for n in match.groups()[1:] if n]
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise SpectrumError(f"mu_columns {spec!r}: no column {', '.join(missing)} "
+                            f"(columns: {', '.join(columns)})")
+    if match.group(6):
+        return columns[match.group(6)]
+    num, den = (columns[n] for n in names)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = num / den
+        if match.group(4):
+            return ratio
+        mu = np.log(ratio)
+    return -mu if match.group(1) else mu
+
+
+def mu_from_columns(labels: list[str], arrays: list[np.ndarray],
+                    mu_columns: str | None = None) -> tuple[np.ndarray, np.ndarray, str, bool]:
+    """Energy (eV), mu, how mu was made, and whether it is already normalized, from labelled
+    columns (XDI's standard names or the labels of a column file).
+
+    Without ``mu_columns`` the labels must tell mu: one of ``MU_LABELS``, ``i0`` with
+    ``itrans`` (mu = ln(i0/itrans)) or with ``ifluor`` (mu = ifluor/i0), one of
+    ``NORMALIZED_LABELS``, or a single column beside the energy. Transmission and fluorescence
+    together, or several unnamed columns, raise ``SpectrumError`` naming the columns and how
+    to choose; nothing is guessed.
+    """
+    labels = [str(lab).strip().lower() for lab in labels]
+    columns = dict(zip(labels, arrays))
+    found = ", ".join(labels)
+    energy_label = next((lab for lab in labels if lab in ENERGY_LABELS), labels[0])
+    energy = columns[energy_label]
+    if mu_columns:
+        mu = _mu_expression(mu_columns, columns)
+        return energy, mu, mu_columns.strip(), mu_columns.strip().lower() in NORMALIZED_LABELS
+    have = set(labels)
+    candidates: list[tuple[str, bool]] = [(lab, False) for lab in ("mutrans", "mufluor") if lab in have]
+    if "i0" in have and "itrans" in have and "mutrans" not in have:
+        candidates.append(("ln(i0/itrans)", False))
+    if "i0" in have and "ifluor" in have and "mufluor" not in have:
+        candidates.append(("ifluor/i0", False))
+    if not candidates:
+        candidates = [(lab, False) for lab in ("mu", "xmu") if lab in have][:1]
+    if not candidates:
+        candidates = [(lab, True) for lab in NORMALIZED_LABELS if lab in have][:1]
+    if not candidates:
+        others = [lab for lab in labels if lab != energy_label]
+        if len(others) == 1 and not ({"i0", "itrans", "ifluor", "irefer"} & have):
+            candidates = [(others[0], False)]
+        elif "ifluor" in have or "itrans" in have:
+            raise SpectrumError(f"columns {found}: {'ifluor' if 'ifluor' in have else 'itrans'} "
+                                f"without i0, so mu cannot be made; {_MU_COLUMNS_HELP}")
+        else:
+            raise SpectrumError(f"columns {found}: none of them is labelled as mu "
+                                f"({', '.join(MU_LABELS)}, i0 with itrans or ifluor); {_MU_COLUMNS_HELP}")
+    if len(candidates) > 1:
+        raise SpectrumError(f"columns {found}: both {' and '.join(c for c, _ in candidates)} can be mu; "
+                            f"{_MU_COLUMNS_HELP}")
+    (source, is_norm), = candidates
+    return energy, _mu_expression(source, columns), source, is_norm
 
 
 #: Fields of Athena's Perl-like projects that Larch evaluates (with asteval) when reading.
@@ -202,41 +313,70 @@ def _read_athena(path: Path, group: str | None):
     return _group(energy=np.asarray(src.energy, float), mu=np.asarray(mu, float), groupname=group)
 
 
-def _read_columns(path: Path):
+def _read_columns(path: Path, mu_columns: str | None = None):
+    import re
+
     from larch.io import read_ascii, read_xdi
 
     with open(path, "rb") as fh:
         head = fh.read(2048)
     if b"\x00" in head:
         raise SpectrumError(f"{path}: binary file, not a spectrum")
-    if head.lstrip().startswith(b"# XDI"):
+    if re.match(rb"\s*#\s*XDI/1\.\d", head):
         xdi = read_xdi(str(path))
-        labels = [lab.lower() for lab in xdi.array_labels]
-        energy = xdi.energy
-        if "mutrans" in labels:
-            mu = xdi.mutrans
-        elif "mufluor" in labels:
-            mu = xdi.mufluor
-        elif "i0" in labels and "itrans" in labels:
-            mu = -np.log(np.asarray(xdi.itrans) / np.asarray(xdi.i0))
-        else:
-            mu = xdi.data[1]
-        return _group(energy=np.asarray(energy, float), mu=np.asarray(mu, float), groupname=path.stem)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = read_ascii(str(path))
-    if data is None or getattr(data, "data", None) is None:
-        raise SpectrumError(f"{path}: no numeric columns")
-    arr = np.asarray(data.data, dtype=float)
-    if arr.ndim != 2 or arr.shape[0] < 2:
-        raise SpectrumError(f"{path}: needs at least two columns (energy, mu)")
-    labels = [str(lab).lower() for lab in data.array_labels]
-    col = 1
-    for name in ("mu", "xmu", "norm", "flat"):
-        if name in labels and labels.index(name) < arr.shape[0]:
-            col = labels.index(name)
-            break
-    return _group(energy=arr[0], mu=arr[col], groupname=path.stem)
+        labels = list(xdi.array_labels)
+        arrays = [np.asarray(getattr(xdi, lab, col), float) for lab, col in zip(labels, xdi.data)]
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = read_ascii(str(path))
+        if data is None or getattr(data, "data", None) is None:
+            raise SpectrumError(f"{path}: no numeric columns")
+        arr = np.asarray(data.data, dtype=float)
+        if arr.ndim != 2 or arr.shape[0] < 2:
+            raise SpectrumError(f"{path}: needs at least two columns (energy, mu)")
+        labels = _column_labels(list(getattr(data, "header", []) or []), list(data.array_labels), arr.shape[0])
+        arrays = list(arr)
+    try:
+        energy, mu, source, is_norm = mu_from_columns(labels, arrays, mu_columns)
+    except SpectrumError as exc:
+        raise SpectrumError(f"{path}: {exc}") from None
+    return _group(energy=np.asarray(energy, float), mu=np.asarray(mu, float), groupname=path.stem,
+                  mu_source=source, is_normalized=is_norm)
+
+
+def _column_labels(header: list[str], larch_labels: list[str], n_columns: int) -> list[str]:
+    """Column labels of a column file: a ``# columns: a b ...`` header line where there is one
+    (Larch's ``read_ascii`` takes its first word for a label), else Larch's labels."""
+    for line in reversed(header):
+        text = line.lstrip("#").strip()
+        if text.lower().startswith("columns:"):
+            words = text.split(":", 1)[1].replace(",", " ").split()
+            if len(words) >= n_columns:
+                return [w.lower() for w in words[:n_columns]]
+    labels = [str(lab).lower() for lab in larch_labels][:n_columns]
+    return labels + [f"col{k + 1}" for k in range(len(labels), n_columns)]
+
+
+def set_mu_from_columns(group, mu_columns: str | None = None) -> None:
+    """Give a Larch Group read with Larch's own readers (``read_xdi``, ``read_ascii``) its ``mu``
+    from its columns, as ``read_spectrum`` does for files: by ``mu_columns`` where given, else
+    from the labels (``mu_from_columns``) where the Group has no ``mu`` yet. Writes ``mu``,
+    ``mu_source`` and ``is_normalized`` (for a normalized column); raises ``SpectrumError``."""
+    labels = [str(lab) for lab in getattr(group, "array_labels", None) or []]
+    if mu_columns is None and (hasattr(group, "mu") or not labels):
+        return
+    names = labels or [n for n in dir(group) if not n.startswith("_")]
+    columns = {n.lower(): getattr(group, n) for n in names
+               if hasattr(group, n) and np.ndim(getattr(group, n)) == 1}
+    if not columns:
+        raise SpectrumError("the group has no columns to make mu from")
+    if "energy" not in columns and hasattr(group, "energy"):
+        columns = {"energy": group.energy, **columns}
+    energy, mu, source, is_norm = mu_from_columns(list(columns), list(columns.values()), mu_columns)
+    group.energy, group.mu, group.mu_source = np.asarray(energy, float), np.asarray(mu, float), source
+    if is_norm:
+        group.is_normalized = True
 
 
 def broaden(energy: np.ndarray, mu: np.ndarray, gaussian_fwhm_eV: float,

@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupKFold
 from larch_motif.baselines import brier_scores, class_probabilities
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
-from larch_motif.labels import SITE_DOMAINS, in_site_domain
+from larch_motif.labels import SITE_DOMAINS, in_site_domain, is_metallic
 from larch_motif.models import (
     REGRESSION_TARGETS,
     TARGETS,
@@ -38,6 +38,11 @@ from larch_motif.spectra import Preprocessing, features, preprocessing_for, theo
 
 MIN_CLASS_SITES = 5
 DEFAULT_SITE_DOMAIN = "anion"
+#: The sites a target is trained on where ``site_domain`` is not given: the metallic detector
+#: learns metallic sites against the anion-coordinated ones (``labels.is_metallic``).
+SITE_DOMAIN_BY_TARGET: dict[str, str] = {"metallic": "anion+metallic"}
+#: The two classes of the ``metallic`` target
+METALLIC, NOT_METALLIC = "metallic", "not metallic"
 #: LightGBM: the best of the three on both grouped CV and the measured references (README)
 DEFAULT_BACKEND = "lightgbm"
 
@@ -123,6 +128,8 @@ def site_label(site: dict, target: str) -> str:
         return str(site["cn"])
     if target == "motif":
         return str(site["motif"])
+    if target == "metallic":
+        return METALLIC if is_metallic(site.get("ligands")) else NOT_METALLIC
     raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
 
 
@@ -292,14 +299,18 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
           edge: str = "K", cv: int | None = 5, out: str | os.PathLike | None = None,
           prep: Preprocessing | None = None, augmentation: Augmentation | str | None = FROM_DATABASE,
           backend_params: dict | None = None, random_state: int = 0,
-          site_domain: str = DEFAULT_SITE_DOMAIN) -> tuple[MotifModel, dict]:
+          site_domain: str | None = None) -> tuple[MotifModel, dict]:
     """Train a classifier of ``target`` for ``element`` on the database; cross-validate it.
+
+    ``target``: ``cn``, ``motif``, or ``metallic`` (metallic sites against anion-coordinated
+    ones: the detector that answers "metallic, no coordination polyhedron" for foils and alloys).
 
     ``augmentation``: an ``Augmentation``, ``None`` (none), or ``"database"`` (the default:
     ``augmentation_for`` the element's calculation settings, a smaller stretch with SCF).
 
     ``site_domain`` chooses the database sites (``anion``: absorber bonded only to anion
-    ligands, the default; ``all``: intermetallic and alloy sites too).
+    ligands; ``anion+metallic``: metallic sites too; ``all``: every site); ``None`` takes
+    ``SITE_DOMAIN_BY_TARGET`` of the target, else ``anion``.
 
     ``prep``: the feature grid and broadening; ``None`` takes ``preprocessing_for(element)``,
     the grid of the element's default models.
@@ -313,6 +324,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
     get_backend(backend)
     prep = prep or preprocessing_for(element)
+    site_domain = site_domain or SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     with open_database(db) as store:
         sites = store.site_spectra(element, edge)
         db_hash = store.content_hash(element, edge)
@@ -479,8 +491,13 @@ def cache_folder() -> Path:
 
 
 
-def default_model(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND) -> MotifModel:
+def default_model(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,
+                  grid_max_eV: float | None = None) -> MotifModel:
     """The default model of an element and target on the bundled database.
+
+    ``target``: ``cn``, ``motif``, ``metallic`` or ``cn_mean``. ``grid_max_eV``: the upper end
+    of the feature grid (eV above E0) of a short-scan window model (``spectra.SHORT_SCAN_WINDOWS_EV``);
+    ``None`` is the element's full grid (``spectra.preprocessing_for``).
 
     Trained on first use and cached; the cache key holds the database content hash, the
     package version and the training settings, so a changed database or version retrains.
@@ -493,18 +510,21 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
             raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
         db_hash = store.content_hash(element, edge)
         augmentation = augmentation_for(store.calculation(element, edge))
+    prep = preprocessing_for(element, grid_max_eV)
+    site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"),
-                           preprocessing_for(element).as_dict(), augmentation.as_dict(), backend,
-                           DEFAULT_SITE_DOMAIN, "cv5-calibrated-tempered-always"],
+                           prep.as_dict(), augmentation.as_dict(), backend,
+                           site_domain, "cv5-calibrated-tempered-always"],
                           sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
-    path = cache_folder() / f"{element}_{edge}_{target}_{backend}_{key}.lmm"
+    window = "" if grid_max_eV is None else f"_to{grid_max_eV:g}eV"
+    path = cache_folder() / f"{element}_{edge}_{target}{window}_{backend}_{key}.lmm"
     if path.is_file():
         return load_model(path)
     if target in REGRESSION_TARGETS:
-        model, _ = train_cn_mean(element, backend, edge=edge, cv=None, out=path)
+        model, _ = train_cn_mean(element, backend, edge=edge, cv=None, out=path, prep=prep)
         return model
     # grouped CV on first use gives the held-out predictions that calibrate the confidence and
     # fit the temperature of the class probabilities
-    model, _ = train(element, target, backend, edge=edge, cv=5, out=path)
+    model, _ = train(element, target, backend, edge=edge, cv=5, out=path, prep=prep, site_domain=site_domain)
     return model
