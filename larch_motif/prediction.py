@@ -23,6 +23,7 @@ import numpy as np
 from larch_motif.errors import LarchMotifError, SpectrumError
 from larch_motif.models import MotifModel, load_model, temper
 from larch_motif.spectra import (
+    cut_scan,
     features,
     normalize,
     preprocessing_for,
@@ -299,6 +300,8 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
                 f"short scan: answered by the models of the window {first.preprocessing.grid_min_eV:+g} "
                 f"to {window:+g} eV around E0 (the full grid ends at "
                 f"{preprocessing_for(first.element).grid_max_eV:+g} eV)")
+    if first.preprocessing.scan_end_eV is not None:  # a window model sees its scans cut and
+        groups = [cut_scan(g, first.preprocessing.scan_end_eV) for g in groups]  # normalized so
     for name, m in models.items():
         X = np.vstack([features(g, m.preprocessing) for g in groups])
         model_proba = m.predict_proba(X)
