@@ -102,7 +102,7 @@ def backend_answer(res: dict) -> dict:
     cn = "metallic" if metallic else str(res.get("cn"))
     return {"cn": cn, "motif": res.get("motif"), "site_average": res.get("cn_site_average"),
             "metallic": metallic, "flagged": not res["in_domain"] or cn == "uncertain",
-            "confidence": None if metallic else res.get("cn_confidence"),
+            "confidence": res.get("metallic_confidence") if metallic else res.get("cn_confidence"),
             "grid_eV": res.get("grid_eV"), "warnings": res["warnings"]}
 
 
@@ -110,6 +110,8 @@ def judge(kind: str, truth: dict, answer: dict) -> dict:
     """Whether an answer is right for its kind: cn, motif (compounds), site_average (mixed),
     metal (metals)."""
     if kind == "compound":
+        if answer["motif"] is None:  # Larch PLS: a motif is not a number
+            return {"cn": answer["cn"] == str(truth["cn"])}
         return {"cn": answer["cn"] == str(truth["cn"]), "motif": answer["motif"] == truth["motif"]}
     if kind == "mixed":
         avg = answer["site_average"]
@@ -169,12 +171,14 @@ def main() -> int:
     for kind, checks in (("compound", ("cn", "motif")), ("mixed", ("site_average",)), ("metal", ("metal",))):
         of_kind = [r for r in scored if r["kind"] == kind]
         summary[kind] = {"n": len(of_kind), **{
-            check: {m: sum(r["right"][m][check] for r in of_kind) for m in methods} for check in checks}}
-    confident_wrong = {m: [r["file"] for r in scored if r["kind"] == "compound" and not r["right"][m]["cn"]
+            check: {m: (None if check == "motif" and m == "larch_pls"
+                        else sum(r["right"][m][check] for r in of_kind)) for m in methods}
+            for check in checks}}
+    confident_wrong = {m: [r["file"] for r in scored if not all(r["right"][m].values())
                            and (r["answers"][m]["confidence"] or 0) >= args.min_confidence]
                        for m in args.backends}
     combined = {m: sum(sum(v for v in r["right"][m].values()) for r in scored) for m in methods}
-    n_checks = sum(len(r["right"][methods[0]]) for r in scored)
+    n_checks = sum(len(r["right"][methods[0]]) for r in scored)  # PLS has fewer (no motif)
     out = {"rows": rows, "summary": summary, "combined_right": combined, "n_checks": n_checks,
            "confident_wrong": confident_wrong, "min_confidence": args.min_confidence}
     text = render(out, methods, args)
@@ -189,7 +193,7 @@ def _cell(answer: dict, kind: str) -> str:
     if kind == "mixed":
         return "-" if answer["site_average"] is None else f"{answer['site_average']:.2f}"
     cell = answer["cn"] if kind == "compound" else ("metallic" if answer["metallic"] else answer["cn"])
-    if answer.get("confidence") is not None and answer["cn"] != "metallic":
+    if answer.get("confidence") is not None:
         cell += f" ({answer['confidence']:.2f})"
     return cell + (" *" if answer["flagged"] else "")
 
@@ -226,10 +230,11 @@ def render(out: dict, methods: tuple[str, ...], args: argparse.Namespace) -> str
         for check, by in s.items():
             if check == "n":
                 continue
-            lines.append(f"| {kind} | {check} | {s['n']} | " + " | ".join(str(by[m]) for m in methods) + " |")
+            lines.append(f"| {kind} | {check} | {s['n']} | "
+                         + " | ".join("n/a" if by[m] is None else str(by[m]) for m in methods) + " |")
     lines.append(f"| all | every check | {out['n_checks']} | "
                  + " | ".join(str(out["combined_right"][m]) for m in methods) + " |")
-    lines += ["", f"Wrong compound CN at confidence >= {out['min_confidence']}: "
+    lines += ["", f"Wrong answers (CN, motif, metallic) at confidence >= {out['min_confidence']}: "
               + "; ".join(f"{m}: {', '.join(v) or 'none'}" for m, v in out["confident_wrong"].items()), ""]
     return "\n".join(lines)
 

@@ -125,17 +125,12 @@ def first_shell_descriptors(vectors: np.ndarray) -> dict[str, float]:
 ANION_LIGANDS: frozenset[str] = frozenset(
     {"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te", "C", "P", "As", "Sb", "H"})
 
-#: Ligands that make a site a coordination compound even when a metal is among its neighbours
-#: too (Cu-S-Cu in sulfides, O beside a metal contact): such a site is neither in the anion
-#: domain nor metallic.
-HARD_ANION_LIGANDS: frozenset[str] = frozenset({"O", "N", "F", "Cl", "Br", "I", "S", "Se", "Te"})
-
 #: Site domains a classifier can be trained on, or a build computes: ``anion`` keeps sites
 #: bonded only to anion ligands (the coordination compounds that CN and motif describe, and what
 #: is measured at a beamline for that question); ``anion+metallic`` adds the metallic sites
-#: (``is_metallic``: metals, alloys, intermetallics, carbides and pnictides of metallic bonding,
-#: what the metallic detector learns from); ``all`` also keeps sites with a metal neighbour
-#: beside a chalcogen, oxygen, nitrogen or halogen.
+#: (``is_metallic``: metals, alloys, intermetallics, what the metallic detector learns from);
+#: ``all`` also keeps the sites in between, with metal neighbours beside anion ligands
+#: (Fe3C, NiAs, Cu-S-Cu contacts in sulfides).
 SITE_DOMAINS: tuple[str, ...] = ("anion", "anion+metallic", "all")
 
 
@@ -144,12 +139,13 @@ def _species(ligands: str | None) -> list[str]:
 
 
 def is_metallic(ligands: str | None) -> bool:
-    """Whether a site with these ligands (comma-separated symbols) is metallic: at least one
-    ligand is a metal (an element outside ``ANION_LIGANDS``) and none is in
-    ``HARD_ANION_LIGANDS`` (Fe in iron or Fe3C, Ni in NiAs, Zn in Zn or CuZn; not Cu in CuS)."""
+    """Whether a site with these ligands (comma-separated symbols) is metallic: none of its
+    ligands is in ``ANION_LIGANDS`` (Fe in iron, FeNi, Fe2Si; Zn in zinc or CuZn; not Fe in Fe3C
+    or Ni in NiAs, which are in between and left out of the detector's training). Measured on
+    theory (``benchmarks/metallic.py``): with carbides and pnictides counted metallic too, the
+    Fe detector was right for 0.977 of the sites, with them left out 0.992."""
     species = _species(ligands)
-    return (any(s not in ANION_LIGANDS for s in species)
-            and not any(s in HARD_ANION_LIGANDS for s in species))
+    return bool(species) and not any(s in ANION_LIGANDS for s in species)
 
 
 def in_site_domain(ligands: str | None, domain: str = "anion") -> bool:
