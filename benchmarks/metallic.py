@@ -97,7 +97,7 @@ def render(table: dict, args: argparse.Namespace) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or "unknown"
     lines = ["# The metallic detector on theory", "",
-             f"Written by `.venv/bin/python benchmarks/metallic.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
+             f"Written by `.venv/bin/python benchmarks/metallic.py {' '.join(sys.argv[1:])}`".replace(" `", "`", 1).replace("by`", "by `")
              + f" at commit {commit}: grouped 5-fold CV by mineral, {args.repeats} assignments of minerals to "
              "folds; the sites of the anion+metallic domain. Errors are summed over the assignments "
              "(each site is answered once per assignment).", "",

@@ -356,7 +356,7 @@ def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) ->
     confidence = detector.confidence(model_proba.max(axis=1))
     for res, p, conf in zip(results, p_metallic, confidence):
         looks_metallic = bool(p > METALLIC_THRESHOLD)
-        res["metallic"] = looks_metallic and conf >= METALLIC_MIN_CONFIDENCE
+        res["metallic"] = bool(looks_metallic and conf >= METALLIC_MIN_CONFIDENCE)
         res["metallic_probability"] = round(float(p), 4)
         res["metallic_confidence"] = round(float(conf), 4)
         if looks_metallic and not res["metallic"]:
