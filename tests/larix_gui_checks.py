@@ -238,6 +238,20 @@ def test_predict_action_writes_what_motif_predict_writes(frame, fe_spectrum, tra
     assert "predicted 1 groups" in frame.statusbar.GetStatusText(0)
 
 
+def test_results_window_shows_a_metallic_answer_as_metallic_without_cn(frame):
+    """A metallic answer (``group.motif`` as motif_predict writes it) in the results window."""
+    from larch import Group
+
+    motif = Group(name="motif", cn=None, motif="metallic", metallic=True, metallic_probability=0.97,
+                  metallic_confidence=0.95, cn_site_average=None, in_domain=True, warnings=[])
+    row = larix.prediction_row("zn_foil", motif)
+    assert row == ("zn_foil", "-", "", "metallic", "0.97", "yes", "")
+    window = larix.ResultsWindow(frame)
+    window.show([row])
+    assert window.rows() == [row]
+    window.frame.Destroy()
+
+
 def test_explain_action_fills_motif_explain_and_plots_shap_in_a_larix_plot_window(frame, fe_spectrum, trained,
                                                                                    messages, tmp_path):
     name, group, _ = fe_spectrum
