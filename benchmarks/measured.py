@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from validation_page import emit, provenance
 
 from larch_motif.baselines import baselines
 from larch_motif.database import open_database
@@ -182,10 +182,7 @@ def main() -> int:
     out = {"rows": rows, "summary": summary, "combined_right": combined, "n_checks": n_checks,
            "confident_wrong": confident_wrong, "min_confidence": args.min_confidence}
     text = render(out, methods, args)
-    if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(text)
-    print(json.dumps(out, indent=1, default=str) if args.json else text)
+    emit(text, args.write, json.dumps(out, indent=1, default=str) if args.json else None)
     return 0
 
 
@@ -199,13 +196,8 @@ def _cell(answer: dict, kind: str) -> str:
 
 
 def render(out: dict, methods: tuple[str, ...], args: argparse.Namespace) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True, cwd=Path(__file__).parent).stdout.strip()
     lines = ["# Measured reference spectra", "",
-             f"Written by `.venv/bin/python benchmarks/measured.py{' --write ' + str(args.write) if args.write else ''}` "
-             f"at commit {commit}{' (with uncommitted changes)' if dirty else ''}. "
+             provenance() + ". "
              "Cells: the answer (CN, `metallic`, or the site-averaged CN for mixed compounds) with the "
              "calibrated CN confidence; `*` flagged (out of domain or uncertain). A compound's CN is "
              "right when equal to the label; a mixed compound's site average within 0.5; a metal "

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from validation_page import emit, provenance
 
 from larch_motif.database import open_database
 from larch_motif.spectra import preprocessing_for
@@ -86,19 +86,13 @@ def main() -> int:
         table[el] = row
         print(f"metallic.py: {el} done in {row['seconds']} s", file=sys.stderr)
     text = render(table, args)
-    if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(text)
-    print(json.dumps(table, indent=1) if args.json else text)
+    emit(text, args.write, json.dumps(table, indent=1) if args.json else None)
     return 0
 
 
 def render(table: dict, args: argparse.Namespace) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip() or "unknown"
     lines = ["# The metallic detector on theory", "",
-             f"Written by `.venv/bin/python benchmarks/metallic.py {' '.join(sys.argv[1:])}`".replace(" `", "`", 1).replace("by`", "by `")
-             + f" at commit {commit}: grouped 5-fold CV by mineral, {args.repeats} assignments of minerals to "
+             provenance() + f": grouped 5-fold CV by mineral, {args.repeats} assignments of minerals to "
              "folds; the sites of the anion+metallic domain. Errors are summed over the assignments "
              "(each site is answered once per assignment).", "",
              "| element | sites | metallic sites | minerals | backend | right (mean, min) | metallic called not "

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from validation_page import emit, provenance
 
 from larch_motif.database import open_database
 from larch_motif.spectra import SHORT_SCAN_WINDOWS_EV, preprocessing_for
@@ -68,19 +68,13 @@ def main() -> int:
         table[el]["seconds"] = round(time.perf_counter() - t0, 1)
         print(f"windows.py: {el} done in {table[el]['seconds']} s", file=sys.stderr)
     text = render(table, args)
-    if args.write:
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(text)
-    print(json.dumps(table, indent=1) if args.json else text)
+    emit(text, args.write, json.dumps(table, indent=1) if args.json else None)
     return 0
 
 
 def render(table: dict, args: argparse.Namespace) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    command = "benchmarks/windows.py " + " ".join(sys.argv[1:])
     lines = ["# Short-scan windows on theory", "",
-             f"Written by `.venv/bin/python {command.strip()}` at commit {commit}: {args.backend}, grouped "
+             provenance() + f": {args.backend}, grouped "
              f"5-fold CV by mineral, {args.repeats} assignments of minerals to folds (mean, min-max). "
              "A spectrum that ends before its element's full grid is answered by the largest window "
              "it reaches.", "",

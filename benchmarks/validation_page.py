@@ -1,0 +1,29 @@
+"""What the benchmark scripts share for their validation pages (``--write``): the line that
+names the command and the commit, and writing the page."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def provenance() -> str:
+    """'Written by `.venv/bin/python benchmarks/SCRIPT ARGS` at commit C', with a note where the
+    tracked files differ from the commit."""
+    here = Path(__file__).parent
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=here).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True, cwd=here).stdout.strip()
+    command = " ".join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
+    return (f"Written by `.venv/bin/python {command}` at commit {commit}"
+            + (" (with uncommitted changes)" if dirty else ""))
+
+
+def emit(text: str, write: Path | None, as_json: str | None = None) -> None:
+    """Write the page to ``write`` (if given) and print it, or the JSON form when given."""
+    if write is not None:
+        write.parent.mkdir(parents=True, exist_ok=True)
+        write.write_text(text)
+    print(as_json if as_json is not None else text)
