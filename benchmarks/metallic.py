@@ -56,8 +56,7 @@ def main() -> int:
         prep = preprocessing_for(el)
         ts = training_set(sites[el], "metallic", prep, augmentation[el])
         by_id = {s["site_id"]: s for s in sites[el]}
-        n_metal = int(sum(1 for s in sites[el] if ts.y.size and s["site_id"] in set(ts.site_ids)
-                          and (ts.y[list(ts.site_ids).index(s["site_id"])] == METALLIC)))
+        n_metal = int(((ts.y == METALLIC) & ~ts.augmented).sum())
         row: dict = {"n_sites": len(sites[el]), "n_metallic": n_metal,
                      "n_minerals": len({s["mineral"] for s in sites[el]})}
         if np.unique(ts.y).size < 2:

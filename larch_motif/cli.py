@@ -164,10 +164,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             continue
         parts = [f"{res['file']}" + (f" [{res['group']}]" if res.get("group") else ""),
                  f"{res['element']} {res['edge']}, E0 {res['e0']:.1f} eV"]
-        if res.get("metallic"):
+        targets = ("cn", "motif")
+        if res.get("metallic"):  # no CN or motif classes to print
             parts.append(f"metallic environment (p={res['metallic_probability']:.2f}): no coordination "
                          "polyhedron, no CN or motif")
-        for target in ("cn", "motif") if not res.get("metallic") else ():
+            targets = ()
+        for target in targets:
             if target in res:
                 name = target.upper() if target == "cn" else target
                 if res[target] == "uncertain":

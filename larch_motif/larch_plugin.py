@@ -62,7 +62,7 @@ def _spectrum_copy(group, mu_columns: str | None = None):
         if name != "__name__":
             # pre_edge records its call in these two in place: the copy gets its own
             setattr(work, name, copy.deepcopy(value) if name in ("journal", "callargs") else value)
-    if hasattr(work, "energy") and (mu_columns or not hasattr(work, "mu")):
+    if hasattr(work, "energy"):
         set_mu_from_columns(work, mu_columns)
     missing = [name for name in ("energy", "mu") if not hasattr(work, name)]
     if missing:

@@ -38,7 +38,7 @@ TARGET_CHOICES = ("cn", "motif", "both")
 def _as_group(spectrum: object, group: str | None, normalized: bool, mu_columns: str | None = None):
     if isinstance(spectrum, (str, os.PathLike)):
         return read_spectrum(spectrum, group=group, normalized=normalized, mu_columns=mu_columns)
-    if hasattr(spectrum, "energy") and (hasattr(spectrum, "array_labels") or mu_columns):
+    if hasattr(spectrum, "energy"):  # a Group from Larch's readers: mu from its columns
         set_mu_from_columns(spectrum, mu_columns)
     if hasattr(spectrum, "energy") and hasattr(spectrum, "mu"):
         if normalized:
@@ -308,8 +308,9 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
                 f"short scan: answered by the models of the window {first.preprocessing.grid_min_eV:+g} "
                 f"to {window:+g} eV around E0 (the full grid ends at "
                 f"{preprocessing_for(first.element).grid_max_eV:+g} eV)")
-    if first.preprocessing.scan_end_eV is not None:  # a window model sees its scans cut and
-        groups = [cut_scan(g, first.preprocessing.scan_end_eV) for g in groups]  # normalized so
+    if first.preprocessing.scan_end_eV is not None:
+        # a window model sees measurement cut and normalized as its theory was (spectra.cut_scan)
+        groups = [cut_scan(g, first.preprocessing.scan_end_eV) for g in groups]
     for name, m in models.items():
         X = np.vstack([features(g, m.preprocessing) for g in groups])
         model_proba = m.predict_proba(X)

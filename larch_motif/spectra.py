@@ -39,10 +39,10 @@ class Preprocessing:
         instrument resolution and disorder (Gaussian) and extra core-hole/final-state width
         (Lorentzian). 3.0 and 2.0 eV: FEFF10 without SCF gives white lines much sharper than
         measured ones (chosen with ``benchmarks/measured.py``, see the README).
-    scan_end_eV: where a theoretical spectrum is cut (eV above its E0, the steepest point of the
-        broadened spectrum) before Larch normalizes it, as a short scan ends: Larch's
-        ``pre_edge`` fits the post-edge line over what the scan covers, so a window model must
-        see its theory normalized over the same range. ``None``: the whole calculated range.
+    scan_end_eV: where the spectra of a window model end (eV above Larch's E0): theory and
+        measurement alike are cut there and normalized again as a short scan (``cut_scan``),
+        since Larch's ``pre_edge`` fits the post-edge over what a scan covers. ``None``: the
+        whole range, normalized once.
     """
 
     grid_min_eV: float = -8.0
@@ -190,8 +190,11 @@ def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized:
     return grp
 
 
-#: Column labels (lower case) that are mu as measured, in XDI's names and the common others
-MU_LABELS = ("mutrans", "mufluor", "murefer", "mu", "xmu")
+#: Column labels (lower case) of mu as measured: XDI's names (transmission and fluorescence may
+#: both be there: then the user chooses), then the generic ones (the first found is taken)
+XDI_MU_LABELS = ("mutrans", "mufluor")
+GENERIC_MU_LABELS = ("mu", "xmu")
+MU_LABELS = XDI_MU_LABELS + GENERIC_MU_LABELS
 #: Column labels of spectra already normalized to the edge step
 NORMALIZED_LABELS = ("normtrans", "normfluor", "norm", "flat")
 #: Column labels of the energy (eV)
@@ -244,13 +247,13 @@ def mu_from_columns(labels: list[str], arrays: list[np.ndarray],
         mu = _mu_expression(mu_columns, columns)
         return energy, mu, mu_columns.strip(), mu_columns.strip().lower() in NORMALIZED_LABELS
     have = set(labels)
-    candidates: list[tuple[str, bool]] = [(lab, False) for lab in ("mutrans", "mufluor") if lab in have]
+    candidates: list[tuple[str, bool]] = [(lab, False) for lab in XDI_MU_LABELS if lab in have]
     if "i0" in have and "itrans" in have and "mutrans" not in have:
         candidates.append(("ln(i0/itrans)", False))
     if "i0" in have and "ifluor" in have and "mufluor" not in have:
         candidates.append(("ifluor/i0", False))
     if not candidates:
-        candidates = [(lab, False) for lab in ("mu", "xmu") if lab in have][:1]
+        candidates = [(lab, False) for lab in GENERIC_MU_LABELS if lab in have][:1]
     if not candidates:
         candidates = [(lab, True) for lab in NORMALIZED_LABELS if lab in have][:1]
     if not candidates:
