@@ -8,20 +8,24 @@ a finer XANES grid near the edge. For each spectrum (broadened as the models ass
 (normalized units, from E0 - 15 eV to E0 - 3 eV, E0 the half step), the seconds FEFF10 took, and
 the same readings of measured spectra given with ``--measured FILE ...``. Writes the
 spectra as columns to ``--out`` and their overlay, theory against measurement from E0 - 20 to
-E0 + 15 eV, to ``--out``/overlay.png.
+E0 + 15 eV, to ``--out``/overlay.png; ``--write`` writes the table as a Markdown validation
+page with the command and the commit, the overlay beside it.
 
     .venv/bin/python benchmarks/preedge_theory.py [--element Fe] [--minerals hematite chromite magnetite]
         [--measured ../shared/data/experimental/fe2o3_rt1_xmu.dat ...] [--out build/preedge]
+        [--write docs/validation/preedge.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
+from validation_page import emit, provenance
 
 from larch_motif.build import calculate_site
 from larch_motif.calculators import CalculationParameters
@@ -50,6 +54,7 @@ def main() -> int:
     parser.add_argument("--minerals", nargs="+", default=["hematite", "chromite", "magnetite"])
     parser.add_argument("--measured", nargs="*", type=Path, default=[])
     parser.add_argument("--out", type=Path, default=Path("build/preedge"))
+    parser.add_argument("--write", type=Path, default=None, help="Markdown validation page to write")
     args = parser.parse_args()
     with open_database(None) as store:
         calc = store.calculation(args.element)
@@ -91,8 +96,35 @@ def main() -> int:
         np.savetxt(args.out / f"measured_{path.stem}.dat", np.c_[grp.energy - grp.e0_half, grp.flat],
                    header="energy_eV_minus_E0 norm")
         print(json.dumps(rows[-1]), flush=True)
-    plot_overlay(args.out)
+    overlay = plot_overlay(args.out)
+    if args.write:
+        image = args.write.with_name(args.write.stem + "_overlay.png")
+        image.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(overlay, image)
+        emit(render(rows, args.element, image.name), args.write)
     return 0
+
+
+def render(rows: list[dict], element: str, image: str) -> str:
+    """The readings as a Markdown page: theory by site and variant, then the measured spectra."""
+    lines = [f"# The {element} pre-edge in FEFF10 against measurement", "",
+             provenance() + ". Pre-edge height and area above the line from E0 - 15 to E0 - 3 eV "
+             "(normalized units; area in eV; E0 the half step; theory broadened 3 eV Gaussian + 2 eV "
+             "Lorentzian, as the models see it). Variants: the database settings, and the same with "
+             "`MULTIPOLE 2 0`.", "",
+             "| spectrum | motif | variant | height | area (eV) | peak (eV from E0) | FEFF10 s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['mineral']} {r['site']} | | {r['variant']} | failed: {r['error']} | | | |")
+        elif "measured" in r:
+            lines.append(f"| measured {r['measured']} | | | {r['height']} | {r['area_eV']} | {r['peak_eV']} | |")
+        else:
+            seconds = f"{r['seconds']:.1f}" if r.get("seconds") is not None else "-"
+            lines.append(f"| {r['mineral']} {r['site']} | {r['motif']} | {r['variant']} | {r['height']} | "
+                         f"{r['area_eV']} | {r['peak_eV']} | {seconds} |")
+    lines += ["", f"![overlay]({image})", ""]
+    return "\n".join(lines)
 
 
 def plot_overlay(folder: Path) -> Path:
