@@ -157,33 +157,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if "error" in res:
             failed += 1
             print(f"larch-motif: error: {res['error']}", file=sys.stderr)
-        if args.json:
-            collected.append(res)
-            continue
-        if "error" in res:
-            continue
-        parts = [f"{res['file']}" + (f" [{res['group']}]" if res.get("group") else ""),
-                 f"{res['element']} {res['edge']}, E0 {res['e0']:.1f} eV"]
-        targets = ("cn", "motif")
-        if res.get("metallic"):  # no CN or motif classes to print
-            parts.append(f"metallic environment (p={res['metallic_probability']:.2f}): no coordination "
-                         "polyhedron, no CN or motif")
-            targets = ()
-        for target in targets:
-            if target in res:
-                name = target.upper() if target == "cn" else target
-                if res[target] == "uncertain":
-                    top2 = " or ".join(f"{c} (p={p:.2f})" for c, p in res[f"{target}_top2"])
-                    parts.append(f"{name} uncertain: {top2}")
-                    continue
-                p = res[f"{target}_probabilities"][res[target]]
-                parts.append(f"{name} {res[target]} (p={p:.2f}, confidence {res[f'{target}_confidence']:.2f})")
-        if res.get("cn_site_average") is not None:
-            parts.append(f"site-averaged CN {res['cn_site_average']:.2f}")
-        parts.append("in domain" if res["in_domain"] else "OUT OF DOMAIN")
-        print(": ".join(parts[:1]) + ": " + ", ".join(parts[1:]), flush=True)
-        for w in res["warnings"]:
-            print(f"  warning: {w}")
+        collected.append(res)
+    if not args.json:
+        from larch_motif.summary import results_table, summary_text
+
+        print(summary_text(collected[0]) if len(collected) == 1 else results_table(collected), flush=True)
     if args.json:
         print(json.dumps(collected, indent=1))
     return 2 if failed else 0
@@ -329,6 +307,22 @@ def _cmd_backends(args: argparse.Namespace) -> int:
         origin = "built-in" if row["builtin"] else f"{row['distribution']} {row['version']}"
         libs = ", ".join(f"{k} {v}" for k, v in row["libraries"].items())
         print(f"{row['name']:10s} {origin:24s} TreeSHAP: {'yes' if row['tree_explainer'] else 'no':3s} ({libs})")
+    return 0
+
+
+def _cmd_models_prepare(args: argparse.Namespace) -> int:
+    from larch_motif.training import bundled_model_folder, prepare_default_models
+
+    folder = bundled_model_folder() if args.bundle else args.out
+    rows = prepare_default_models(args.element or None, args.backend or None, windows=args.windows,
+                                  edge=args.edge, folder=folder)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        window = f"to +{row['window_eV']:g} eV" if row["window_eV"] else "full grid"
+        done = f"trained in {row['seconds']:.1f} s" if row["seconds"] > 1 else "ready"
+        print(f"{row['element']:3s} {row['target']:9s} {row['backend']:9s} {window:14s} {done:18s} {row['path']}")
     return 0
 
 
@@ -525,6 +519,18 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("backends", help="registered model backends and where each comes from")
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=_cmd_backends)
+
+    m = sub.add_parser("models", help="the default models").add_subparsers(dest="models_command", required=True)
+    mp = m.add_parser("prepare", help="train (or find) every default model now, instead of on first use")
+    mp.add_argument("--element", nargs="*", default=None, help="elements (default: every bundled one)")
+    mp.add_argument("--backend", nargs="*", default=None, help="backends (default: lightgbm)")
+    mp.add_argument("--windows", action="store_true", help="also the short-scan window models")
+    mp.add_argument("--edge", default="K")
+    mp.add_argument("--out", default=None, help="folder for the trained models (default: the model cache)")
+    mp.add_argument("--bundle", action="store_true",
+                    help="write into the package's bundled models (for maintainers; see docs)")
+    mp.add_argument("--json", action="store_true")
+    mp.set_defaults(func=_cmd_models_prepare)
 
     d = sub.add_parser("demo", help="the main job on the bundled database: CV, models, report")
     d.add_argument("--out", default="larch_motif_output", help="report folder")

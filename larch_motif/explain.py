@@ -91,16 +91,44 @@ def shap_values(model: MotifModel, X: np.ndarray, class_name: str | None = None)
             "output": output[rows, index]}
 
 
-def summarize(energy: np.ndarray, values: np.ndarray, regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS,
-              window_eV: float = 5.0, n_windows: int = 5) -> tuple[dict, list]:
-    """Summed SHAP per region and the strongest contiguous windows of ``window_eV`` (eV)."""
-    sums = {name: float(values[(energy >= lo) & (energy < hi)].sum()) for name, (lo, hi) in regions.items()}
+def probability_scale(model: MotifModel, x: np.ndarray, class_index: int, expected: float,
+                      output: float) -> tuple[float, float, float]:
+    """``(p_mean, p_output, scale)`` of one explained class: the class probability averaged over
+    the model's training spectra and that of this spectrum (the model's own, untempered), and the
+    factor that turns SHAP values into shares of the change p_mean -> p_output.
+
+    A probability-space model (random forest) has SHAP values that add up to
+    ``p_output - expected``, and ``expected`` is its mean probability: scale 1. A margin-space
+    model (boosted trees) has additive SHAP values only in log-odds; spreading the probability
+    change over the features in proportion to their margin SHAP values is an approximation
+    (it keeps signs, ranks and the total), and the plot says so.
+    """
+    p_output = float(model.predict_proba(np.atleast_2d(x))[0, class_index])
+    if model.classifier.backend_.output_space == "probability":
+        return float(expected), p_output, 1.0
+    p_mean = float(model.predict_proba(model.training_features)[:, class_index].mean())
+    change = output - expected
+    return p_mean, p_output, (p_output - p_mean) / change if abs(change) > 1e-12 else 0.0
+
+
+def energy_windows(energy: np.ndarray, values: np.ndarray, window_eV: float = 5.0) -> list[dict]:
+    """SHAP summed over contiguous windows of ``window_eV`` (eV) along the energy axis, in
+    energy order: ``{"start_eV", "end_eV", "shap"}`` (every feature at an energy in the window:
+    the normalized spectrum and any other feature of that energy)."""
     edges = np.arange(energy.min(), energy.max() + window_eV, window_eV)
     windows = []
     for lo in edges[:-1]:
         mask = (energy >= lo) & (energy < lo + window_eV)
         if mask.any():
             windows.append({"start_eV": float(lo), "end_eV": float(lo + window_eV), "shap": float(values[mask].sum())})
+    return windows
+
+
+def summarize(energy: np.ndarray, values: np.ndarray, regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS,
+              window_eV: float = 5.0, n_windows: int = 5) -> tuple[dict, list]:
+    """Summed SHAP per region and the strongest contiguous windows of ``window_eV`` (eV)."""
+    sums = {name: float(values[(energy >= lo) & (energy < hi)].sum()) for name, (lo, hi) in regions.items()}
+    windows = energy_windows(energy, values, window_eV)
     windows.sort(key=lambda w: -abs(w["shap"]))
     return sums, windows[:n_windows]
 
@@ -113,7 +141,11 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
 
     Returns file, group, target, class, energy (eV relative to E0), shap_values, expected_value,
     model_output (= expected_value + sum(shap_values)), output_space, regions, top_windows,
-    in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting.
+    in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting, and the
+    same in probability (``probability_scale``): expected_probability (the class probability
+    averaged over the training spectra), class_probability,
+    windows (every 5-eV window in energy order, ``shap`` and ``probability``: its share of the
+    change of the class probability) and regions_probability.
     ``mu_columns``: how mu is made from the columns (``spectra.mu_from_columns``).
     """
     from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings, is_in_domain
@@ -127,6 +159,9 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     energy = m.preprocessing.feature_energies()
     values = res["values"][0]
     sums, windows = summarize(energy, values, regions)
+    index = int(res["class_index"][0])
+    p_expected, p_class, scale = probability_scale(m, x, index, float(res["expected"][0]), float(res["output"][0]))
+    fine = [{**w, "probability": w["shap"] * scale} for w in energy_windows(energy, values)]
     warns = list(grp.motif_warnings) + edge_shape_warnings(grp)
     mismatch = edge_mismatch(float(grp.e0), m.element, m.edge)
     if mismatch:
@@ -140,46 +175,68 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
         "energy": energy.tolist(), "shap_values": values.tolist(),
         "expected_value": float(res["expected"][0]), "model_output": float(res["output"][0]),
         "output_space": m.classifier.backend_.output_space, "regions": sums, "top_windows": windows,
+        "expected_probability": p_expected, "class_probability": p_class, "windows": fine,
+        "regions_probability": {k: v * scale for k, v in sums.items()},
         "in_domain": is_in_domain(warns),
         "warnings": warns, "norm": x[: m.preprocessing.grid().size].tolist(),
     }
 
 
+def _class_words(explanation: dict) -> str:
+    """``'CN 6'`` or ``'motif O:6'``: the explained class in words."""
+    return f"{'CN' if explanation['target'] == 'cn' else explanation['target']} {explanation['class']}"
+
+
 def plot_explanation(explanation: dict, path: str | os.PathLike) -> None:
-    """PNG: the normalized spectrum with SHAP bars on the energy axis, and the top windows."""
+    """PNG a person reads: which parts of the spectrum decided, as bars over the spectrum.
+
+    Left: the normalized spectrum with the SHAP values summed over 5-eV windows as bars (red:
+    pushes towards the class, blue: away), in probability where ``probability_scale`` gives
+    it, the physical regions shaded and named. Right: the change of the class probability
+    region by region, from the model's expected value to this spectrum's answer.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    words = _class_words(explanation)
     n = len(explanation["norm"])
     energy = np.array(explanation["energy"][:n])
-    values = np.array(explanation["shap_values"][:n])
-    fig, (ax, axw) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2.2, 1]})
-    ax.plot(energy, explanation["norm"], color="k", lw=1.5, label="normalized mu")
+    margin = explanation["output_space"] != "probability"
+    fig, (ax, axr) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2.3, 1]})
+    twin = ax.twinx()  # the bars, drawn under the spectrum; the regions shaded under both
+    shades = ("#f3f3f3", "#e4e4e4")
+    for k, (name, (lo, hi)) in enumerate(DEFAULT_REGIONS.items()):
+        lo, hi = max(lo, energy.min()), min(hi, energy.max())
+        twin.axvspan(lo, hi, color=shades[k % 2], zorder=0)
+        twin.text((lo + hi) / 2, 0.03 + 0.07 * (k % 2), name, transform=twin.get_xaxis_transform(), ha="center",
+                  fontsize=7, color="0.3")
+    windows = explanation["windows"]
+    starts = np.array([w["start_eV"] for w in windows])
+    widths = np.array([w["end_eV"] - w["start_eV"] for w in windows])
+    values = np.array([w["probability"] for w in windows])
+    twin.bar(starts, values, width=0.92 * widths, align="edge", color=np.where(values > 0, "tab:red", "tab:blue"),
+             alpha=0.55, zorder=1)
+    twin.axhline(0, color="gray", lw=0.6)
+    twin.set_ylabel(f"pushes towards {words} (+) / away (-)\nchange of p({words}) per 5 eV")
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(energy, explanation["norm"], color="k", lw=1.5)
     ax.set_xlabel("E - E0 (eV)")
-    ax.set_ylabel("normalized mu")
-    twin = ax.twinx()
-    twin.bar(energy, values, width=0.9 * np.diff(energy).min(), color=np.where(values > 0, "tab:red", "tab:blue"), alpha=0.6)
-    twin.set_ylabel(f"SHAP ({explanation['output_space']})")
-    for lo, _ in DEFAULT_REGIONS.values():
-        if np.isfinite(lo):
-            ax.axvline(lo, color="gray", ls=":", lw=0.8)
-    ax.set_title(f"{explanation['target']} = {explanation['class']}: red pushes towards it, blue away", fontsize=9)
-    # waterfall: from the expected value through the strongest windows and the rest to the output
-    windows = explanation["top_windows"]
-    steps = [(f"{w['start_eV']:+.0f}..{w['end_eV']:+.0f} eV", w["shap"]) for w in windows]
-    steps.append(("rest", explanation["model_output"] - explanation["expected_value"] - sum(v for _, v in steps)))
-    level = explanation["expected_value"]
-    for row, (_, value) in enumerate(steps):
-        axw.barh(row, value, left=level, color="tab:red" if value > 0 else "tab:blue")
-        level += value
-    axw.set_yticks(range(len(steps)), [label for label, _ in steps])
-    axw.invert_yaxis()
-    axw.axvline(explanation["expected_value"], color="gray", ls=":", lw=0.8)
-    axw.axvline(explanation["model_output"], color="k", lw=0.8)
-    axw.set_xlabel(f"expected {explanation['expected_value']:.3f} -> output {explanation['model_output']:.3f}")
-    axw.set_title("waterfall of the strongest windows", fontsize=9)
+    ax.set_ylabel("normalized absorption")
+    note = " (margin SHAP spread over the probability change)" if margin else ""
+    ax.set_title(f"why {words}: p {explanation['expected_probability']:.2f} on average -> "
+                 f"{explanation['class_probability']:.2f} for this spectrum{note}", fontsize=9)
+    regions = explanation["regions_probability"]
+    names = list(regions)
+    axr.barh(range(len(names)), [regions[k] for k in names],
+             color=["tab:red" if regions[k] > 0 else "tab:blue" for k in names])
+    axr.set_yticks(range(len(names)), names)
+    axr.invert_yaxis()
+    axr.axvline(0, color="gray", lw=0.8)
+    axr.set_xlabel(f"change of p({words}) by region")
+    axr.set_title("which part of the spectrum decided", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

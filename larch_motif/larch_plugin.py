@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from larch import Group
 
 from larch_motif.errors import LarchMotifError
 
@@ -48,7 +49,6 @@ def _spectrum_copy(group, mu_columns: str | None = None):
 
     A Group read by Larch's ``read_xdi`` or ``read_ascii`` without ``mu`` gets it from its
     columns on the copy (``spectra.set_mu_from_columns``; ``mu_columns`` chooses)."""
-    from larch import Group
 
     from larch_motif.spectra import set_mu_from_columns
 
@@ -198,20 +198,43 @@ def predict_groups(groups: list, model=None, target: str = "both", element: str 
     return list(zip(works, results))
 
 
+def _spectrum_name(group) -> str | None:
+    """The file a Group was read from (read_ascii, read_xdi), else its Larch name."""
+    return getattr(group, "filename", None) or getattr(group, "__name__", None)
+
+
+class MotifResult(Group):
+    """``group.motif``: the prediction's values as attributes (``_MOTIF_KEYS``), shown as a short
+    text summary when printed (``print(dat.motif)`` or ``dat.motif`` at the Larch prompt):
+    CN, motif, probabilities, confidences, site-averaged CN, in_domain and findings."""
+
+    def __init__(self, spectrum: str | None = None, **values: object) -> None:
+        super().__init__(name="motif", **values)
+        self.spectrum = spectrum
+
+    def as_dict(self) -> dict:
+        """The prediction as ``predict`` returns it (the keys this group holds)."""
+        res = {k: getattr(self, k) for k in (*_MOTIF_KEYS, "error") if hasattr(self, k)}
+        res.setdefault("warnings", [])
+        return {"group": self.spectrum, **res}
+
+    def __repr__(self) -> str:
+        from larch_motif.summary import summary_text
+
+        return summary_text(self.as_dict())
+
+    __str__ = __repr__
+
+
 def write_prediction(group, work, res: dict, model=None, target: str = "both") -> None:
     """Write a prediction of ``predict_groups`` on its Group: pre_edge results, ``group.motif``."""
-    from larch import Group
-
     _write_back(group, work)
-    group.motif = Group(name="motif", **{k: res[k] for k in _MOTIF_KEYS if k in res},
-                        model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
-
-
+    group.motif = MotifResult(_spectrum_name(group), **{k: res[k] for k in _MOTIF_KEYS if k in res},
+                              model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
 
 
 def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu_columns=None) -> None:
     """``motif_predict`` on a list of Groups: batched, a failed Group flagged on its own."""
-    from larch import Group
 
     from larch_motif.prediction import predict_iter
 
@@ -233,8 +256,8 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu
     model_name = str(model) if isinstance(model, (str, os.PathLike)) else None
     for grp, work, res in pairs:
         if "error" in res:
-            grp.motif = Group(name="motif", error=res["error"], in_domain=False, warnings=res["warnings"],
-                              model=model_name, target=target)
+            grp.motif = MotifResult(_spectrum_name(grp), error=res["error"], in_domain=False,
+                                    warnings=res["warnings"], model=model_name, target=target)
             continue
         write_prediction(grp, work, res, model, target)
     return None
@@ -321,7 +344,6 @@ def explain_groups(groups: list, model=None, target: str = "cn", class_name: str
 
 def write_explanation(group, work, expl: dict) -> None:
     """Write an explanation of ``explain_groups`` on its Group: pre_edge results, ``group.motif_explain``."""
-    from larch import Group
 
     _write_back(group, work)
     values = {k: v for k, v in expl.items() if k not in ("class", "file", "group")}
@@ -347,7 +369,6 @@ def motif_train(element=None, target="cn", backend="rf", db=None, out=None, cv=5
     element, target, backend, n_spectra, n_groups (minerals), accuracy, balanced_accuracy,
     macro_f1, confusion_matrix (with cv), seconds, report (everything, as a dict).
     """
-    from larch import Group
 
     from larch_motif.training import train
 
@@ -385,7 +406,6 @@ def motif_build_db(element=None, edge="K", db=None, source="amcsd", limit=None, 
     Returns a Group: db_path, element, edge, structures_new, sites_new, sites_failed,
     compounds_new, seconds, failures ({reason: count}).
     """
-    from larch import Group
 
     from larch_motif.build import build_database
 
@@ -425,7 +445,6 @@ def motif_reconstruct(element=None, series=None, model=None, group=None, _larch=
     An unknown or missing parameter stops the script with one line naming it and its trained
     range. plot(out.energy, out.mu) shows the spectrum.
     """
-    from larch import Group
 
     try:
         from larch_motif.reconstruction import reconstruct
@@ -471,7 +490,6 @@ def _larch_init(_larch) -> None:
     """
     from inspect import signature
 
-    from larch import Group
     from larch.closure import Closure
 
     symtable = _larch.symtable

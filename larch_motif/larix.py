@@ -180,6 +180,14 @@ class JobProgress:
         self.frame.write_message(f"Motif: {text} ...", 0)
         self.timer.Start(PULSE_MS)
 
+    def relabel(self, text: str) -> None:
+        """Say what the job does now (a default model prepared on first use), gauge pulsing."""
+        if self.gauge is None:
+            return
+        self.text = text
+        self.frame.write_message(f"Motif: {text} ...", 0)
+        self.timer.Start(PULSE_MS)
+
     def update(self, done: int, total: int) -> None:
         """``done`` of ``total`` steps finished."""
         if self.gauge is None:
@@ -481,17 +489,23 @@ class MotifMenu:
 
     # ---- display ------------------------------------------------------------------------------
     def plot_explanation(self, name: str, group) -> None:
-        """The normalized spectrum and its SHAP values against E - E0 (eV) in a Larix plot window."""
+        """The normalized spectrum and what pushed the answer, summed over 5-eV windows as a step
+        line in class probability (``explain.explain_spectrum``'s ``windows``), against E - E0
+        (eV), in a Larix plot window."""
         explanation = group.motif_explain
         n = len(explanation.norm)
-        energy, norm, values = explanation.energy[:n], explanation.norm, explanation.shap_values[:n]
+        energy, norm = explanation.energy[:n], explanation.norm
+        words = f"{'CN' if explanation.target == 'cn' else explanation.target} {explanation.class_name}"
+        windows = explanation.windows
+        edges = np.array([w["start_eV"] for w in windows] + [windows[-1]["end_eV"]])
+        pushes = np.array([w["probability"] for w in windows] + [windows[-1]["probability"]])
         display = self.shap_display = self.controller.get_display(win=PLOT_WINDOW)
         display.plot(energy, norm, new=True, label="normalized mu", xlabel="E - E0 (eV)",
                      ylabel="normalized mu", linewidth=2,
-                     title=f"{name}: {explanation.target} = {explanation.class_name}, SHAP ({explanation.output_space})")
-        display.oplot(energy, values, side="right", label=f"SHAP for {explanation.target} {explanation.class_name}",
-                      y2label=f"SHAP ({explanation.output_space}): + towards, - away", marker="o", markersize=3,
-                      drawstyle="steps-mid")
+                     title=f"{name}: why {words} (p {explanation.expected_probability:.2f} on average, "
+                           f"{explanation.class_probability:.2f} here)")
+        display.oplot(edges, pushes, side="right", label=f"pushes towards {words} (+) / away (-)",
+                      y2label=f"change of p({words}) per 5 eV", drawstyle="steps-post", linewidth=2)
         display.SetTitle(f"Motif: SHAP explanation of {name}")
         display.Show()
         display.Raise()
@@ -512,10 +526,24 @@ class MotifMenu:
         def progress(step: int, total: int) -> None:
             wx.CallAfter(self._progress, step, total)
 
+        def preparing(label: str) -> Callable[[int, int], None]:
+            """A default model trained on first use: its fits in the status bar, then the job's text."""
+            wx.CallAfter(self.progress.relabel, label)
+
+            def fits(step: int, total: int) -> None:
+                wx.CallAfter(self._progress, step, total)
+                if step >= total:
+                    wx.CallAfter(self.progress.relabel, text)
+
+            return fits
+
         def run() -> None:
+            from larch_motif.training import reporting_to
+
             start = time.perf_counter()
             try:
-                result = work(progress)
+                with reporting_to(preparing):
+                    result = work(progress)
             except Exception as exc:  # shown in the window; the session goes on
                 if not isinstance(exc, LarchMotifError):
                     traceback.print_exc()

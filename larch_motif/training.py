@@ -12,7 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +40,9 @@ from larch_motif.models import (
     temper,
 )
 from larch_motif.spectra import Preprocessing, features, preprocessing_for, theory_group
+
+#: A progress callback: ``progress(done, total)`` after each model fit
+Progress = Callable[[int, int], None]
 
 MIN_CLASS_SITES = 5
 DEFAULT_SITE_DOMAIN = "anion"
@@ -222,7 +230,8 @@ def grouped_folds(groups: np.ndarray, augmented: np.ndarray, cv: int = 5,
 
 def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
                    random_state: int = 0, return_predictions: bool = False,
-                   estimator: object | None = None, fold_seed: int | None = None) -> dict:
+                   estimator: object | None = None, fold_seed: int | None = None,
+                   progress: Progress | None = None) -> dict:
     """Grouped K-fold CV: sites of one mineral are never in both train and test.
 
     Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
@@ -238,7 +247,8 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
     the unaugmented spectra only, as a scientist's reference library would be.
     ``fold_seed``: ``None`` assigns minerals to folds as ``GroupKFold`` does (by size, the same
     every time); a number shuffles the assignment with that seed, so that repeated CV over
-    several seeds shows how much a score owes to one assignment.
+    several seeds shows how much a score owes to one assignment. ``progress(done, total)`` is
+    called after each fold's fit (total: the ``cv`` folds).
     """
     from sklearn.base import clone
 
@@ -266,6 +276,8 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
         p_max.append(confidence)
         p_all.append(full)
         fold.append(np.full(len(test), k))
+        if progress is not None:
+            progress(k + 1, cv)
     y_true, y_pred, p_all, fold = (np.concatenate(a) for a in (y_true, y_pred, p_all, fold))
     tempered = np.empty_like(p_all)  # each fold tempered by a T fitted on the other folds only
     for k in range(cv):
@@ -299,7 +311,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
           edge: str = "K", cv: int | None = 5, out: str | os.PathLike | None = None,
           prep: Preprocessing | None = None, augmentation: Augmentation | str | None = FROM_DATABASE,
           backend_params: dict | None = None, random_state: int = 0,
-          site_domain: str | None = None) -> tuple[MotifModel, dict]:
+          site_domain: str | None = None, progress: Progress | None = None) -> tuple[MotifModel, dict]:
     """Train a classifier of ``target`` for ``element`` on the database; cross-validate it.
 
     ``target``: ``cn``, ``motif``, or ``metallic`` (metallic sites against anion-coordinated
@@ -318,6 +330,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     Returns the model fitted on all spectra and a report: target, backend, n_spectra (site
     spectra), n_groups (minerals), cv_folds, accuracy, balanced_accuracy, macro_f1,
     confusion_matrix, seconds. ``cv=None`` skips cross-validation. ``out`` saves the model.
+    ``progress(done, total)`` is called after each fit: the ``cv`` folds, then the final model.
     """
     t0 = time.perf_counter()
     if target not in TARGETS:
@@ -342,13 +355,17 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
                     "n_spectra": int((~ts.augmented).sum()), "n_training_rows": int(len(ts.y)),
                     "n_groups": int(np.unique(ts.groups).size), "dropped_classes": ts.dropped_classes}
     calibration = None
+    n_fits = (cv or 0) + 1
     if cv:
-        res = cross_validate(ts, backend, cv, backend_params, random_state, return_predictions=True)
+        res = cross_validate(ts, backend, cv, backend_params, random_state, return_predictions=True,
+                             progress=None if progress is None else lambda k, _: progress(k, n_fits))
         held_out = res.pop("predictions")
         calibration = fit_confidence_calibration(
             np.array(held_out["probability"]), np.array(held_out["true"]) == np.array(held_out["predicted"]))
         report.update(res)
     clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X, ts.y)
+    if progress is not None:
+        progress(n_fits, n_fits)
     metadata = {"database": db_path, "database_sha256": db_hash,
                 "augmentation": augmentation.as_dict() if augmentation else None,
                 "site_domain": site_domain, "calibration": calibration,
@@ -423,13 +440,15 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                   db: str | os.PathLike | None = None, edge: str = "K", cv: int | None = 5,
                   out: str | os.PathLike | None = None, prep: Preprocessing | None = None,
                   augmentation: Augmentation | str | None = FROM_DATABASE, backend_params: dict | None = None,
-                  random_state: int = 0, site_domain: str = DEFAULT_SITE_DOMAIN) -> tuple[MotifModel, dict]:
+                  random_state: int = 0, site_domain: str = DEFAULT_SITE_DOMAIN,
+                  progress: Progress | None = None) -> tuple[MotifModel, dict]:
     """Train a regressor of the site-averaged CN (``cn_mean``) on the database's compound
     spectra (multiplicity-weighted over the absorber sites of each structure), for compounds
     with several absorber sites such as magnetite or hausmannite Mn3O4.
 
     Grouped CV by mineral reports the mean absolute error (MAE, in CN units), the MAE on the
-    compounds with mixed CN and the share within 0.5 of the truth.
+    compounds with mixed CN and the share within 0.5 of the truth. ``progress(done, total)`` is
+    called after each fit, as in ``train``.
     """
     t0 = time.perf_counter()
     get_backend(backend)
@@ -448,12 +467,15 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
     report: dict = {"target": "cn_mean", "backend": backend, "element": element, "edge": edge,
                     "site_domain": site_domain, "n_spectra": len(compounds), "n_training_rows": int(len(y)),
                     "n_groups": int(np.unique(groups).size)}
+    n_fits = (cv or 0) + 1
     if cv:
         pred, true = [], []
-        for train_idx, test_idx in grouped_folds(groups, sf.augmented, cv):
+        for k, (train_idx, test_idx) in enumerate(grouped_folds(groups, sf.augmented, cv)):
             reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X[train_idx], y[train_idx])
             pred.append(reg.predict(sf.X[test_idx]))
             true.append(y[test_idx])
+            if progress is not None:
+                progress(k + 1, n_fits)
         pred, true = np.concatenate(pred), np.concatenate(true)
         mixed = np.abs(true - np.round(true)) > 1e-6
         report.update({"cv_folds": cv, "mae": round(float(np.abs(pred - true).mean()), 3),
@@ -461,6 +483,8 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                        "n_mixed": int(mixed.sum()),
                        "within_0.5": round(float((np.abs(pred - true) <= 0.5).mean()), 3)})
     reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X, y)
+    if progress is not None:
+        progress(n_fits, n_fits)
     metadata = {"database": db_path, "database_sha256": db_hash,
                 "augmentation": augmentation.as_dict() if augmentation else None, "site_domain": site_domain,
                 "training": dict(report)}
@@ -489,19 +513,50 @@ def cache_folder() -> Path:
     return Path(os.environ.get("LARCH_MOTIF_CACHE") or user_cache_dir("larch_motif"))
 
 
+def bundled_model_folder() -> Path:
+    """The default models shipped inside the package (``larch-motif models prepare --bundle``):
+    the full-grid models of ``DEFAULT_BACKEND`` for every bundled element, read before any
+    training so that a fresh install answers at once."""
+    return Path(__file__).parent / "data" / "models"
 
 
-def default_model(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,
-                  grid_max_eV: float | None = None) -> MotifModel:
-    """The default model of an element and target on the bundled database.
+#: Reports the preparation (training) of a default model: ``reporter(label)`` returns the
+#: ``progress(done, total)`` callback of that preparation and is told its end by
+#: ``progress(total, total)``. ``None``: a tqdm bar on stderr. Larix sets its status bar here.
+_REPORTER: ContextVar[Callable[[str], Progress] | None] = ContextVar("larch_motif_reporter", default=None)
 
-    ``target``: ``cn``, ``motif``, ``metallic`` or ``cn_mean``. ``grid_max_eV``: the upper end
-    of the feature grid (eV above E0) of a short-scan window model (``spectra.SHORT_SCAN_WINDOWS_EV``);
-    ``None`` is the element's full grid (``spectra.preprocessing_for``).
 
-    Trained on first use and cached; the cache key holds the database content hash, the
-    package version and the training settings, so a changed database or version retrains.
-    """
+@contextmanager
+def reporting_to(reporter: Callable[[str], Progress] | None) -> Iterator[None]:
+    """Within the block, a default model being prepared reports to ``reporter`` (see ``_REPORTER``)."""
+    token = _REPORTER.set(reporter)
+    try:
+        yield
+    finally:
+        _REPORTER.reset(token)
+
+
+def _tqdm_reporter(label: str) -> Progress:
+    """A tqdm bar on stderr over the fits of one model preparation, started now."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=label, unit="fit", leave=False, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+def default_model_name(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,
+                       grid_max_eV: float | None = None) -> str:
+    """The file name of a default model: element, edge, target, window, backend and a key of
+    everything it is trained from (the element's database content, the package version, the
+    preprocessing, the augmentation, the backend and the site domain), so that a change of any
+    of them names another file and the stale one is never read."""
     import importlib.metadata
 
     with open_database(None) as store:
@@ -518,13 +573,79 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
                           sort_keys=True)
     key = hashlib.sha256(settings.encode()).hexdigest()[:16]
     window = "" if grid_max_eV is None else f"_to{grid_max_eV:g}eV"
-    path = cache_folder() / f"{element}_{edge}_{target}{window}_{backend}_{key}.lmm"
-    if path.is_file():
-        return load_model(path)
+    return f"{element}_{edge}_{target}{window}_{backend}_{key}.lmm"
+
+
+def find_default_model(name: str, folder: str | os.PathLike | None = None) -> Path | None:
+    """The default model file ``name`` (``default_model_name``) in ``folder``, the cache or the
+    package, in that order; ``None`` where none holds it."""
+    places = ([Path(folder)] if folder is not None else []) + [cache_folder(), bundled_model_folder()]
+    return next((p / name for p in places if (p / name).is_file()), None)
+
+
+def default_model(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,
+                  grid_max_eV: float | None = None, folder: str | os.PathLike | None = None) -> MotifModel:
+    """The default model of an element and target on the bundled database.
+
+    ``target``: ``cn``, ``motif``, ``metallic`` or ``cn_mean``. ``grid_max_eV``: the upper end
+    of the feature grid (eV above E0) of a short-scan window model (``spectra.SHORT_SCAN_WINDOWS_EV``);
+    ``None`` is the element's full grid (``spectra.preprocessing_for``).
+
+    Read from the cache folder, else from the models shipped in the package
+    (``bundled_model_folder``), else trained (grouped 5-fold CV for the calibration, then the
+    final fit: 5-60 s) with a progress report (``reporting_to``) and cached. ``folder`` writes
+    a trained model there instead of the cache (``larch-motif models prepare --bundle``). The
+    file name (``default_model_name``) holds a key of what the model is trained from, so a
+    changed database or version retrains.
+    """
+    name = default_model_name(element, target, edge, backend, grid_max_eV)
+    out = Path(folder) / name if folder is not None else cache_folder() / name
+    found = find_default_model(name, folder)
+    if found is not None:
+        return load_model(found)
+    prep = preprocessing_for(element, grid_max_eV)
+    site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
+    window = "" if grid_max_eV is None else f", window to +{grid_max_eV:g} eV"
+    reporter = _REPORTER.get() or _tqdm_reporter
+    progress = reporter(f"preparing the {element} {edge} {target} model ({backend}{window}; first use)")
     if target in REGRESSION_TARGETS:
-        model, _ = train_cn_mean(element, backend, edge=edge, cv=None, out=path, prep=prep)
+        model, _ = train_cn_mean(element, backend, edge=edge, cv=None, out=out, prep=prep, progress=progress)
         return model
     # grouped CV on first use gives the held-out predictions that calibrate the confidence and
     # fit the temperature of the class probabilities
-    model, _ = train(element, target, backend, edge=edge, cv=5, out=path, prep=prep, site_domain=site_domain)
+    model, _ = train(element, target, backend, edge=edge, cv=5, out=out, prep=prep, site_domain=site_domain,
+                     progress=progress)
     return model
+
+
+def prepare_default_models(elements: list[str] | None = None, backends: list[str] | None = None,
+                           windows: bool = False, edge: str = "K",
+                           folder: str | os.PathLike | None = None) -> list[dict]:
+    """Train (or find) every default model at once: for each element (default: every bundled
+    one) and backend (default: ``DEFAULT_BACKEND``) the CN, motif, site-averaged CN and
+    metallic models, and with ``windows`` those of each short-scan window
+    (``spectra.SHORT_SCAN_WINDOWS_EV``). ``folder``: where trained models go (default: the
+    cache; a model found in the cache is copied there). Returns one row per model: element, target, window (eV or None), backend, path,
+    seconds (0 where it was found)."""
+    from larch_motif.spectra import SHORT_SCAN_WINDOWS_EV
+
+    with open_database(None) as store:
+        bundled = [el for el, k in store.elements() if k == edge]
+    elements = elements or bundled
+    rows = []
+    for element in elements:
+        for backend in backends or [DEFAULT_BACKEND]:
+            for window in [None, *(SHORT_SCAN_WINDOWS_EV if windows else ())]:
+                for target in ("cn", "motif", "cn_mean", "metallic"):
+                    t0 = time.perf_counter()
+                    name = default_model_name(element, target, edge, backend, window)
+                    if find_default_model(name, folder) is None:
+                        default_model(element, target, edge, backend, window, folder=folder)
+                    path = find_default_model(name, folder)
+                    if folder is not None and path.parent != Path(folder):  # trained before, in the cache
+                        Path(folder).mkdir(parents=True, exist_ok=True)
+                        path = Path(shutil.copy2(path, Path(folder) / name))
+                    rows.append({"element": element, "target": target, "window_eV": window,
+                                 "backend": backend, "path": str(path),
+                                 "seconds": round(time.perf_counter() - t0, 2)})
+    return rows

@@ -267,10 +267,14 @@ def test_explain_action_fills_motif_explain_and_plots_shap_in_a_larix_plot_windo
     assert expl.expected_value + expl.shap_values.sum() == pytest.approx(expl.model_output, abs=1e-4)
     display = frame.motif_menu.shap_display
     assert display.IsShown() and display.window == larix.PLOT_WINDOW
-    n = len(expl.norm)
     lines = [line for axes in display.panel.fig.get_axes() for line in axes.get_lines()]
-    assert any(np.allclose(line.get_ydata(), expl.shap_values[:n]) for line in lines)
-    assert any(np.allclose(line.get_ydata(), expl.norm) for line in lines)
+    # the window sums in class probability, a step line over the window edges
+    pushes = [w["probability"] for w in expl.windows]
+    steps = np.array(pushes + pushes[-1:])
+    assert any(len(line.get_ydata()) == steps.size and np.allclose(line.get_ydata(), steps) for line in lines)
+    assert sum(pushes) == pytest.approx(expl.class_probability - expl.expected_probability, abs=1e-6)
+    assert any(len(line.get_ydata()) == len(expl.norm) and np.allclose(line.get_ydata(), expl.norm)
+               for line in lines)
     assert "SHAP" in display.GetTitle() and name in display.GetTitle()
     display.SetPosition((0, 0))  # Larix puts it right of its window, partly off this screen
     display.Raise()

@@ -51,6 +51,17 @@ def test_shap_values_add_up_to_the_models_own_output(tmp_path, spectrum_file, ba
         assert p[model.classes.index(expl["class"])] == pytest.approx(res["cn_probabilities"][expl["class"]], abs=1e-3)
     assert len(expl["energy"]) == len(expl["shap_values"])
     assert sum(expl["regions"].values()) == pytest.approx(sum(expl["shap_values"]), abs=1e-6)
+    # what the plot shows: 5-eV windows in energy order, in class probability, adding up to the
+    # change from the mean probability of the class to this spectrum's
+    windows = expl["windows"]
+    assert [w["start_eV"] for w in windows] == sorted(w["start_eV"] for w in windows)
+    assert windows[0]["start_eV"] == min(expl["energy"]) and windows[-1]["end_eV"] > max(expl["energy"])
+    assert sum(w["shap"] for w in windows) == pytest.approx(sum(expl["shap_values"]), abs=1e-6)
+    change = expl["class_probability"] - expl["expected_probability"]
+    assert sum(w["probability"] for w in windows) == pytest.approx(change, abs=1e-6)
+    assert sum(expl["regions_probability"].values()) == pytest.approx(change, abs=1e-6)
+    assert expl["class_probability"] == pytest.approx(res["cn_probabilities"][expl["class"]], abs=1e-3)
+    assert 0 <= expl["expected_probability"] <= 1
 
 
 def test_explanations_are_deterministic_and_unknown_classes_refused(spectrum_file, fe_cn_model):

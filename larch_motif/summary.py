@@ -1,0 +1,130 @@
+"""Answers a person reads: a text block for one prediction, a table for several.
+
+Both read the prediction dicts of ``prediction.predict`` (the JSON contract) and nothing else;
+the CLI prints them without ``--json`` and the Larch ``group.motif`` shows the block when
+printed.
+"""
+
+from __future__ import annotations
+
+from larch_motif.prediction import is_in_domain
+
+#: Names of the ChemEnv motif symbols that the bundled databases hold most often
+MOTIF_NAMES: dict[str, str] = {
+    "L:2": "linear", "A:2": "angular", "TL:3": "trigonal plane", "TY:3": "trigonal non-coplanar",
+    "TS:3": "T-shaped", "T:4": "tetrahedron", "S:4": "square plane", "SS:4": "see-saw",
+    "S:5": "square pyramid", "T:5": "trigonal bipyramid", "PP:5": "pentagonal plane",
+    "O:6": "octahedron", "T:6": "trigonal prism", "PP:6": "pentagonal pyramid",
+    "PB:7": "pentagonal bipyramid", "ST:7": "square-face capped trigonal prism",
+    "ET:7": "end-trigonal-face capped trigonal prism", "FO:7": "face-capped octahedron",
+    "C:8": "cube", "SA:8": "square antiprism", "SBT:8": "square-face bicapped trigonal prism",
+    "TBT:8": "triangular-face bicapped trigonal prism", "DD:8": "dodecahedron",
+    "HB:8": "hexagonal bipyramid", "BO_1:8": "bicapped octahedron", "BO_2:8": "bicapped octahedron",
+    "BO_3:8": "bicapped octahedron", "TT_1:9": "tricapped trigonal prism", "TC:9": "triangular cupola",
+    "C:12": "cuboctahedron", "AC:12": "anticuboctahedron", "I:12": "icosahedron",
+    "metallic": "metallic environment, no coordination polyhedron",
+}
+
+
+def motif_name(symbol: str | None) -> str:
+    """``'O:6 (octahedron)'`` for a ChemEnv symbol, the symbol alone where it has no name here."""
+    if symbol is None:
+        return "-"
+    name = MOTIF_NAMES.get(symbol)
+    return f"{symbol} ({name})" if name and symbol != "metallic" else (name or symbol)
+
+
+def _answer(res: dict, target: str) -> str:
+    """``'6  p 0.96, confidence 0.97'``, ``'uncertain: 4 (p 0.48) or 6 (p 0.41)'``, or ``'-'``."""
+    value = res.get(target)
+    if value is None:
+        return "-"
+    if value == "uncertain":
+        return "uncertain: " + " or ".join(f"{c} (p {p:.2f})" for c, p in res.get(f"{target}_top2", []))
+    p = res.get(f"{target}_probabilities", {}).get(value)
+    conf = res.get(f"{target}_confidence")
+    shown = motif_name(value) if target == "motif" else str(value)
+    details = ", ".join(x for x in (f"p {p:.2f}" if p is not None else "",
+                                    f"confidence {conf:.2f}" if conf is not None else "") if x)
+    return f"{shown}  ({details})" if details else shown
+
+
+def _runners_up(res: dict, target: str, n: int = 2) -> str:
+    """The next most probable classes after the answer, ``'5 (p 0.03), 4 (p 0.01)'``."""
+    probs = res.get(f"{target}_probabilities") or {}
+    ranked = sorted(probs.items(), key=lambda kv: -kv[1])
+    rest = [(c, p) for c, p in ranked if c != res.get(target) and p >= 0.01][:n]
+    return ", ".join(f"{c} (p {p:.2f})" for c, p in rest)
+
+
+def _name(res: dict) -> str:
+    """The file, with its group where that is not just the file's stem (an Athena project)."""
+    from pathlib import Path
+
+    name = str(res.get("file") or res.get("group") or "spectrum")
+    group = res.get("group")
+    shown = group and res.get("file") and group != Path(str(res["file"])).stem
+    return name + (f" [{group}]" if shown else "")
+
+
+def summary_text(res: dict) -> str:
+    """A few lines that a person reads: where the spectrum sits, the CN and motif with their
+    probabilities and calibrated confidences, the site-averaged CN, whether it looks metallic,
+    whether it is in the models' domain, and each finding on its own line."""
+    if "error" in res:
+        return f"{_name(res)}: not predicted: {res['error']}"
+    lines = []
+    head = f"{_name(res)}: {res.get('element', '?')} {res.get('edge', '')} edge"
+    if res.get("e0") is not None:
+        head += f", E0 {res['e0']:.1f} eV"
+    if res.get("grid_eV"):
+        lo, hi = res["grid_eV"]
+        head += f" (model grid {lo:+g} to {hi:+g} eV)"
+    lines.append(head)
+    if res.get("metallic"):
+        lines.append(f"  metallic environment: no coordination polyhedron, no CN or motif "
+                     f"(p {res['metallic_probability']:.2f}, confidence {res['metallic_confidence']:.2f})")
+    for target, label in (("cn", "CN"), ("motif", "motif")):
+        if target in res and not res.get("metallic"):
+            runners = _runners_up(res, target)
+            lines.append(f"  {label:6s} {_answer(res, target)}" + (f"; next {runners}" if runners else ""))
+    if res.get("cn_site_average") is not None:
+        lines.append(f"  site-averaged CN {res['cn_site_average']:.2f} (for compounds with several absorber sites)")
+    domain = res.get("in_domain", is_in_domain(res.get("warnings", [])))
+    lines.append("  in domain: yes" if domain else
+                 "  in domain: NO: the spectrum is unlike the training spectra; read the answer with care")
+    for w in res.get("warnings", []):
+        lines.append(f"  finding: {w}")
+    return "\n".join(lines)
+
+
+def results_table(results: list[dict]) -> str:
+    """One row per spectrum (Markdown-style columns a terminal shows as a table), then the
+    findings of each row by its number."""
+    header = ["#", "spectrum", "element", "CN", "p", "conf", "motif", "site-avg CN", "in domain"]
+    rows = []
+    for k, res in enumerate(results, 1):
+        if "error" in res:
+            rows.append([str(k), _name(res), "-", "error", "", "", "", "", "no"])
+            continue
+        cn = "-" if res.get("metallic") else str(res.get("cn", "-"))
+        p = res.get("cn_probabilities", {}).get(res.get("cn"))
+        conf = res.get("cn_confidence")
+        motif = res.get("motif")
+        rows.append([str(k), _name(res), str(res.get("element", "?")), cn,
+                     f"{p:.2f}" if p is not None and not res.get("metallic") else "",
+                     f"{conf:.2f}" if conf is not None and not res.get("metallic") else "",
+                     motif_name(motif) if motif != "metallic" else "metallic",
+                     f"{res['cn_site_average']:.2f}" if res.get("cn_site_average") is not None else "-",
+                     "yes" if res.get("in_domain") else "NO"])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:{'>' if i in (0, 4, 5, 7) else '<'}{w}}}" for i, w in enumerate(widths))
+    lines = [fmt.format(*header).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += [fmt.format(*r).rstrip() for r in rows]
+    notes = [(k, w) for k, res in enumerate(results, 1) for w in (res.get("warnings") or [])
+             if "error" not in res or w != res["error"]]
+    notes += [(k, res["error"]) for k, res in enumerate(results, 1) if "error" in res]
+    if notes:
+        lines.append("")
+        lines += [f"  {k}: {w}" for k, w in notes]
+    return "\n".join(lines)
