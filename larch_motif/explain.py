@@ -225,9 +225,10 @@ def plot_explanation(explanation: dict, path: str | os.PathLike) -> None:
     ax.plot(energy, explanation["norm"], color="k", lw=1.5)
     ax.set_xlabel("E - E0 (eV)")
     ax.set_ylabel("normalized absorption")
-    note = " (margin SHAP spread over the probability change)" if margin else ""
-    ax.set_title(f"why {words}: p {explanation['expected_probability']:.2f} on average -> "
-                 f"{explanation['class_probability']:.2f} for this spectrum{note}", fontsize=9)
+    note = "; margin SHAP spread over the probability change" if margin else ""
+    ax.set_title(f"why {words}: p {explanation['expected_probability']:.2f} averaged over the training spectra -> "
+                 f"{explanation['class_probability']:.2f} here\n(the model's own probability, before tempering"
+                 f"{note})", fontsize=8.5)
     regions = explanation["regions_probability"]
     names = list(regions)
     axr.barh(range(len(names)), [regions[k] for k in names],

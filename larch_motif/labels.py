@@ -14,9 +14,12 @@ import io
 import itertools
 import logging
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pymatgen.core import Structure
+
+if TYPE_CHECKING:  # pymatgen is imported where structures are labelled, not by prediction
+    from pymatgen.core import Structure
 
 #: Names and units of the stored descriptors; the reconstruction model uses these.
 DESCRIPTOR_UNITS: dict[str, str] = {

@@ -551,6 +551,32 @@ def _tqdm_reporter(label: str) -> Progress:
     return progress
 
 
+_FACTS: dict[tuple, tuple[str, Augmentation]] = {}
+
+
+def _bundled_facts(element: str, edge: str) -> tuple[str, Augmentation]:
+    """The bundled database's content hash and augmentation of an element, read once per
+    process while the file is unchanged (a prediction names four models)."""
+    from larch_motif.database import default_database_path
+
+    path = default_database_path()
+    try:
+        stat = path.stat()
+        stamp: tuple = (str(path), stat.st_mtime_ns, stat.st_size, element, edge)
+    except OSError:
+        stamp = ()
+    if stamp and stamp in _FACTS:
+        return _FACTS[stamp]
+    with open_database(None) as store:
+        if (element, edge) not in store.elements():
+            have = ", ".join(f"{e} {k}" for e, k in store.elements())
+            raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
+        facts = store.content_hash(element, edge), augmentation_for(store.calculation(element, edge))
+    if stamp:
+        _FACTS[stamp] = facts
+    return facts
+
+
 def default_model_name(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,
                        grid_max_eV: float | None = None) -> str:
     """The file name of a default model: element, edge, target, window, backend and a key of
@@ -559,12 +585,7 @@ def default_model_name(element: str, target: str, edge: str = "K", backend: str 
     of them names another file and the stale one is never read."""
     import importlib.metadata
 
-    with open_database(None) as store:
-        if (element, edge) not in store.elements():
-            have = ", ".join(f"{e} {k}" for e, k in store.elements())
-            raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
-        db_hash = store.content_hash(element, edge)
-        augmentation = augmentation_for(store.calculation(element, edge))
+    db_hash, augmentation = _bundled_facts(element, edge)
     prep = preprocessing_for(element, grid_max_eV)
     site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     settings = json.dumps([db_hash, importlib.metadata.version("larch_motif"),

@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from pymatgen.core import Element
 
 from larch_motif.calculators import CalculatedSpectrum, CalculationParameters, Cluster
 from larch_motif.errors import CalculationError
@@ -107,6 +106,9 @@ def feff_input_text(cluster: Cluster, params: CalculationParameters, scf_mixing:
         mixing = "" if scf_mixing is None else f" 0 30 {scf_mixing:g} 1"
         lines.append(f"SCF {params.scf_radius_A:.3f}{mixing}")
     lines.extend(params.extra_cards)
+    # imported here: this plugin is registered by every command, predict included
+    from pymatgen.core import Element
+
     lines += ["POTENTIALS", f"  0 {Element(absorber).Z} {absorber}"]
     ipot = {}
     for k, el in enumerate(ligands, start=1):
