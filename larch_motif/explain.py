@@ -15,7 +15,8 @@ import warnings
 import numpy as np
 
 from larch_motif.errors import LarchMotifError
-from larch_motif.models import MotifModel, load_model
+from larch_motif.models import MotifModel, explained_model, load_model
+from larch_motif.models import raw_output as backend_raw_output
 from larch_motif.spectra import features, normalize
 
 #: Physical regions, (low, high) in eV relative to E0 (half edge step): the pre-edge peak lies
@@ -33,8 +34,7 @@ def _tree_model(model: MotifModel):
     backend = model.classifier.backend_
     if not getattr(backend, "tree_explainer", False):
         raise LarchMotifError(f"backend {backend.name!r} declares no TreeSHAP support: no explanation")
-    estimator = model.classifier.estimator_
-    return getattr(estimator, "booster_", None) if backend.name == "lightgbm" else estimator
+    return explained_model(backend, model.classifier.estimator_)
 
 
 def tree_explainer(model: MotifModel):
@@ -53,14 +53,7 @@ def tree_explainer(model: MotifModel):
 
 def raw_output(model: MotifModel, X: np.ndarray) -> np.ndarray:
     """The model's own output per class, (n, n_classes), in its output space."""
-    backend = model.classifier.backend_
-    estimator = model.classifier.estimator_
-    if backend.output_space == "probability":
-        return model.predict_proba(X)
-    if backend.name == "xgboost":
-        out = estimator.predict(X, output_margin=True)
-    else:
-        out = _tree_model(model).predict(np.asarray(X, float), raw_score=True)
+    out = backend_raw_output(model.classifier.backend_, model.classifier.estimator_, np.asarray(X, float))
     out = np.asarray(out, float)
     return np.column_stack([-out, out]) if out.ndim == 1 else out
 

@@ -37,11 +37,28 @@ REGRESSION_TARGETS = ("cn_mean",)
 
 @runtime_checkable
 class ModelBackend(Protocol):
-    """What a model backend plugin provides (see ``plugins/sklearn_rf.py`` for an example)."""
+    """What a model backend plugin provides (see ``plugins/sklearn_rf.py`` for an example).
+
+    The core never asks a backend its name; it reads what the backend declares:
+
+    - ``tree_explainer``: TreeSHAP can explain ``explained_model(estimator)``;
+    - ``output_space``: ``'probability'`` (SHAP adds up to class probabilities) or
+      ``'margin'`` (log-odds; ``raw_output`` gives them);
+    - ``weighs_classes``: its classifier applies ``class_weight`` itself; where False the core
+      passes class-balanced ``sample_weight`` to ``fit`` instead;
+    - ``multi_output``: one of its regressors fits several targets at once (else one per target);
+    - ``reconstruction_params``: hyper-parameters for the reconstruction regressors (a handful of
+      structural parameters in, not a spectrum).
+
+    ``backend_trait`` reads these with the defaults of a backend that does not declare them.
+    """
 
     name: str
     tree_explainer: bool
     output_space: str
+    weighs_classes: bool
+    multi_output: bool
+    reconstruction_params: dict
 
     def versions(self) -> dict[str, str]: ...
     def classifier(self, random_state: int = 0, class_weight: str | None = "balanced", **params: object): ...
@@ -50,6 +67,36 @@ class ModelBackend(Protocol):
     def predict(self, estimator, X: np.ndarray) -> np.ndarray: ...
     def dumps(self, estimator) -> bytes: ...
     def loads(self, data: bytes): ...
+    def explained_model(self, estimator): ...
+    def raw_output(self, estimator, X: np.ndarray) -> np.ndarray: ...
+
+
+#: What a backend that does not declare a trait is taken to have
+BACKEND_TRAIT_DEFAULTS: dict[str, object] = {"tree_explainer": False, "output_space": "probability",
+                                             "weighs_classes": False, "multi_output": False,
+                                             "reconstruction_params": {}}
+
+
+def backend_trait(backend: ModelBackend, trait: str) -> object:
+    """A declared trait of ``backend`` (``ModelBackend``), else its default (``BACKEND_TRAIT_DEFAULTS``)."""
+    return getattr(backend, trait, BACKEND_TRAIT_DEFAULTS[trait])
+
+
+def explained_model(backend: ModelBackend, estimator):
+    """What TreeSHAP explains for ``estimator``: the backend's ``explained_model``, else itself."""
+    method = getattr(backend, "explained_model", None)
+    return method(estimator) if method is not None else estimator
+
+
+def raw_output(backend: ModelBackend, estimator, X: np.ndarray) -> np.ndarray:
+    """The estimator's own output in its ``output_space``: probabilities, or the margins from the
+    backend's ``raw_output`` (a margin backend must provide it)."""
+    if backend_trait(backend, "output_space") == "probability":
+        return backend.predict_proba(estimator, X)
+    method = getattr(backend, "raw_output", None)
+    if method is None:
+        raise LarchMotifError(f"backend {backend.name!r} has margin output but no raw_output()")
+    return np.asarray(method(estimator, X), float)
 
 
 def available_backends() -> dict[str, ModelBackend]:
@@ -105,7 +152,7 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
                                                    class_weight=self.class_weight,
                                                    **(self.backend_params or {}))
         weights = np.ones(len(codes)) if sample_weight is None else np.asarray(sample_weight, float)
-        if self.class_weight == "balanced" and self.backend_.name not in ("rf", "lightgbm"):
+        if self.class_weight == "balanced" and not backend_trait(self.backend_, "weighs_classes"):
             counts = np.bincount(codes)
             weights = weights * (len(codes) / (len(counts) * counts[codes]))
         self.estimator_.fit(X, codes, sample_weight=weights)

@@ -40,7 +40,14 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array
 
 from larch_motif.errors import LarchMotifError, ModelFileError
-from larch_motif.models import checked_input, get_backend, read_archive, write_archive
+from larch_motif.models import (
+    backend_trait,
+    checked_input,
+    explained_model,
+    get_backend,
+    read_archive,
+    write_archive,
+)
 from larch_motif.spectra import Preprocessing, features, normalize, theory_group
 
 RECONSTRUCTION_FORMAT = "larch_motif-reconstruction"
@@ -62,14 +69,6 @@ DATABASE_PARAMETERS: tuple[tuple[str, str, str], ...] = (
 DEFAULT_BACKEND = "lightgbm"
 DEFAULT_COMPONENTS = 10
 
-#: Hyper-parameters that differ from the backends' classifier-minded defaults: a handful of
-#: structural parameters (not 69 energies) as input, so every split may look at all of them;
-#: one thread, because thread start-up outweighs predicting one spectrum.
-RECONSTRUCTION_BACKEND_PARAMS: dict[str, dict] = {
-    "rf": {"max_features": 1.0, "n_jobs": 1},
-    "xgboost": {"colsample_bytree": 1.0, "n_jobs": 1},
-    "lightgbm": {"colsample_bytree": 1.0, "n_jobs": 1},
-}
 
 
 def r_factor(model: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -109,8 +108,10 @@ class SpectrumReconstructor(RegressorMixin, BaseEstimator):
         else:
             self.components_ = np.eye(Y.shape[1])
         targets = (Y - self.mean_spectrum_) @ self.components_.T
-        params = {**RECONSTRUCTION_BACKEND_PARAMS.get(self.backend_.name, {}), **(self.backend_params or {})}
-        if self.backend_.name == "rf":  # one multi-output forest
+        # each backend's reconstruction_params: its estimator sees a handful of structural
+        # parameters, not a spectrum (``models.ModelBackend``)
+        params = {**backend_trait(self.backend_, "reconstruction_params"), **(self.backend_params or {})}
+        if backend_trait(self.backend_, "multi_output"):  # one regressor for every coefficient
             est = self.backend_.regressor(random_state=self.random_state, **params)
             self.estimators_ = [est.fit(X, targets)]
         else:
@@ -143,8 +144,7 @@ class SpectrumReconstructor(RegressorMixin, BaseEstimator):
         if explainers is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                explainers = [shap.TreeExplainer(getattr(e, "booster_", e) if self.backend_.name == "lightgbm" else e)
-                              for e in self.estimators_]
+                explainers = [shap.TreeExplainer(explained_model(self.backend_, e)) for e in self.estimators_]
             self._explainers = explainers
         values, expected = [], []
         with warnings.catch_warnings():

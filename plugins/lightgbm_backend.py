@@ -38,6 +38,9 @@ class LightGBMBackend:
     name = "lightgbm"
     tree_explainer = True
     output_space = "margin"
+    weighs_classes = True  # LGBMClassifier(class_weight=...)
+    multi_output = False
+    reconstruction_params = {"colsample_bytree": 1.0, "n_jobs": 1}
     defaults = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 5,
                 "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.5, "n_jobs": 2,
                 "verbose": -1}
@@ -61,6 +64,14 @@ class LightGBMBackend:
 
     def predict(self, estimator, X: np.ndarray) -> np.ndarray:
         return estimator.predict(X)
+
+    def explained_model(self, estimator):
+        """The booster (of a fitted LGBMClassifier or of a model read back from text)."""
+        return estimator.booster_
+
+    def raw_output(self, estimator, X: np.ndarray) -> np.ndarray:
+        """Margins (raw scores), (n,) for two classes, else (n, n_classes)."""
+        return estimator.booster_.predict(np.asarray(X, float), raw_score=True)
 
     def dumps(self, estimator) -> bytes:
         kind = "classifier" if hasattr(estimator, "predict_proba") else "regressor"

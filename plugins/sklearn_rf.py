@@ -30,6 +30,9 @@ class RandomForestBackend:
     name = "rf"
     tree_explainer = True
     output_space = "probability"
+    weighs_classes = True  # RandomForestClassifier(class_weight=...)
+    multi_output = True  # one forest predicts every reconstruction coefficient
+    reconstruction_params = {"max_features": 1.0, "n_jobs": 1}  # few inputs: every split sees all; one thread
     defaults = {"n_estimators": 300, "min_samples_leaf": 1, "max_features": "sqrt", "n_jobs": -1}
 
     def versions(self) -> dict[str, str]:
@@ -53,6 +56,12 @@ class RandomForestBackend:
 
     def predict(self, estimator, X: np.ndarray) -> np.ndarray:
         return estimator.predict(X)
+
+    def explained_model(self, estimator):
+        return estimator
+
+    def raw_output(self, estimator, X: np.ndarray) -> np.ndarray:
+        return estimator.predict_proba(X)
 
     def dumps(self, estimator) -> bytes:
         import skops.io as sio

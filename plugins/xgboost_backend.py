@@ -17,6 +17,9 @@ class XGBoostBackend:
     name = "xgboost"
     tree_explainer = True
     output_space = "margin"
+    weighs_classes = False  # no class_weight: the core passes class-balanced sample weights
+    multi_output = False
+    reconstruction_params = {"colsample_bytree": 1.0, "n_jobs": 1}
     defaults = {"n_estimators": 300, "max_depth": 4, "learning_rate": 0.08, "subsample": 0.8,
                 "colsample_bytree": 0.5, "tree_method": "hist", "n_jobs": 2}
 
@@ -39,6 +42,13 @@ class XGBoostBackend:
 
     def predict(self, estimator, X: np.ndarray) -> np.ndarray:
         return estimator.predict(X)
+
+    def explained_model(self, estimator):
+        return estimator
+
+    def raw_output(self, estimator, X: np.ndarray) -> np.ndarray:
+        """Margins (log-odds), (n,) for two classes, else (n, n_classes)."""
+        return estimator.predict(X, output_margin=True)
 
     def dumps(self, estimator) -> bytes:
         kind = "classifier" if hasattr(estimator, "predict_proba") else "regressor"

@@ -13,6 +13,9 @@ class ExtraTreesBackend:
     name = "extratrees"
     tree_explainer = True
     output_space = "probability"
+    weighs_classes = True  # ExtraTreesClassifier(class_weight=...)
+    multi_output = True
+    reconstruction_params = {}
 
     def versions(self):
         return {"scikit-learn": importlib.metadata.version("scikit-learn")}
@@ -33,6 +36,12 @@ class ExtraTreesBackend:
 
     def predict(self, estimator, X):
         return estimator.predict(X)
+
+    def explained_model(self, estimator):
+        return estimator
+
+    def raw_output(self, estimator, X):
+        return estimator.predict_proba(X)
 
     def dumps(self, estimator):
         import skops.io as sio
