@@ -2,7 +2,7 @@
 
 A calculator turns an absorber cluster (plain data: element symbols and Cartesian coordinates in
 Angstrom, absorber first) into a XANES spectrum (absolute energy in eV, normalized mu). The
-built-in one is FEFF10 (``plugins/feff10_calculator.py``); others (a local FEFF or FDMNES
+built-in one is FEFF10 (``larch_motif/plugins/feff10_calculator.py``); others (a local FEFF or FDMNES
 executable) come from plugins through the ``larch_motif_spectrum_calculators`` hook.
 """
 

@@ -2,7 +2,7 @@
 
 A plugin is a module (or object) with functions marked ``@hookimpl`` and made known through
 the ``larch_motif`` entry-point group. The built-in FEFF10 calculator and the rf, xgboost and
-lightgbm backends in ``plugins/`` use exactly this interface.
+lightgbm backends in ``larch_motif/plugins/`` use exactly this interface.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ REGRESSION_TARGETS = ("cn_mean",)
 
 @runtime_checkable
 class ModelBackend(Protocol):
-    """What a model backend plugin provides (see ``plugins/sklearn_rf.py`` for an example).
+    """What a model backend plugin provides (see ``larch_motif/plugins/sklearn_rf.py`` for an example).
 
     The core never asks a backend its name; it reads what the backend declares:
 

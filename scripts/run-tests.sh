@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh
 bash scripts/setup-gui-venv.sh   # the Larix GUI test's Python, where Debian's wxPython is installed
 export LARCH_MOTIF_CACHE="${LARCH_MOTIF_CACHE:-$(mktemp -d)}"
-.venv/bin/ruff check larch_motif plugins tests benchmarks
+.venv/bin/ruff check larch_motif tests benchmarks docs
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

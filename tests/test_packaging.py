@@ -42,7 +42,7 @@ def test_installed_package_carries_its_data_and_stays_small(installed):
 
 
 def test_installed_entry_points_work_from_the_installed_copy(installed, tmp_path):
-    where = _run(installed, "-c", "import larch_motif, larch_motif_plugins; print(larch_motif.__file__)", cwd=tmp_path)
+    where = _run(installed, "-c", "import larch_motif, larch_motif.plugins.sklearn_rf; print(larch_motif.__file__)", cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(installed))
     for script in ("larch-motif", "larix-motif"):

@@ -205,7 +205,7 @@ class FaultyFeff10:
     name = "feff10-faulty"
 
     def __init__(self) -> None:
-        from larch_motif_plugins.feff10_calculator import Feff10Calculator
+        from larch_motif.plugins.feff10_calculator import Feff10Calculator
 
         outer = self
 
@@ -336,8 +336,7 @@ def test_a_calculation_that_kills_its_worker_fails_alone_and_the_build_goes_on(
 def test_work_folders_of_killed_feff10_runs_are_removed(tmp_path, monkeypatch):
     import tempfile
 
-    import larch_motif_plugins.feff10_calculator as feff_plugin
-
+    import larch_motif.plugins.feff10_calculator as feff_plugin
     from larch_motif.calculators import Cluster, get_calculator
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -560,10 +559,9 @@ def test_scf_bad_counts_is_retried_with_smaller_mixing_and_recorded():
     """A real Cu site (AMCSD 12820, 4.5 A of its bundled cluster) whose SCF 3 A loop stops on
     "bad counts" at FEFF's default mixing: the retry with the smaller mixing gives its
     spectrum and says so in calculator_version."""
-    from larch_motif_plugins import feff10_calculator as fc
-
     from larch_motif.calculators import Cluster
     from larch_motif.database import open_database
+    from larch_motif.plugins import feff10_calculator as fc
 
     with open_database(None) as db:
         (cluster_json,) = db.conn.execute(

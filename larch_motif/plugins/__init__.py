@@ -1,7 +1,11 @@
 """The plugin manager: hook specifications, the built-in plugins and the entry-point group.
 
-Built-in plugins are registered from ``DEFAULT_PLUGINS`` exactly as third-party plugins are
-loaded from the ``larch_motif`` entry-point group; the core has no special case for them.
+The built-in plugins are the modules of this package (FEFF10 as the spectrum calculator;
+random forest, XGBoost and LightGBM as model backends). Each is a plugin like any third-party
+one: functions marked with ``larch_motif.hookspecs.hookimpl``, registered from
+``DEFAULT_PLUGINS`` exactly as third-party plugins are loaded from the ``larch_motif``
+entry-point group (as datasette's ``DEFAULT_PLUGINS`` and pytest's own plugins); the core has
+no special case for them.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import pluggy
 from larch_motif import hookspecs
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "larch_motif_plugins.feff10_calculator",
-    "larch_motif_plugins.sklearn_rf",
-    "larch_motif_plugins.xgboost_backend",
-    "larch_motif_plugins.lightgbm_backend",
+    "larch_motif.plugins.feff10_calculator",
+    "larch_motif.plugins.sklearn_rf",
+    "larch_motif.plugins.xgboost_backend",
+    "larch_motif.plugins.lightgbm_backend",
 )
 
 ENTRY_POINT_GROUP = "larch_motif"
