@@ -38,8 +38,10 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from scipy.stats import binomtest
+from validation_page import emit, provenance
 
 from larch_motif.database import open_database
 from larch_motif.demo import compare_methods
@@ -61,6 +63,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="shuffled assignments of the groups to folds (default 1: GroupKFold's own)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--write", type=Path, default=None, help="also write the page there (Markdown)")
     args = parser.parse_args()
     with open_database(None) as store:
         elements = args.elements or [el for el, _ in store.elements()]
@@ -90,9 +93,16 @@ def main() -> int:
     if args.json:
         print(json.dumps(table, indent=1))
         return 0
+    lines: list[str] = ["# Theory: grouped cross-validation per element", "",
+                        provenance() + ". Measured-spectrum checks: `docs/validation/measured.md`; "
+                        "elements without a measured file here are checked on theory only.", ""]
+
+    def out(text: str) -> None:
+        lines.extend(text.split("\n"))
+
     methods = [m for m in table[elements[0]]["cn"] if m not in ("best", "paired", "repeats")]
-    print("| element (sites) | target | " + " | ".join(m.replace("baseline:", "") for m in methods) + " |")
-    print("|---|---|" + "---|" * len(methods))
+    out("| element (sites) | target | " + " | ".join(m.replace("baseline:", "") for m in methods) + " |")
+    out("|---|---|" + "---|" * len(methods))
     for el in elements:
         for target in ("cn", "motif"):
             cells = []
@@ -100,32 +110,33 @@ def main() -> int:
                 r = table[el][target].get(m)
                 cells.append("-" if r is None else
                              f"{r['accuracy']:.3f} ({r['balanced_accuracy']:.2f}; {r['brier']:.3f}/{r['brier_calibrated']:.3f})")
-            print(f"| {el} ({table[el]['n_sites']}) | {target} | " + " | ".join(cells) + " |")
+            out(f"| {el} ({table[el]['n_sites']}) | {target} | " + " | ".join(cells) + " |")
     groups = ", ".join(f"{el} {table[el]['n_groups']}" for el in elements)
     folds = ("GroupKFold's assignment of groups to folds" if args.repeats <= 1 else
              f"means over {args.repeats} shuffled assignments of groups to folds (seeds 0-{args.repeats - 1})")
-    print(f"\ncells: accuracy (balanced accuracy; mean Brier score / tempered out of sample), grouped {args.cv}-fold CV by "
+    out(f"\ncells: accuracy (balanced accuracy; mean Brier score / tempered out of sample), grouped {args.cv}-fold CV by "
           f"{args.group_by} ({groups} groups), {folds}; grid to "
           + ", ".join(f"{el} +{table[el]['grid_max_eV']:.0f}" for el in elements) + " eV above E0")
     if args.repeats > 1:
         baselines = [m for m in methods if m.startswith("baseline:")]
-        print("\n| element | target | backend | " + " | ".join(
+        out("\n| element | target | backend | " + " | ".join(
             f"vs {b.replace('baseline:', '')}: above / level / below" for b in baselines) + " |")
-        print("|---|---|---|" + "---|" * len(baselines))
+        out("|---|---|---|" + "---|" * len(baselines))
         for el in elements:
             for target in ("cn", "motif"):
                 for backend, counts in table[el][target]["repeats"].items():
-                    print(f"| {el} | {target} | {backend} | " + " | ".join(
+                    out(f"| {el} | {target} | {backend} | " + " | ".join(
                         "-" if b not in counts else "{above} / {level} / {below}".format(**counts[b])
                         for b in baselines) + " |")
-        print("\n(site-by-site pairs below: the first repeat, seed 0)")
-    print("\n| element | target | backend | right only by the backend | right only by the nearest reference "
+        out("\n(site-by-site pairs below: the first repeat, seed 0)")
+    out("\n| element | target | backend | right only by the backend | right only by the nearest reference "
           "| McNemar p |\n|---|---|---|---|---|---|")
     for el in elements:
         for target in ("cn", "motif"):
             for backend, pair in table[el][target]["paired"].items():
-                print(f"| {el} | {target} | {backend} | {pair['only_method']} | {pair['only_baseline']} "
+                out(f"| {el} | {target} | {backend} | {pair['only_method']} | {pair['only_baseline']} "
                       f"| {pair['p_value']:.2f} |")
+    emit("\n".join(lines) + "\n", args.write)
     return 0
 
 
