@@ -511,25 +511,34 @@ def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: flo
     return None
 
 
-def features(group, prep: Preprocessing) -> np.ndarray:
-    """Feature vector of a normalized group on ``prep.grid()`` (eV relative to ``e0_half``).
+def feature_vector(energy_eV: np.ndarray, flat: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, list[str]]:
+    """The array core of ``features``: the feature vector of a normalized spectrum, ``flat``
+    on ``energy_eV`` (eV relative to E0 at half the edge step), on ``prep.grid()``, and the
+    findings about it (a list of warning texts).
 
-    Parts of the grid the spectrum does not reach are filled with its end values and a
-    warning is added to ``group.motif_warnings``.
+    Parts of the grid the spectrum does not reach are filled with its end values, and a
+    "range too short" finding says so.
     """
-    energy = np.asarray(group.energy, float) - group.e0_half
-    flat = np.asarray(group.flat, float)
+    energy = np.asarray(energy_eV, float)
     grid = prep.grid()
-    warns = group.motif_warnings
+    findings = []
     if energy[0] > grid[0] + prep.grid_step_eV or energy[-1] < grid[-1] - prep.grid_step_eV:
-        msg = (f"range too short for the grid: spectrum covers {energy[0]:+.1f} to {energy[-1]:+.1f} eV "
-               f"around E0, the model needs {grid[0]:+.1f} to {grid[-1]:+.1f} eV (the default models "
-               f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window)")
-        if msg not in warns:
-            warns.append(msg)
-    values = np.interp(grid, energy, flat)
+        findings.append(f"range too short for the grid: spectrum covers {energy[0]:+.1f} to {energy[-1]:+.1f} eV "
+                        f"around E0, the model needs {grid[0]:+.1f} to {grid[-1]:+.1f} eV (the default models "
+                        f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window)")
+    values = np.interp(grid, energy, np.asarray(flat, float))
     if prep.derivative:
         values = np.concatenate([values, np.gradient(values, grid)])
+    return values, findings
+
+
+def features(group, prep: Preprocessing) -> np.ndarray:
+    """Feature vector of a normalized group on ``prep.grid()`` (eV relative to ``e0_half``): the
+    Group wrapper of ``feature_vector``, which adds its findings to ``group.motif_warnings``
+    (the Group is written here only, as Larch's ``pre_edge`` wraps ``preedge``)."""
+    values, findings = feature_vector(np.asarray(group.energy, float) - group.e0_half, group.flat, prep)
+    warns = group.motif_warnings
+    warns.extend(f for f in findings if f not in warns)
     return values
 
 
