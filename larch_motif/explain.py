@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from larch_motif.errors import LarchMotifError
+from larch_motif.findings import Finding
 from larch_motif.models import MotifModel, explained_model, load_model
 from larch_motif.models import raw_output as backend_raw_output
 from larch_motif.spectra import features, normalize
@@ -161,7 +162,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
         warns.append(mismatch)
     distance = float(m.domain_distance(x[None])[0])
     if distance > float(m.metadata.get("domain_threshold", np.inf)):
-        warns.append(f"far from the training spectra: distance {distance:.3f}")
+        warns.append(Finding("far_from_training", f"far from the training spectra: distance {distance:.3f}"))
     return {
         "file": getattr(grp, "filename", None), "group": getattr(grp, "groupname", None),
         "target": m.target, "class": m.classes[int(res["class_index"][0])],

@@ -26,6 +26,7 @@ import numpy as np
 from larch import Group
 
 from larch_motif.errors import LarchMotifError
+from larch_motif.findings import code_of
 
 #: Larch group that holds the commands (``help(_motif)`` lists them).
 GROUP_NAME = "_motif"
@@ -98,7 +99,7 @@ class GroupError(LarchMotifError):
 
 def _refuse_other_element(warnings: list[str], group=None) -> None:
     for warning in warnings:
-        if "another element" in warning:
+        if code_of(warning) == "other_element":
             raise GroupError(warning.replace("another element than the model's?",
                                              "a spectrum of another element than the model's"), group)
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from larch_motif.errors import LarchMotifError, SpectrumError
+from larch_motif.findings import Finding, as_dicts, code_of, out_of_domain
 from larch_motif.models import MotifModel, load_model, temper
 from larch_motif.spectra import (
     cut_scan,
@@ -61,8 +62,8 @@ def edge_mismatch(e0_eV: float, element: str, edge: str, tolerance_eV: float = 6
 
     expected = xraydb.xray_edge(element, edge).energy
     if abs(e0_eV - expected) > tolerance_eV:
-        return (f"E0 {e0_eV:.1f} eV is {e0_eV - expected:+.0f} eV from the {element} {edge} edge "
-                f"({expected:.0f} eV): another element than the model's?")
+        return Finding("other_element", f"E0 {e0_eV:.1f} eV is {e0_eV - expected:+.0f} eV from the {element} "
+                                        f"{edge} edge ({expected:.0f} eV): another element than the model's?")
     return None
 
 
@@ -70,13 +71,9 @@ def edge_mismatch(e0_eV: float, element: str, edge: str, tolerance_eV: float = 6
 #: measured references stay below 0.012 and 2 % noise gives 0.017; random walks reach 0.05 and more.
 MAX_PRE_EDGE_SCATTER = 0.03
 
-OUT_OF_DOMAIN_PREFIXES = ("far from", "range too short", "pre-edge not a smooth line", "normalization unstable",
-                          "possibly metallic")
-
-
 def is_in_domain(warnings: list[str]) -> bool:
-    """False when a warning says the spectrum is outside the model's domain."""
-    return not any(w.startswith(OUT_OF_DOMAIN_PREFIXES) or "another element" in w for w in warnings)
+    """False when a finding (``findings.Finding``) puts the spectrum outside the models' domain."""
+    return not out_of_domain(warnings)
 
 
 def edge_shape_warnings(group) -> list[str]:
@@ -94,8 +91,8 @@ def edge_shape_warnings(group) -> list[str]:
         return []
     scatter = float(np.std((mu - line)[pre]) / group.edge_step)
     if scatter > MAX_PRE_EDGE_SCATTER:
-        return [f"pre-edge not a smooth line: scatter {scatter:.3f} of the edge step "
-                f"(> {MAX_PRE_EDGE_SCATTER}): noise, drift, or not an absorption edge"]
+        return [Finding("pre_edge_not_smooth", f"pre-edge not a smooth line: scatter {scatter:.3f} of the edge step "
+                                               f"(> {MAX_PRE_EDGE_SCATTER}): noise, drift, or not an absorption edge")]
     return []
 
 
@@ -214,8 +211,8 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise LarchMotifError(f"min_confidence {min_confidence!r} must lie between 0 and 1")
     iterator = iter(spectra)
-    # models by short-scan window (None: the full grid); a model file serves every window
-    model_sets: dict[float | None, tuple[dict[str, MotifModel], MotifModel | None, MotifModel | None]] = {}
+    # models by element, edge and short-scan window (None: the full grid); a model file serves all
+    model_sets: dict[tuple, tuple[dict[str, MotifModel], MotifModel | None, MotifModel | None]] = {}
     while batch := list(itertools.islice(iterator, batch_size)):
         groups: list = []
         for item in batch:
@@ -230,20 +227,20 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                     raise
                 groups.append(_error_result(item, group, exc))
         good = [g for g in groups if not isinstance(g, dict)]
-        if good and element is None and model is None:
-            element, edge = infer_element(good[0])
-        by_window: dict[float | None, list[int]] = {}
+        # each spectrum's element from its E0 where neither an element nor a model is given, so
+        # that files of several elements in one call each get their element's models
+        by_set: dict[tuple, list[int]] = {}
         for k, grp in enumerate(good):
-            window = None if model is not None else window_for(
-                float(np.max(grp.energy) - grp.e0_half), element)
-            by_window.setdefault(window, []).append(k)
+            el, ed = (element, edge) if element is not None or model is not None else infer_element(grp)
+            window = None if model is not None else window_for(float(np.max(grp.energy) - grp.e0_half), el)
+            by_set.setdefault((el, ed, window), []).append(k)
         predicted: dict[int, dict] = {}
-        for window, members in by_window.items():
-            if window not in model_sets:
-                model_sets[window] = _model_set(target, model, element, edge, backend, window)
-            models, site_average, metallic = model_sets[window]
+        for (el, ed, window), members in by_set.items():
+            if (el, ed, window) not in model_sets:
+                model_sets[el, ed, window] = _model_set(target, model, el, ed, backend, window)
+            models, site_average, metallic = model_sets[el, ed, window]
             chunk = [good[k] for k in members]
-            for k, res in zip(members, _predict_groups(chunk, models, element, edge, min_confidence,
+            for k, res in zip(members, _predict_groups(chunk, models, el, ed, min_confidence,
                                                        site_average, metallic, window)):
                 predicted[k] = res
         results = iter(predicted[k] for k in range(len(good)))
@@ -268,7 +265,8 @@ def _error_result(item: object, group: str | None, exc: Exception) -> dict:
     name = str(item) if isinstance(item, (str, os.PathLike)) else getattr(item, "filename", None)
     message = str(exc)
     return {"file": name, "group": group if name else getattr(item, "groupname", None),
-            "error": message, "in_domain": False, "warnings": [message]}
+            "error": message, "in_domain": False, "warnings": [message],
+            "findings": [Finding("error", message).to_dict()]}
 
 
 #: Probability of the metallic class above which the spectrum looks metallic
@@ -304,10 +302,10 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
             "in_domain": True, "warnings": [],
         })
         if window is not None:
-            results[-1]["warnings"].append(
-                f"short scan: answered by the models of the window {first.preprocessing.grid_min_eV:+g} "
+            results[-1]["warnings"].append(Finding(
+                "short_scan", f"short scan: answered by the models of the window {first.preprocessing.grid_min_eV:+g} "
                 f"to {window:+g} eV around E0 (the full grid ends at "
-                f"{preprocessing_for(first.element).grid_max_eV:+g} eV)")
+                f"{preprocessing_for(first.element).grid_max_eV:+g} eV)"))
     if first.preprocessing.scan_end_eV is not None:
         # a window model sees measurement cut and normalized as its theory was (spectra.cut_scan)
         groups = [cut_scan(g, first.preprocessing.scan_end_eV) for g in groups]
@@ -328,8 +326,8 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
                 res[name] = "uncertain"
             res["domain_distance"] = round(float(d), 4)
             if d > threshold:
-                res["warnings"].append(
-                    f"far from the training spectra ({name} model): distance {d:.3f} > {threshold:.3f}")
+                res["warnings"].append(Finding(
+                    "far_from_training", f"far from the training spectra ({name} model): distance {d:.3f} > {threshold:.3f}"))
         for res in results:
             mismatch = edge_mismatch(res["e0"], m.element, m.edge)
             if mismatch and mismatch not in res["warnings"]:
@@ -343,6 +341,7 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
     for res, grp in zip(results, groups):
         res["warnings"] = list(dict.fromkeys(grp.motif_warnings + res["warnings"]))
         res["in_domain"] = is_in_domain(res["warnings"])
+        res["findings"] = as_dicts(res["warnings"])
     return results
 
 
@@ -361,18 +360,18 @@ def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) ->
         res["metallic_probability"] = round(float(p), 4)
         res["metallic_confidence"] = round(float(conf), 4)
         if looks_metallic and not res["metallic"]:
-            res["warnings"].append(
-                f"possibly metallic: the metallic detector gives p={p:.2f} at confidence {conf:.2f} "
-                f"(< {METALLIC_MIN_CONFIDENCE}): the CN and motif may not apply")
+            res["warnings"].append(Finding(
+                "possibly_metallic", f"possibly metallic: the metallic detector gives p={p:.2f} at confidence "
+                f"{conf:.2f} (< {METALLIC_MIN_CONFIDENCE}): the CN and motif may not apply"))
         if res["metallic"]:
             for key in [k for k in res if k.startswith(("cn", "motif"))]:
                 del res[key]
             res.update(cn=None, motif="metallic", cn_site_average=None)
             # the CN/motif models' distance says nothing of a metal: the detector's does
-            res["warnings"] = [w for w in res["warnings"] if not w.startswith("far from")]
+            res["warnings"] = [w for w in res["warnings"] if code_of(w) != "far_from_training"]
     distance = detector.domain_distance(X)
     threshold = float(detector.metadata.get("domain_threshold", np.inf))
     for res, d in zip(results, distance):
         if res["metallic"] and d > threshold:
-            res["warnings"].append(f"far from the training spectra (metallic model): distance "
-                                   f"{d:.3f} > {threshold:.3f}")
+            res["warnings"].append(Finding("far_from_training", f"far from the training spectra (metallic model): "
+                                                                f"distance {d:.3f} > {threshold:.3f}"))

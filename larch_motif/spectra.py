@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from larch_motif.errors import SpectrumError
+from larch_motif.findings import Finding
 
 MIN_POINTS = 20
 
@@ -471,7 +472,8 @@ def normalize(group, theory: bool = False, short_scan: bool = False) -> None:
     group.e0_half = e0_half_step(energy, flat)
     post = flat[energy > group.e0_half + 30]
     if post.size >= 3 and abs(np.median(post) - 1) > 0.25:
-        warns.append(f"normalization unstable: post-edge level {np.median(post):.2f} instead of 1")
+        warns.append(Finding("normalization_unstable",
+                             f"normalization unstable: post-edge level {np.median(post):.2f} instead of 1"))
     warns.extend(w for w in (_glitch_warning(energy, flat), _suppressed_white_line_warning(energy, flat, group.e0_half))
                  if w and w not in warns)
     group.motif_warnings = warns
@@ -483,7 +485,7 @@ GLITCH_SIGMAS = 12.0
 WHITE_LINE_MIN = 1.06
 
 
-def _glitch_warning(energy: np.ndarray, flat: np.ndarray) -> str | None:
+def _glitch_warning(energy: np.ndarray, flat: np.ndarray) -> Finding | None:
     """A warning naming the energy (eV) of a monochromator glitch: a single point that sticks
     out from both neighbours in the same direction, by far more than the neighbours differ from
     each other and than the spectrum's point-to-point noise (a sharp white line does not)."""
@@ -497,21 +499,22 @@ def _glitch_warning(energy: np.ndarray, flat: np.ndarray) -> str | None:
     if not candidates.any():
         return None
     worst = int(np.argmax(np.where(candidates, spike, 0)))
-    return (f"glitch at {energy[worst + 1]:.1f} eV: one point {up[worst]:+.2f} (edge steps) "
-            "off its neighbours")
+    return Finding("glitch", f"glitch at {energy[worst + 1]:.1f} eV: one point {up[worst]:+.2f} (edge steps) "
+                   "off its neighbours")
 
 
-def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: float) -> str | None:
+def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: float) -> Finding | None:
     """A warning when the normalized mu never rises above ``WHITE_LINE_MIN`` within 30 eV of E0:
     no white line, as in a self-absorbed (thick, concentrated) fluorescence measurement."""
     near = flat[(energy > e0) & (energy < e0 + 30)]
     if near.size >= 3 and near.max() < WHITE_LINE_MIN:
-        return (f"white line suppressed (highest normalized mu {near.max():.2f} within 30 eV of E0): "
-                "self-absorbed fluorescence data?")
+        return Finding("white_line_suppressed",
+                       f"white line suppressed (highest normalized mu {near.max():.2f} within 30 eV of E0): "
+                       "self-absorbed fluorescence data?")
     return None
 
 
-def feature_vector(energy_eV: np.ndarray, flat: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, list[str]]:
+def feature_vector(energy_eV: np.ndarray, flat: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, list[Finding]]:
     """The array core of ``features``: the feature vector of a normalized spectrum, ``flat``
     on ``energy_eV`` (eV relative to E0 at half the edge step), on ``prep.grid()``, and the
     findings about it (a list of warning texts).
@@ -523,9 +526,11 @@ def feature_vector(energy_eV: np.ndarray, flat: np.ndarray, prep: Preprocessing)
     grid = prep.grid()
     findings = []
     if energy[0] > grid[0] + prep.grid_step_eV or energy[-1] < grid[-1] - prep.grid_step_eV:
-        findings.append(f"range too short for the grid: spectrum covers {energy[0]:+.1f} to {energy[-1]:+.1f} eV "
-                        f"around E0, the model needs {grid[0]:+.1f} to {grid[-1]:+.1f} eV (the default models "
-                        f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window)")
+        findings.append(Finding(
+            "range_too_short",
+            f"range too short for the grid: spectrum covers {energy[0]:+.1f} to {energy[-1]:+.1f} eV "
+            f"around E0, the model needs {grid[0]:+.1f} to {grid[-1]:+.1f} eV (the default models "
+            f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window)"))
     values = np.interp(grid, energy, np.asarray(flat, float))
     if prep.derivative:
         values = np.concatenate([values, np.gradient(values, grid)])
