@@ -22,7 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from larch_motif.errors import LarchMotifError, ModelFileError
 from larch_motif.spectra import Preprocessing
@@ -119,7 +120,8 @@ def checked_input(estimator: BaseEstimator, X: np.ndarray, fitted: str, what: st
     check_is_fitted(estimator, fitted)
     X = check_array(X, dtype=float)
     if X.shape[1] != estimator.n_features_in_:
-        raise LarchMotifError(f"X has {X.shape[1]} {what}, the model needs {estimator.n_features_in_}")
+        raise LarchMotifError(f"X has {X.shape[1]} {what}, but {type(estimator).__name__} is expecting "
+                              f"{estimator.n_features_in_} {what} as input")
     return X
 
 
@@ -140,13 +142,21 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> MotifClassifier:
-        X = check_array(X, dtype=float)
-        y = np.asarray(y).astype(str)
-        if y.shape[0] != X.shape[0]:
-            raise LarchMotifError(f"y has {y.shape[0]} labels for {X.shape[0]} spectra")
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        """Fit on features X (n_spectra, n_features) and labels y (any type; the database's are
+        strings such as ``'6'`` or ``'O:6'``), optionally weighted per spectrum."""
+        X, y = check_X_y(X, y, dtype=float)
+        check_classification_targets(y)
+        if sample_weight is not None:  # spectra of weight 0 do not count towards the classes
+            sample_weight = np.asarray(sample_weight, float)
+            if sample_weight.shape != (X.shape[0],) or np.any(sample_weight < 0) or not sample_weight.any():
+                raise LarchMotifError("sample_weight must hold one non-negative weight per spectrum, not all zero")
+        self.classes_, codes = np.unique(y if sample_weight is None else y[sample_weight > 0], return_inverse=True)
         if self.classes_.size < 2:
-            raise LarchMotifError(f"training needs at least two classes, got {list(self.classes_)}")
+            raise LarchMotifError(f"training needs at least two classes (one class given: "
+                                  f"{', '.join(map(str, self.classes_))})")
+        if sample_weight is not None:
+            codes = np.searchsorted(self.classes_, y[sample_weight > 0])
+            X, sample_weight = X[sample_weight > 0], sample_weight[sample_weight > 0]
         self.backend_ = get_backend(self.backend)
         self.estimator_ = self.backend_.classifier(random_state=self.random_state,
                                                    class_weight=self.class_weight,
@@ -164,7 +174,8 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         return self.backend_.predict_proba(self.estimator_, X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # refuses an unfitted model before classes_ is read
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class SiteAverageRegressor(RegressorMixin, BaseEstimator):
@@ -177,14 +188,9 @@ class SiteAverageRegressor(RegressorMixin, BaseEstimator):
         self.backend_params = backend_params
         self.random_state = random_state
 
-    class_weight = None
-    classes_ = np.array([], dtype=str)
-
     def fit(self, X: np.ndarray, y: np.ndarray) -> SiteAverageRegressor:
-        X = check_array(X, dtype=float)
-        y = np.asarray(y, dtype=float)
-        if y.shape[0] != X.shape[0]:
-            raise LarchMotifError(f"y has {y.shape[0]} values for {X.shape[0]} spectra")
+        """Fit on features X (n_spectra, n_features) and numbers y (the site-averaged CN)."""
+        X, y = check_X_y(X, y, dtype=float, y_numeric=True)
         self.backend_ = get_backend(self.backend)
         self.estimator_ = self.backend_.regressor(random_state=self.random_state, **(self.backend_params or {}))
         self.estimator_.fit(X, y)
@@ -227,7 +233,7 @@ class MotifModel:
 
     @property
     def classes(self) -> list[str]:
-        return [str(c) for c in self.classifier.classes_]
+        return [str(c) for c in getattr(self.classifier, "classes_", [])]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """The backend's class probabilities (what SHAP explains), columns in ``classes`` order."""
@@ -278,7 +284,7 @@ class MotifModel:
             "classes": self.classes,
             "backend": backend.name,
             "backend_params": self.classifier.backend_params or {},
-            "class_weight": self.classifier.class_weight,
+            "class_weight": getattr(self.classifier, "class_weight", None),
             "random_state": self.classifier.random_state,
             "n_features": int(self.classifier.n_features_in_),
             "preprocessing": self.preprocessing.as_dict(),
