@@ -70,6 +70,17 @@ def default_database_path() -> Path:
     return Path(__file__).resolve().parent / "data" / "default_xanes.sqlite"
 
 
+def database_stamp() -> tuple | None:
+    """``(path, mtime_ns, size)`` of the default database file (``default_database_path``), what
+    in-process caches of its content are keyed by; ``None`` where the file cannot be read."""
+    path = default_database_path()
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def _calculation_key(element: str, edge: str) -> str:
     """The meta key under which an element's calculation settings are recorded."""
     return f"calculation:{element}:{edge}"

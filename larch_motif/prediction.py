@@ -125,16 +125,14 @@ def _default_model(element: str, target: str, edge: str, backend: str | None = N
     """``training.default_model`` of ``backend`` (default ``training.DEFAULT_BACKEND``), kept in
     memory while the bundled database file is unchanged: loading it takes about 0.4 s, too long
     for each of hundreds of Larch commands."""
-    from larch_motif.database import default_database_path
+    from larch_motif.database import database_stamp
     from larch_motif.training import DEFAULT_BACKEND, cache_folder, default_model
 
     backend = backend or DEFAULT_BACKEND
-    try:
-        path = default_database_path()
-        stat = path.stat()
-        stamp = (str(path), stat.st_mtime_ns, stat.st_size, str(cache_folder()))
-    except OSError:
+    file_stamp = database_stamp()
+    if file_stamp is None:
         return default_model(element, target, edge, backend, grid_max_eV)
+    stamp = (*file_stamp, str(cache_folder()))
     key = (element, target, edge, backend, grid_max_eV)
     cached = _DEFAULT_MODELS.get(key)
     if cached is None or cached[0] != stamp:

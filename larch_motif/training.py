@@ -557,14 +557,10 @@ _FACTS: dict[tuple, tuple[str, Augmentation]] = {}
 def _bundled_facts(element: str, edge: str) -> tuple[str, Augmentation]:
     """The bundled database's content hash and augmentation of an element, read once per
     process while the file is unchanged (a prediction names four models)."""
-    from larch_motif.database import default_database_path
+    from larch_motif.database import database_stamp
 
-    path = default_database_path()
-    try:
-        stat = path.stat()
-        stamp: tuple = (str(path), stat.st_mtime_ns, stat.st_size, element, edge)
-    except OSError:
-        stamp = ()
+    file_stamp = database_stamp()
+    stamp: tuple = () if file_stamp is None else (*file_stamp, element, edge)
     if stamp and stamp in _FACTS:
         return _FACTS[stamp]
     with open_database(None) as store:
