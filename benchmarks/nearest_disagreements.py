@@ -8,7 +8,8 @@ nearest reference gets right and the backend wrong ("nearest only") and the reve
 nearest reference answered from. Where the nearest reference's lead comes from a near-twin
 in another group (a compound of the same study under another formula), that shows here.
 
-    .venv/bin/python benchmarks/nearest_disagreements.py Ni cn [--backend lightgbm] [--repeats 5]
+    .venv/bin/python benchmarks/nearest_disagreements.py Ni cn [Zn cn ...] [--backend lightgbm] [--repeats 5]
+        [--write docs/validation/nearest_disagreements.md]
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from pathlib import Path
+
+from validation_page import emit, provenance
 
 from larch_motif.baselines import NearestReferenceBaseline
 from larch_motif.database import open_database
@@ -44,20 +48,41 @@ def nearest_answers(ts, fold_seed: int) -> dict[str, tuple[str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("element")
-    parser.add_argument("target", choices=("cn", "motif"))
+    parser.add_argument("cells", nargs="+", metavar="ELEMENT TARGET",
+                        help="one or more element and target pairs: Ni cn [Zn cn ...]")
     parser.add_argument("--backend", default="lightgbm")
     parser.add_argument("--repeats", type=int, default=5, help="shuffled fold assignments (seeds 0..N-1)")
+    parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
+    if len(args.cells) % 2 or any(t not in ("cn", "motif") for t in args.cells[1::2]):
+        parser.error(f"cells must be element and target pairs with target cn or motif, got {args.cells}")
+    sections = [disagreements(el, target, args.backend, args.repeats)
+                for el, target in zip(args.cells[::2], args.cells[1::2])]
+    if args.write is None:
+        print("\n\n".join(sections))
+        return 0
+    emit("\n".join(["# Where the trees and the nearest reference disagree", "",
+                     provenance() + f". The repeated grouped CV of the theory table (5-fold by mineral, seeds "
+                     f"0-{args.repeats - 1}, augmented training rows, unaugmented test spectra, each element on "
+                     "its default grid): the held-out sites that one of the backend and the nearest-reference "
+                     "baseline gets right and the other wrong, counted over the repeats (site-repeats), with "
+                     "the mineral (CV group) of the training spectrum the nearest reference answered from. "
+                     "The share of the accuracy is site-repeats / (repeats x sites).", "",
+                     "\n\n".join(sections), ""]), args.write)
+    return 0
+
+
+def disagreements(element: str, target: str, backend: str, repeats: int) -> str:
+    """The Markdown section of one element and target: a table and the two totals."""
     with open_database(None) as store:
-        sites = select_sites(store.site_spectra(args.element))
-        augmentation = augmentation_for(store.calculation(args.element))
-    prep = preprocessing_for(args.element)
-    ts = training_set(sites, args.target, prep, augmentation, site_features(sites, prep, augmentation))
+        sites = select_sites(store.site_spectra(element))
+        augmentation = augmentation_for(store.calculation(element))
+    prep = preprocessing_for(element)
+    ts = training_set(sites, target, prep, augmentation, site_features(sites, prep, augmentation))
     group_of = dict(zip(ts.site_ids, ts.groups))
     counts: Counter = Counter()
-    for seed in range(args.repeats):
-        run = cross_validate(ts, args.backend, fold_seed=seed, return_predictions=True)["predictions"]
+    for seed in range(repeats):
+        run = cross_validate(ts, backend, fold_seed=seed, return_predictions=True)["predictions"]
         nearest = nearest_answers(ts, seed)
         for site, truth, other in zip(run["site_id"], run["true"], run["predicted"]):
             answer, source = nearest[site]
@@ -65,17 +90,17 @@ def main() -> int:
                 who = "nearest only" if answer == truth else "backend only"
                 counts[(who, group_of[site], truth, answer, other, source)] += 1
     n_sites = int((~ts.augmented).sum())
-    print(f"{args.element} {args.target}, {args.backend} against the nearest reference, "
-          f"{args.repeats} repeats of {n_sites} sites\n")
-    print(f"| right for | mineral | true | nearest reference | {args.backend} | nearest reference answered from | site-repeats |")
-    print("|---|---|---|---|---|---|---|")
+    lines = [f"## {element} {target}", "",
+             f"{backend} against the nearest reference, {repeats} repeats of {n_sites} sites.", "",
+             f"| right for | mineral | true | nearest reference | {backend} | nearest reference answered from | site-repeats |",
+             "|---|---|---|---|---|---|---|"]
     for (who, mineral, truth, answer, other, src), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1])):
-        print(f"| {who} | {mineral} | {truth} | {answer} | {other} | {src} | {n} |")
+        lines.append(f"| {who} | {mineral} | {truth} | {answer} | {other} | {src} | {n} |")
+    lines.append("")
     for who in ("nearest only", "backend only"):
         total = sum(n for k, n in counts.items() if k[0] == who)
-        print(f"\n{who}: {total} site-repeats ({total / args.repeats / n_sites:.3f} of the accuracy)", end="")
-    print()
-    return 0
+        lines.append(f"- {who}: {total} site-repeats ({total / repeats / n_sites:.3f} of the accuracy)")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

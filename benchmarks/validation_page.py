@@ -3,6 +3,7 @@ names the command and the commit, and writing the page."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,11 @@ def provenance() -> str:
     command = " ".join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
     return (f"Written by `.venv/bin/python {command}` at commit {commit}"
             + (" (with uncommitted changes)" if dirty else ""))
+
+
+def machine() -> str:
+    """'load average L on N cores': how busy the machine was as the timings were taken."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 def emit(text: str, write: Path | None, as_json: str | None = None) -> None:
