@@ -1,6 +1,6 @@
 """Reconstruction model (structure -> XANES): held-out quality, speed, SHAP and fits.
 
-    .venv/bin/python benchmarks/reconstruction.py --out reconstruction_output
+    .venv/bin/python benchmarks/reconstruction.py --out reconstruction_output [--write docs/validation/reconstruction.md]
 
 1. Parametric series (bundled ``larch_motif/data/parametric_fe.sqlite``): 5-fold CV over the
    design points (held-out designs) of rf, xgboost and lightgbm, through 10 principal
@@ -15,12 +15,14 @@
    with the surrogate trained without them (errors of the recovered parameters, seconds); the
    measured hematite ``../shared/data/experimental/fe2o3_rt1_xmu.dat`` when present.
 Figures and plots go to ``--out`` (``reconstruction.json``); the tables are printed as markdown.
+``--write PAGE`` also writes them as a validation page, with the O:6 plots beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from sklearn.model_selection import GroupKFold, KFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import write_measured_like  # noqa: E402
+from validation_page import emit, machine, provenance  # noqa: E402
 
 from larch_motif.parametric import parametric_database_path, parametric_series  # noqa: E402
 from larch_motif.reconstruction import (  # noqa: E402
@@ -101,6 +104,7 @@ def main() -> None:
     ap.add_argument("--out", default="reconstruction_output")
     ap.add_argument("--db", default=str(parametric_database_path()))
     ap.add_argument("--no-direct", action="store_true", help="skip the direct (per-energy) models")
+    ap.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +112,7 @@ def main() -> None:
     energy = prep.grid()
     report: dict = {"parametric": {}, "database": {}, "speed": {}, "shap": {}, "fits": {}}
     rows = []
+    lines: list[str] = []  # the page's tables, as printed
 
     # 1. parametric series, held-out designs
     motifs = sorted({r["series"].split()[1] for r in parametric_series(args.db, "Fe")})
@@ -145,11 +150,12 @@ def main() -> None:
             overlay(energy, ts.Y, P, [order[0], order[len(order) // 2], order[-1]], out_dir / "heldout_database.png",
                     "Fe database, held-out minerals (best, median, worst R-factor), lightgbm")
 
-    print("| data | backend | target | R2 (all energies) | per-energy R2 mean / min | mean R-factor | CV s |")
-    print("|---|---|---|---|---|---|---|")
+    lines += ["| data | backend | target | R2 (all energies) | per-energy R2 mean / min | mean R-factor | CV s |",
+              "|---|---|---|---|---|---|---|"]
     for data, backend, label, s, seconds in rows:
-        print(f"| {data} | {backend} | {label} | {s['r2']:.3f} | {s['r2_energy_mean']:.3f} / "
-              f"{s['r2_energy_min']:.3f} | {s['r_factor_mean']:.5f} | {seconds:.1f} |")
+        lines.append(f"| {data} | {backend} | {label} | {s['r2']:.3f} | {s['r2_energy_mean']:.3f} / "
+                     f"{s['r2_energy_min']:.3f} | {s['r_factor_mean']:.5f} | {seconds:.1f} |")
+    print("\n".join(lines))
 
     # 3. speed, models on every design of the O:6 series
     ts = sets.get("O:6") or next(iter(sets.values()))
@@ -169,10 +175,12 @@ def main() -> None:
         batch = (time.perf_counter() - t0) / 1000
         report["speed"][backend] = {"single_call_ms_median": 1e3 * float(np.median(times)),
                                     "batch_ms_per_spectrum": 1e3 * batch}
-    print("\n| backend | one reconstruct() call, ms (median of 200) | in a batch of 1,000, ms per spectrum |")
-    print("|---|---|---|")
+    speed = ["| backend | one reconstruct() call, ms (median of 200) | in a batch of 1,000, ms per spectrum |",
+             "|---|---|---|"]
     for backend, d in report["speed"].items():
-        print(f"| {backend} | {d['single_call_ms_median']:.2f} | {d['batch_ms_per_spectrum']:.3f} |")
+        speed.append(f"| {backend} | {d['single_call_ms_median']:.2f} | {d['batch_ms_per_spectrum']:.3f} |")
+    print("\n" + "\n".join(speed))
+    lines += ["", "Speed of a saved and reloaded O:6 model (what `reconstruct` uses):", "", *speed]
 
     # 4. SHAP heat maps and dependence curves
     print()
@@ -241,6 +249,61 @@ def main() -> None:
     (out_dir / "model.lmr").unlink()
     (out_dir / "reconstruction.json").write_text(json.dumps(report, indent=1))
     print(f"\nwritten to {out_dir}/")
+    if args.write is not None:
+        emit(render(report, lines, out_dir, args.write), args.write)
+
+
+def render(report: dict, tables: list[str], out_dir: Path, page: Path) -> str:
+    """The validation page: the printed tables, the SHAP shares and readings, the fits and the O:6
+    plots (copied beside the page)."""
+    lines = ["# Reconstruction (structure to spectrum)", "",
+             provenance() + f"; {machine()} at the end. Parametric series: 5-fold CV over the design points "
+             "(held-out designs); database: 5-fold CV grouped by mineral (held-out minerals). R2 over all "
+             "energies is variance-weighted; per-energy R2 is over the energies where the spectra vary; "
+             "R-factor sum((mu_rec - mu_feff)^2) / sum(mu_feff^2), the mean over the held-out spectra.", "",
+             *tables, ""]
+    shap = report["shap"]
+    if shap:
+        names = list(next(iter(shap.values()))["share"])
+        lines += ["SHAP of the lightgbm models over their designs: the mean |SHAP| share of each parameter, "
+                  "summed over energies, and what a step along each parameter does to the main peak (the "
+                  "first maximum above the edge step), the others at their medians:", "",
+                  "| series | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
+        for motif, d in shap.items():
+            lines.append(f"| {motif}, share | " + " | ".join(f"{d['share'][n]:.3f}" for n in names) + " |")
+        lines.append("")
+        for motif, d in shap.items():
+            lines += [f"- {motif}: {reading}" for reading in d["readings"].values()]
+        lines.append("")
+    fits = {k: v for k, v in report["fits"].items() if k != "measured hematite"}
+    if fits:
+        names = list(next(iter(fits.values()))["mean_abs_error"])
+        lines += ["Fits with the lightgbm surrogate trained without the spectra it fits: held-out FEFF10 "
+                  "designs, broadened and written as raw measured-like files (sloped pre-edge, edge step 1.7, "
+                  "noise 0.002); mean absolute errors of the recovered parameters:", "",
+                  "| series | designs | " + " | ".join(f"`{n}`" for n in names) + " | mean R-factor | "
+                  "seconds, mean / max |", "|---|---|" + "---|" * len(names) + "---|---|"]
+        for motif, d in fits.items():
+            lines.append(f"| {motif} | {d['n']} | " + " | ".join(f"{d['mean_abs_error'][n]:.3f}" for n in names)
+                         + f" | {d['r_factor_mean']:.4f} | {d['seconds_mean']:.2f} / {d['seconds_max']:.2f} |")
+        lines.append("")
+    measured = report["fits"].get("measured hematite")
+    if measured:
+        lines += [f"The measured hematite `{MEASURED.name}` fitted with the O:6 surrogate: R-factor "
+                  f"{measured['r_factor']:.4f} in {measured['seconds']:.2f} s; " + ", ".join(
+                      f"`{k}` {v:.3f}" + (f" +/- {measured['uncertainties'][k]:.3f}"
+                                          if measured["uncertainties"].get(k) is not None else " (no uncertainty)")
+                      for k, v in measured["parameters"].items())
+                  + (f"; warnings: {'; '.join(map(str, measured['warnings']))}" if measured["warnings"] else "") + ".", ""]
+    for source, title in (("shap_O6.png", "SHAP heat map and dependence curves, O:6"),
+                          ("heldout_O6.png", "held-out O:6 designs"),
+                          ("fit_heldout_O6.png", "fit of a held-out O:6 design")):
+        if (out_dir / source).is_file():
+            target = page.parent / f"reconstruction_{source}"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out_dir / source, target)
+            lines += [f"![{title}]({target.name})", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
