@@ -29,7 +29,7 @@ Prints, per element, target and backend, the mean accuracy over the repeats of e
 element-target cells per backend and variant.
 
     .venv/bin/python benchmarks/training_levers.py [--elements Fe Ni] [--repeats 5]
-        [--variants balanced sqrt similarity similarity_sqrt pca] [--json]
+        [--variants balanced sqrt similarity similarity_sqrt pca] [--json] [--write docs/validation/training_levers.md]
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
+from validation_page import emit, provenance
 
 from larch_motif.baselines import NearestReferenceBaseline
 from larch_motif.database import open_database
@@ -110,6 +112,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="shuffled fold assignments (seeds 0..N-1)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
     with open_database(None) as store:
         elements = args.elements or [el for el, _ in store.elements()]
@@ -145,22 +148,35 @@ def main() -> int:
         print(json.dumps(scores, indent=1))
         return 0
     means = {c: {n: np.mean(v, axis=0) for n, v in by.items()} for c, by in scores.items()}
-    print("| element | target | backend | nearest reference | " + " | ".join(args.variants) + " |")
-    print("|---|---|---|---|" + "---|" * len(args.variants))
+    lines = ["| element | target | backend | nearest reference | " + " | ".join(args.variants) + " |",
+             "|---|---|---|---|" + "---|" * len(args.variants)]
     for c, by in means.items():
         el, target = c.split()
         nn = by["nearest reference"]
         for backend in BACKENDS:
-            print(f"| {el} | {target} | {backend} | {nn[0]:.3f} ({nn[1]:.2f}) | " + " | ".join(
+            lines.append(f"| {el} | {target} | {backend} | {nn[0]:.3f} ({nn[1]:.2f}) | " + " | ".join(
                 f"{by[f'{backend} {v}'][0]:.3f} ({by[f'{backend} {v}'][1]:.2f})" for v in args.variants) + " |")
-    print(f"\nmeans over {args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1}): "
-          "accuracy (balanced accuracy)\n")
-    print("| backend | variant | summed accuracy, 10 cells | cells ahead of the nearest reference |\n|---|---|---|---|")
+    summary = [f"| backend | variant | summed accuracy, {len(means)} cells | cells ahead of the nearest reference |",
+               "|---|---|---|---|"]
     for backend in BACKENDS:
         for v in args.variants:
             acc = [by[f"{backend} {v}"][0] for by in means.values()]
             ahead = sum(by[f"{backend} {v}"][0] > by["nearest reference"][0] + 1e-9 for by in means.values())
-            print(f"| {backend} | {v} | {sum(acc):.3f} | {ahead} of {len(acc)} |")
+            summary.append(f"| {backend} | {v} | {sum(acc):.3f} | {ahead} of {len(acc)} |")
+    legend = (f"means over {args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1}): "
+              "accuracy (balanced accuracy)")
+    if args.write is None:
+        print("\n".join(lines) + f"\n\n{legend}\n\n" + "\n".join(summary))
+        return 0
+    emit("\n".join(["# Training levers against the nearest reference", "",
+                     provenance() + ". The repeated grouped CV of the theory table (5-fold by mineral, augmented "
+                     "training rows, unaugmented test spectra, each element on its default grid), with the "
+                     "training changed: `balanced` (the default models: class weights n_max / n_class), `sqrt` "
+                     "(weights (n_max / n_class)^1/2), `similarity` (one feature per class appended: the cosine "
+                     "similarity to the most similar training spectrum of that class, a training row compared "
+                     "only with other minerals), `similarity_sqrt` (both), `pca` (the first "
+                     f"{PCA_COMPONENTS} principal components of the fold's training spectra in place of the grid).",
+                     "", f"Cells: {legend}.", "", *lines, "", *summary, ""]), args.write)
     return 0
 
 
