@@ -33,11 +33,15 @@ def write_like_measurement(path: Path, site: dict) -> None:
     np.savetxt(path, np.c_[e, 0.3 - 2e-5 * (e - e[0]) + 1.7 * m], header="energy_eV mu")
 
 
-def main(folder: Path) -> None:
+def explain_sites(folder: Path) -> dict:
+    """Explain the default Fe CN model's answer for the first T:4 and the first O:6 site of the
+    database (figures ``<mineral>_<motif>.png``) and the model over its spectra
+    (``global_cn.png``), all in ``folder``; returns one line per site and the global summary."""
     folder.mkdir(parents=True, exist_ok=True)
     model = default_model("Fe", "cn")
     with larch_motif.open_database(None) as db:
         sites = db.site_spectra("Fe")
+    lines, figures = [], []
     for motif in ("T:4", "O:6"):
         site = next(s for s in sites if s["motif"] == motif)
         stem = "".join(ch for ch in site["mineral"] if ch.isalnum())
@@ -45,15 +49,22 @@ def main(folder: Path) -> None:
         write_like_measurement(spectrum, site)
         expl = explain_spectrum(spectrum, model)
         plot_explanation(expl, spectrum.with_suffix(".png"))
+        figures.append(spectrum.with_suffix(".png"))
         regions = ", ".join(f"{k} {v:+.3f}" for k, v in expl["regions"].items())
         (pred,) = larch_motif.predict(spectrum, model=model, target="cn")
-        print(f"{site['mineral']} ({motif}, CN {site['cn']}): predicted CN {expl['class']} "
-              f"(probability {pred['cn_probabilities'][expl['class']]:.2f}; {expl['output_space']} "
-              f"{expl['model_output']:+.2f} = expected {expl['expected_value']:+.2f} + SHAP); "
-              f"SHAP by region: {regions}")
+        lines.append(f"{site['mineral']} ({motif}, CN {site['cn']}): predicted CN {expl['class']} "
+                     f"(probability {pred['cn_probabilities'][expl['class']]:.2f}; {expl['output_space']} "
+                     f"{expl['model_output']:+.2f} = expected {expl['expected_value']:+.2f} + SHAP); "
+                     f"SHAP by region: {regions}")
     glob = explain_model(model)
     plot_model_explanation(glob, folder / "global_cn.png")
-    for line in glob["summary"].values():
+    figures.append(folder / "global_cn.png")
+    return {"sites": lines, "summary": list(glob["summary"].values()), "figures": figures}
+
+
+def main(folder: Path) -> None:
+    result = explain_sites(folder)
+    for line in result["sites"] + result["summary"]:
         print(line)
 
 
