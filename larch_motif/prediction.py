@@ -23,6 +23,13 @@ import numpy as np
 from larch_motif.errors import LarchMotifError, SpectrumError
 from larch_motif.findings import Finding, as_dicts, code_of, out_of_domain
 from larch_motif.models import MotifModel, load_model, temper
+from larch_motif.preedge import (
+    CONFIDENCE_CAP,
+    OCTAHEDRAL_MAX_HEIGHT,
+    motif_cn,
+    preedge_findings,
+    preedge_peak,
+)
 from larch_motif.spectra import (
     cut_scan,
     features,
@@ -307,6 +314,10 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
     if first.preprocessing.scan_end_eV is not None:
         # a window model sees measurement cut and normalized as its theory was (spectra.cut_scan)
         groups = [cut_scan(g, first.preprocessing.scan_end_eV) for g in groups]
+    peaks = [preedge_peak(g.energy, g.norm, g.e0_half) if res["element"] in OCTAHEDRAL_MAX_HEIGHT else None
+             for res, g in zip(results, groups)]
+    for res, peak in zip(results, peaks):
+        res["preedge"] = peak.to_dict() if peak is not None else None
     for name, m in models.items():
         X = np.vstack([features(g, m.preprocessing) for g in groups])
         model_proba = m.predict_proba(X)
@@ -314,9 +325,13 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
         distance = m.domain_distance(X)
         threshold = float(m.metadata.get("domain_threshold", np.inf))
         confidence = m.confidence(model_proba.max(axis=1))
-        for res, p, d, conf in zip(results, proba, distance, confidence):
+        for res, p, d, conf, peak in zip(results, proba, distance, confidence, peaks):
             res[name] = m.classes[int(np.argmax(p))]
             res[f"{name}_probabilities"] = {c: round(float(v), 4) for c, v in zip(m.classes, p)}
+            doubts = preedge_findings(peak, res["element"], motif_cn(res[name]) if name == "motif" else res[name])
+            if doubts:
+                conf = min(float(conf), CONFIDENCE_CAP)
+                res["warnings"].extend(f for f in doubts if f not in res["warnings"])
             res[f"{name}_confidence"] = round(float(conf), 4)
             if min_confidence is not None and conf < min_confidence:
                 top = np.argsort(p)[::-1][:2]
@@ -366,7 +381,9 @@ def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) ->
                 del res[key]
             res.update(cn=None, motif="metallic", cn_site_average=None)
             # the CN/motif models' distance says nothing of a metal: the detector's does
-            res["warnings"] = [w for w in res["warnings"] if code_of(w) != "far_from_training"]
+            # nor does the pre-edge's check of a CN answer that is gone
+            res["warnings"] = [w for w in res["warnings"]
+                               if code_of(w) not in ("far_from_training", "preedge_strong", "preedge_weak")]
     distance = detector.domain_distance(X)
     threshold = float(detector.metadata.get("domain_threshold", np.inf))
     for res, d in zip(results, distance):

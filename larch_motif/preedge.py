@@ -1,0 +1,127 @@
+"""The 1s->3d pre-edge of a measured spectrum, read as Larch reads it, as a check on the CN answer.
+
+FEFF10 at the database settings does not reproduce the tetrahedral/octahedral pre-edge contrast
+(``docs/validation/preedge.md``), so the models never see it. A beamline scientist reads it
+first: the 1s->3d peak, 4-18 eV below the half-step E0, is weak for centrosymmetric sites
+(octahedra, square planes) and several times stronger for sites without an inversion centre
+(tetrahedra, 5-fold sites: p-d mixing). The peak is read here with Larch's
+``pre_edge_baseline`` on the normalized spectrum; a peak stronger than octahedral sites of the
+element give, under a CN-6 answer, caps that answer's confidence and adds a finding
+(``preedge_strong``); for Ti, V and Cr, whose tetrahedral pre-edges are many times their
+octahedral ones, a peak weaker than half of that under a CN-4 answer does the same
+(``preedge_weak``).
+
+The array core is ``preedge_peak`` (energy, normalized mu, E0 in; the reading out);
+``preedge_findings`` compares a reading with an answer. Nothing here writes a Group.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from larch_motif.findings import Finding
+
+#: Highest pre-edge peak height (fraction of the edge step, above Larch's baseline) that the
+#: octahedral sites of each element give in measurement. Set above the octahedral references
+#: of the dev sets with a margin (Fe: hematite 0.075, magnetite's mixture 0.096; Mn: ramsdellite
+#: 0.063; Cr: CrO2 0.047; Ni: NiO 0.018; ``benchmarks/preedge_measured.py``) and, for Ti and V,
+#: whose octahedral oxides already show pre-edge peaks of 0.1-0.3, set high, as the contrast there
+#: is with tetrahedral peaks of 0.5 and more (Farges, Brown and Rehr 1997 for Ti). Elements
+#: without 3d holes (Cu(I), Zn) or with one (Cu(II)) are not read.
+OCTAHEDRAL_MAX_HEIGHT: dict[str, float] = {"Ti": 0.35, "V": 0.35, "Cr": 0.2, "Mn": 0.09, "Fe": 0.09,
+                                           "Co": 0.08, "Ni": 0.06}
+#: Elements whose tetrahedral pre-edge is so much stronger than the octahedral one that a weak
+#: peak (below half ``OCTAHEDRAL_MAX_HEIGHT``) speaks against CN 4
+STRONG_CONTRAST = ("Ti", "V", "Cr")
+#: Calibrated confidence an answer keeps at most when the pre-edge speaks against it
+CONFIDENCE_CAP = 0.5
+#: Energies (eV from the half-step E0) of Larch's baseline fit (``emin``..``elo`` and
+#: ``ehi``..``emax``) and of the peak region between them
+FIT_MIN_eV, PEAK_MIN_eV, PEAK_MAX_eV, FIT_MAX_eV = -35.0, -18.0, -4.0, -2.0
+#: Fewest measured points in the baseline range below the peak region, and in the peak region
+MIN_POINTS = 3
+#: The scan must start this far below E0 (eV) for the baseline below the peak to be fitted
+#: (a scan from E0 - 20 eV read a 0.3 peak as 0.05)
+SCAN_START_MAX_eV = -25.0
+
+
+@dataclass(frozen=True)
+class PreEdgePeak:
+    """The pre-edge peak after Larch's baseline: ``height`` (fraction of the edge step),
+    ``area_eV`` (its integral, edge-step units times eV) and ``centroid_eV`` (eV from E0)."""
+
+    height: float
+    area_eV: float
+    centroid_eV: float
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 4) for k, v in asdict(self).items()}
+
+
+def preedge_peak(energy_eV: np.ndarray, norm: np.ndarray, e0_eV: float) -> PreEdgePeak | None:
+    """Read the pre-edge peak of a normalized spectrum with Larch's ``pre_edge_baseline``
+    (a line plus a Lorentzian for the edge's tail, fitted from E0 - 35 to E0 - 18 eV and from
+    E0 - 4 to E0 - 2 eV, the peak between). ``None`` where the scan has too few points there
+    (a coarse pre-edge), starts above E0 - 25 eV, or the fit fails."""
+    from larch import Group
+    from larch.xafs import pre_edge_baseline
+
+    energy_eV = np.asarray(energy_eV, float)
+    rel = energy_eV - e0_eV
+    below = np.count_nonzero((rel >= FIT_MIN_eV) & (rel < PEAK_MIN_eV))
+    peak = np.count_nonzero((rel >= PEAK_MIN_eV) & (rel <= PEAK_MAX_eV))
+    if below < MIN_POINTS or peak < MIN_POINTS or rel.min() > SCAN_START_MAX_eV:
+        return None
+    grp = Group(energy=energy_eV, norm=np.asarray(norm, float), e0=e0_eV)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pre_edge_baseline(grp, elo=e0_eV + PEAK_MIN_eV, ehi=e0_eV + PEAK_MAX_eV, emin=e0_eV + FIT_MIN_eV,
+                              emax=e0_eV + FIT_MAX_eV, form="linear+lorentzian")
+        except Exception:  # a fit that does not converge is no reading, not an error of the answer
+            return None
+    pp = grp.prepeaks
+    inside = (pp.energy >= e0_eV + PEAK_MIN_eV) & (pp.energy <= e0_eV + PEAK_MAX_eV)
+    peaks = np.asarray(pp.peaks, float)[inside]
+    e = np.asarray(pp.energy, float)[inside]
+    if peaks.size < 2 or not np.all(np.isfinite(peaks)):
+        return None
+    positive = np.clip(peaks, 0, None)
+    centroid = float((e * positive).sum() / positive.sum()) - e0_eV if positive.sum() > 0 else float("nan")
+    return PreEdgePeak(height=float(peaks.max()), area_eV=float(np.trapezoid(peaks, e)), centroid_eV=centroid)
+
+
+def preedge_findings(peak: PreEdgePeak | None, element: str, cn: object) -> list[Finding]:
+    """The findings of a pre-edge reading against a CN answer (an int or its text; ``None`` and
+    "uncertain" give nothing):
+    ``preedge_strong`` under CN 6, ``preedge_weak`` under CN 4 (Ti, V, Cr); empty where it
+    agrees or where the element or the reading gives nothing to compare."""
+    limit = OCTAHEDRAL_MAX_HEIGHT.get(element)
+    cn = as_cn(cn)
+    if peak is None or limit is None or cn is None:
+        return []
+    if cn == 6 and peak.height > limit:
+        return [Finding("preedge_strong",
+                        f"pre-edge peak {peak.height:.3f} of the edge step at E0 {peak.centroid_eV:+.1f} eV: stronger "
+                        f"than {element} octahedra give (<= {limit:g}); a site without inversion centre (CN 4 or 5) "
+                        f"or a mixture of sites is likely, so CN 6 is doubtful (confidence capped at {CONFIDENCE_CAP:g})")]
+    if cn == 4 and element in STRONG_CONTRAST and peak.height < limit / 2:
+        return [Finding("preedge_weak",
+                        f"pre-edge peak {peak.height:.3f} of the edge step: weaker than {element} tetrahedra give "
+                        f"(> {limit:g}), so CN 4 is doubtful (confidence capped at {CONFIDENCE_CAP:g})")]
+    return []
+
+
+def as_cn(cn: object) -> int | None:
+    """A CN class (``6``, ``np.int64(6)`` or ``"6"``) as an int; ``None`` for anything else."""
+    if isinstance(cn, (int, np.integer)) and not isinstance(cn, bool):
+        return int(cn)
+    return int(cn) if isinstance(cn, str) and cn.isdigit() else None
+
+
+def motif_cn(motif: object) -> int | None:
+    """The CN of a ChemEnv motif label (``"O:6"`` -> 6); ``None`` for anything else."""
+    return as_cn(motif.rsplit(":", 1)[1]) if isinstance(motif, str) and ":" in motif else None

@@ -1,0 +1,91 @@
+"""The pre-edge check: Larch's pre_edge_baseline reading of a spectrum against the CN answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import write_measured_like
+
+from larch_motif.findings import code_of
+from larch_motif.prediction import predict
+from larch_motif.preedge import (
+    CONFIDENCE_CAP,
+    OCTAHEDRAL_MAX_HEIGHT,
+    PreEdgePeak,
+    motif_cn,
+    preedge_findings,
+    preedge_peak,
+)
+
+E0 = 7125.0
+
+
+def _edge(step_eV: float = 0.5, peak_height: float = 0.0, start_eV: float = -60.0) -> tuple[np.ndarray, np.ndarray]:
+    """A normalized edge (arctan, 2 eV wide, half step at E0) with a Gaussian pre-edge peak
+    (FWHM 2 eV) of ``peak_height`` at E0 - 10 eV."""
+    e = np.arange(E0 + start_eV, E0 + 60, step_eV)
+    norm = 0.5 + np.arctan((e - E0) / 1.0) / np.pi
+    norm += peak_height * np.exp(-4 * np.log(2) * ((e - (E0 - 10)) / 2.0) ** 2)
+    return e, norm
+
+
+@pytest.mark.parametrize("height", [0.05, 0.2, 0.6])
+def test_peak_height_and_position_read_back(height):
+    peak = preedge_peak(*_edge(peak_height=height), E0)
+    assert peak is not None
+    assert peak.height == pytest.approx(height, abs=0.03 + 0.1 * height)
+    assert peak.centroid_eV == pytest.approx(-10, abs=1.5)
+    assert peak.area_eV > 0
+
+
+def test_edge_without_peak_reads_weak():
+    peak = preedge_peak(*_edge(peak_height=0.0), E0)
+    assert peak is not None and peak.height < 0.03
+
+
+def test_scan_too_coarse_or_too_short_before_the_edge_gives_no_reading():
+    assert preedge_peak(*_edge(step_eV=8.0, peak_height=0.3), E0) is None
+    assert preedge_peak(*_edge(peak_height=0.3, start_eV=-20.0), E0) is None
+
+
+def test_findings_compare_the_reading_with_the_answer():
+    strong, weak = PreEdgePeak(0.3, 0.6, -10.0), PreEdgePeak(0.01, 0.02, -10.0)
+    assert [code_of(f) for f in preedge_findings(strong, "Fe", "6")] == ["preedge_strong"]
+    assert preedge_findings(strong, "Fe", 4) == []  # a strong pre-edge agrees with CN 4
+    assert preedge_findings(weak, "Fe", 6) == []
+    assert [code_of(f) for f in preedge_findings(weak, "Cr", 4)] == ["preedge_weak"]
+    assert preedge_findings(weak, "Fe", 4) == []  # Fe tetrahedra are not strong enough to tell
+    assert preedge_findings(strong, "Zn", 6) == []  # no 3d holes: nothing to read
+    assert preedge_findings(None, "Fe", 6) == [] and preedge_findings(strong, "Fe", "uncertain") == []
+    assert "Fe" in OCTAHEDRAL_MAX_HEIGHT and "Zn" not in OCTAHEDRAL_MAX_HEIGHT
+    assert motif_cn("O:6") == 6 and motif_cn("metallic") is None and motif_cn(None) is None
+
+
+def _with_preedge(path, height: float) -> None:
+    """Add a Gaussian pre-edge peak of ``height`` edge steps, 10 eV below the half step, to a
+    file of ``write_measured_like`` (edge step 1.7)."""
+    from larch_motif.spectra import e0_half_step, normalize, read_spectrum
+
+    grp = read_spectrum(path)
+    normalize(grp)
+    e0 = e0_half_step(grp.energy, grp.flat)
+    mu = grp.mu + height * grp.edge_step * np.exp(-4 * np.log(2) * ((grp.energy - (e0 - 10)) / 2.0) ** 2)
+    path.write_text("# energy_eV mu (raw)\n" + "\n".join(f"{a:.4f} {b:.6f}" for a, b in zip(grp.energy, mu)) + "\n")
+
+
+def test_strong_preedge_caps_a_cn6_answer_and_says_why(tmp_path, fe_sites, fe_cn_model):
+    model_path, _, _ = fe_cn_model
+    site = next(s for s in fe_sites if s["cn"] == 6)
+    plain, peaked = tmp_path / "plain.dat", tmp_path / "peaked.dat"
+    write_measured_like(plain, site)
+    write_measured_like(peaked, site)
+    _with_preedge(peaked, 0.3)
+    (clean,) = predict(plain, model=model_path, target="cn")
+    assert clean["preedge"] is not None and clean["preedge"]["height"] < OCTAHEDRAL_MAX_HEIGHT["Fe"]
+    assert "preedge_strong" not in [f["code"] for f in clean["findings"]]
+    (res,) = predict(peaked, model=model_path, target="cn")
+    assert res["preedge"]["height"] > OCTAHEDRAL_MAX_HEIGHT["Fe"]
+    assert res["cn"] == "6"  # the models do not see the pre-edge (their grid starts at E0 - 8 eV)
+    assert "preedge_strong" in [f["code"] for f in res["findings"]]
+    assert res["cn_confidence"] <= CONFIDENCE_CAP < clean["cn_confidence"]
+    assert res["in_domain"] is clean["in_domain"]  # a doubt, not a spectrum outside the domain
