@@ -13,7 +13,7 @@ log loss and Brier score of the class probabilities before and after temperature
 and the temperature a trained model stores.
 
     .venv/bin/python benchmarks/calibration.py [--element Fe] [--backend lightgbm] [--plot calibration.png]
-    .venv/bin/python benchmarks/calibration.py --tempering
+    .venv/bin/python benchmarks/calibration.py --tempering [--elements Fe Mn]
 
 ``--write PAGE`` writes either as a validation page (the reliability diagram beside it).
 """
@@ -57,10 +57,11 @@ def main() -> int:
     parser.add_argument("--backend", default=DEFAULT_BACKEND)
     parser.add_argument("--plot", default=None, help="default: calibration.png, or beside the page")
     parser.add_argument("--tempering", action="store_true")
+    parser.add_argument("--elements", nargs="*", default=None, help="with --tempering; default: all bundled")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
     if args.tempering:
-        return tempering_table(args.write)
+        return tempering_table(args.write, args.elements)
     if args.plot is None:
         args.plot = str(args.write.with_suffix(".png")) if args.write else "calibration.png"
     with open_database(None) as store:
@@ -115,14 +116,14 @@ def main() -> int:
     return 0
 
 
-def tempering_table(write: Path | None = None) -> int:
+def tempering_table(write: Path | None = None, elements: list[str] | None = None) -> int:
     """Print held-out log loss and Brier score, untempered -> tempered, per element, target, backend."""
     lines = ["| element | target | backend | log loss | tempered | Brier score | tempered | stored T |",
              "|---|---|---|---|---|---|---|---|"]
     if write is None:
         print("\n".join(lines), flush=True)
     with open_database(None) as store:
-        elements = [el for el, edge in store.elements() if edge == "K"]
+        elements = elements or [el for el, edge in store.elements() if edge == "K"]
         data = {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
                 for el in elements}
     for el in elements:
@@ -137,7 +138,7 @@ def tempering_table(write: Path | None = None) -> int:
                     print(lines[-1], flush=True)
     if write is not None:
         emit("\n".join(["# Calibrated class probabilities (temperature)", "",
-                         provenance() + ". Every bundled element, target and backend on its default grid, "
+                         provenance() + f". Elements {', '.join(elements)}: each target and backend on its default grid, "
                          "grouped 5-fold CV by mineral (one fold assignment, GroupKFold's). The class "
                          "probabilities an answer reports are tempered, p_i^(1/T) renormalized, with T "
                          "fitted on held-out minerals by the lowest log loss and stored in the model file; "
