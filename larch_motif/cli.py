@@ -154,16 +154,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                            min_confidence=args.min_confidence, errors="flag", mu_columns=args.mu_columns)
     collected, failed = [], 0
     for res in results:
-        if "error" in res:
+        if res.error is not None:
             failed += 1
-            print(f"larch-motif: error: {res['error']}", file=sys.stderr)
+            print(f"larch-motif: error: {res.error}", file=sys.stderr)
         collected.append(res)
     if not args.json:
         from larch_motif.summary import results_table, summary_text
 
         print(summary_text(collected[0]) if len(collected) == 1 else results_table(collected), flush=True)
     if args.json:
-        print(json.dumps(collected, indent=1))
+        print(json.dumps([res.to_dict() for res in collected], indent=1))
     return 2 if failed else 0
 
 

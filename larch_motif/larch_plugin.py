@@ -27,6 +27,7 @@ from larch import Group
 
 from larch_motif.errors import LarchMotifError
 from larch_motif.findings import code_of
+from larch_motif.results import Prediction
 
 #: Larch group that holds the commands (``help(_motif)`` lists them).
 GROUP_NAME = "_motif"
@@ -121,7 +122,7 @@ def _model_for(target: str, model, element: str | None):
 _MOTIF_KEYS = ("cn", "cn_probabilities", "cn_confidence", "cn_top2", "cn_site_average", "motif",
                "motif_probabilities", "motif_confidence", "motif_top2", "metallic",
                "metallic_probability", "metallic_confidence", "grid_eV", "in_domain", "warnings",
-               "e0", "e0_half", "element", "edge", "domain_distance")
+               "e0", "e0_half", "element", "edge", "domain_distance", "preedge", "findings")
 
 
 def motif_predict(group=None, model=None, target="both", element=None, normalized=False,
@@ -195,7 +196,7 @@ def predict_groups(groups: list, model=None, target: str = "both", element: str 
     m = _model_for(target, model, element)
     results = predict(works, model=m, element=element, target=target, normalized=normalized)
     for group, res in zip(groups, results):
-        _refuse_other_element(res["warnings"], group)
+        _refuse_other_element(res.findings, group)
     return list(zip(works, results))
 
 
@@ -227,10 +228,12 @@ class MotifResult(Group):
     __str__ = __repr__
 
 
-def write_prediction(group, work, res: dict, model=None, target: str = "both") -> None:
-    """Write a prediction of ``predict_groups`` on its Group: pre_edge results, ``group.motif``."""
+def write_prediction(group, work, res: Prediction, model=None, target: str = "both") -> None:
+    """Write a prediction of ``predict_groups`` on its Group: pre_edge results, ``group.motif``
+    (the attributes of the JSON form, ``Prediction.to_dict``)."""
     _write_back(group, work)
-    group.motif = MotifResult(_spectrum_name(group), **{k: res[k] for k in _MOTIF_KEYS if k in res},
+    values = res.to_dict()
+    group.motif = MotifResult(_spectrum_name(group), **{k: values[k] for k in _MOTIF_KEYS if k in values},
                               model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
 
 
@@ -256,9 +259,9 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu
         return _report(_larch, "motif_predict", exc)
     model_name = str(model) if isinstance(model, (str, os.PathLike)) else None
     for grp, work, res in pairs:
-        if "error" in res:
-            grp.motif = MotifResult(_spectrum_name(grp), error=res["error"], in_domain=False,
-                                    warnings=res["warnings"], model=model_name, target=target)
+        if res.error is not None:
+            grp.motif = MotifResult(_spectrum_name(grp), error=res.error, in_domain=False,
+                                    warnings=res.warnings, model=model_name, target=target)
             continue
         write_prediction(grp, work, res, model, target)
     return None

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from larch_motif.errors import LarchMotifError, SpectrumError
-from larch_motif.findings import Finding, as_dicts, code_of, out_of_domain
+from larch_motif.findings import Finding, code_of, out_of_domain
 from larch_motif.models import MotifModel, load_model, temper
 from larch_motif.preedge import (
     CONFIDENCE_CAP,
@@ -30,6 +30,7 @@ from larch_motif.preedge import (
     preedge_findings,
     preedge_peak,
 )
+from larch_motif.results import Prediction
 from larch_motif.spectra import (
     cut_scan,
     features,
@@ -151,7 +152,7 @@ def _default_model(element: str, target: str, edge: str, backend: str | None = N
 def predict(spectra: object | Iterable[object], model: str | os.PathLike | MotifModel | None = None,
             element: str | None = None, target: str = "both", group: str | None = None,
             normalized: bool = False, edge: str = "K", backend: str | None = None,
-            min_confidence: float | None = None, mu_columns: str | None = None) -> list[dict]:
+            min_confidence: float | None = None, mu_columns: str | None = None) -> list[Prediction]:
     """Predict CN and/or motif of each spectrum (files or Larch Groups).
 
     With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
@@ -172,9 +173,11 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     (``"ln(i0/itrans)"``, ``"ifluor/i0"``, ``"mutrans"``; ``spectra.mu_from_columns``) where
     the column labels do not tell it.
 
-    Returns one dict per spectrum: file, group, element, edge, e0 (eV), e0_half (eV), cn,
-    cn_probabilities, motif, motif_probabilities, in_domain, warnings, domain_distance, grid_eV
-    (the models' grid, eV around E0). With the default models and ``target="both"`` also
+    Returns one ``results.Prediction`` per spectrum: typed fields (``answer("cn")``,
+    ``metallic``, ``findings``, ...) and, read as a mapping or through ``to_dict()`` (the
+    JSON form), the keys file, group, element, edge, e0 (eV), e0_half (eV), cn,
+    cn_probabilities, motif, motif_probabilities, in_domain, warnings, findings,
+    domain_distance, preedge, grid_eV (the models' grid, eV around E0). With the default models and ``target="both"`` also
     ``metallic`` and ``metallic_probability`` (the metallic detector): a metallic answer has
     ``cn: None``, ``motif: "metallic"``, ``cn_site_average: None`` and no class probabilities.
     A spectrum that ends before the full grid but reaches a short-scan window
@@ -199,13 +202,14 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                  element: str | None = None, target: str = "both", group: str | None = None,
                  normalized: bool = False, edge: str = "K", backend: str | None = None,
                  min_confidence: float | None = None, batch_size: int = 256,
-                 errors: str = "raise", mu_columns: str | None = None) -> Iterator[dict]:
+                 errors: str = "raise", mu_columns: str | None = None) -> Iterator[Prediction]:
     """Predict spectra from any iterable (a generator of files or Groups), ``batch_size`` at a time.
 
-    Yields the dicts of ``predict`` in input order; only one batch of spectra is held at once,
-    so memory does not grow with the number of spectra. ``errors='flag'`` yields, for a spectrum
-    that cannot be read or normalized, ``{'file', 'group', 'error', 'in_domain': False,
-    'warnings': [error]}`` and goes on; ``errors='raise'`` (default) raises its ``SpectrumError``.
+    Yields the ``Prediction`` objects of ``predict`` in input order; only one batch of spectra
+    is held at once, so memory does not grow with the number of spectra. ``errors='flag'``
+    yields, for a spectrum that cannot be read or normalized, a ``Prediction`` with ``error``
+    (JSON: ``{'file', 'group', 'error', 'in_domain': False, 'warnings': [error], 'findings'}``)
+    and goes on; ``errors='raise'`` (default) raises its ``SpectrumError``.
     """
     if errors not in ERROR_CHOICES:
         raise LarchMotifError(f"unknown errors={errors!r} (choose from {', '.join(ERROR_CHOICES)})")
@@ -231,7 +235,7 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                 if errors == "raise":
                     raise
                 groups.append(_error_result(item, group, exc))
-        good = [g for g in groups if not isinstance(g, dict)]
+        good = [g for g in groups if not isinstance(g, Prediction)]
         # each spectrum's element from its E0 where neither an element nor a model is given, so
         # that files of several elements in one call each get their element's models
         by_set: dict[tuple, list[int]] = {}
@@ -239,7 +243,7 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
             el, ed = (element, edge) if element is not None or model is not None else infer_element(grp)
             window = None if model is not None else window_for(float(np.max(grp.energy) - grp.e0_half), el)
             by_set.setdefault((el, ed, window), []).append(k)
-        predicted: dict[int, dict] = {}
+        predicted: dict[int, Prediction] = {}
         for (el, ed, window), members in by_set.items():
             if (el, ed, window) not in model_sets:
                 model_sets[el, ed, window] = _model_set(target, model, el, ed, backend, window)
@@ -250,7 +254,7 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                 predicted[k] = res
         results = iter(predicted[k] for k in range(len(good)))
         for grp in groups:
-            yield grp if isinstance(grp, dict) else next(results)
+            yield grp if isinstance(grp, Prediction) else next(results)
 
 
 def _model_set(target: str, model, element: str | None, edge: str, backend: str | None,
@@ -269,9 +273,8 @@ def _model_set(target: str, model, element: str | None, edge: str, backend: str 
 def _error_result(item: object, group: str | None, exc: Exception) -> dict:
     name = str(item) if isinstance(item, (str, os.PathLike)) else getattr(item, "filename", None)
     message = str(exc)
-    return {"file": name, "group": group if name else getattr(item, "groupname", None),
-            "error": message, "in_domain": False, "warnings": [message],
-            "findings": [Finding("error", message).to_dict()]}
+    return Prediction(file=name, group=group if name else getattr(item, "groupname", None), error=message,
+                      findings=[Finding("error", message)])
 
 
 #: Probability of the metallic class above which the spectrum looks metallic
@@ -285,7 +288,7 @@ METALLIC_MIN_CONFIDENCE = 0.9
 
 def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | None, edge: str,
                     min_confidence: float | None, site_average: MotifModel | None,
-                    metallic: MotifModel | None = None, window: float | None = None) -> list[dict]:
+                    metallic: MotifModel | None = None, window: float | None = None) -> list[Prediction]:
     """Predictions for normalized groups with resolved models (one batch).
 
     With a metallic detector, a spectrum whose tempered probability of ``metallic`` is above
@@ -353,9 +356,7 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
         _answer_metallic(results, groups, metallic)
     for res, grp in zip(results, groups):
         res["warnings"] = list(dict.fromkeys(grp.motif_warnings + res["warnings"]))
-        res["in_domain"] = is_in_domain(res["warnings"])
-        res["findings"] = as_dicts(res["warnings"])
-    return results
+    return [Prediction.from_dict(res) for res in results]
 
 
 def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) -> None:

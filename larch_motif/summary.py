@@ -1,13 +1,16 @@
 """Answers a person reads: a text block for one prediction, a table for several.
 
-Both read the prediction dicts of ``prediction.predict`` (the JSON contract) and nothing else;
+Both read the fields of ``results.Prediction`` (or its JSON dict, read back with
+``Prediction.from_dict``) and nothing else;
 the CLI prints them without ``--json`` and the Larch ``group.motif`` shows the block when
 printed.
 """
 
 from __future__ import annotations
 
-from larch_motif.prediction import is_in_domain
+from collections.abc import Mapping
+
+from larch_motif.results import Answer, Prediction
 
 #: Names of the ChemEnv motif symbols that the bundled databases hold most often
 MOTIF_NAMES: dict[str, str] = {
@@ -34,96 +37,95 @@ def motif_name(symbol: str | None) -> str:
     return f"{symbol} ({name})" if name and symbol != "metallic" else (name or symbol)
 
 
-def _answer(res: dict, target: str) -> str:
+def _answer(a: Answer | None, target: str) -> str:
     """``'6  p 0.96, confidence 0.97'``, ``'uncertain: 4 (p 0.48) or 6 (p 0.41)'``, or ``'-'``."""
-    value = res.get(target)
-    if value is None:
+    if a is None or a.value is None:
         return "-"
-    if value == "uncertain":
-        return "uncertain: " + " or ".join(f"{c} (p {p:.2f})" for c, p in res.get(f"{target}_top2", []))
-    p = res.get(f"{target}_probabilities", {}).get(value)
-    conf = res.get(f"{target}_confidence")
-    shown = motif_name(value) if target == "motif" else str(value)
+    if a.uncertain:
+        return "uncertain: " + " or ".join(f"{c} (p {p:.2f})" for c, p in (a.top2 or []))
+    p, conf = a.probability, a.confidence
+    shown = motif_name(a.value) if target == "motif" else str(a.value)
     details = ", ".join(x for x in (f"p {p:.2f}" if p is not None else "",
                                     f"confidence {conf:.2f}" if conf is not None else "") if x)
     return f"{shown}  ({details})" if details else shown
 
 
-def _runners_up(res: dict, target: str, n: int = 2) -> str:
+def _runners_up(a: Answer, n: int = 2) -> str:
     """The next most probable classes after the answer, ``'5 (p 0.03), 4 (p 0.01)'``."""
-    probs = res.get(f"{target}_probabilities") or {}
-    ranked = sorted(probs.items(), key=lambda kv: -kv[1])
-    rest = [(c, p) for c, p in ranked if c != res.get(target) and p >= 0.01][:n]
-    return ", ".join(f"{c} (p {p:.2f})" for c, p in rest)
+    return ", ".join(f"{c} (p {p:.2f})" for c, p in a.runners_up(n))
 
 
-def _name(res: dict) -> str:
+def _name(res: Prediction) -> str:
     """The file, with its group where that is not just the file's stem (an Athena project)."""
     from pathlib import Path
 
-    name = str(res.get("file") or res.get("group") or "spectrum")
-    group = res.get("group")
-    shown = group and res.get("file") and group != Path(str(res["file"])).stem
-    return name + (f" [{group}]" if shown else "")
+    name = str(res.file or res.group or "spectrum")
+    shown = res.group and res.file and res.group != Path(str(res.file)).stem
+    return name + (f" [{res.group}]" if shown else "")
 
 
-def summary_text(res: dict) -> str:
+def summary_text(res: Prediction | Mapping) -> str:
     """A few lines that a person reads: where the spectrum sits, the CN and motif with their
     probabilities and calibrated confidences, the site-averaged CN, whether it looks metallic,
-    whether it is in the models' domain, and each finding on its own line."""
-    if "error" in res:
-        return f"{_name(res)}: not predicted: {res['error']}"
+    whether it is in the models' domain, and each finding on its own line. ``res``: a
+    ``Prediction`` or its JSON dict."""
+    res = Prediction.from_dict(res)
+    if res.error is not None:
+        return f"{_name(res)}: not predicted: {res.error}"
     lines = []
-    head = f"{_name(res)}: {res.get('element', '?')} {res.get('edge', '')} edge"
-    if res.get("e0") is not None:
-        head += f", E0 {res['e0']:.1f} eV"
-    if res.get("grid_eV"):
-        lo, hi = res["grid_eV"]
+    head = f"{_name(res)}: {res.element or '?'} {res.edge or ''} edge"
+    if res.e0 is not None:
+        head += f", E0 {res.e0:.1f} eV"
+    if res.grid_eV:
+        lo, hi = res.grid_eV
         head += f" (model grid {lo:+g} to {hi:+g} eV)"
     lines.append(head)
-    if res.get("metallic"):
+    if res.metallic:
         lines.append(f"  metallic environment: no coordination polyhedron, no CN or motif "
-                     f"(p {res['metallic_probability']:.2f}, confidence {res['metallic_confidence']:.2f})")
-    for target, label in (("cn", "CN"), ("motif", "motif")):
-        if target in res and not res.get("metallic"):
-            runners = _runners_up(res, target)
-            lines.append(f"  {label:6s} {_answer(res, target)}" + (f"; next {runners}" if runners else ""))
-    if res.get("cn_site_average") is not None:
-        lines.append(f"  site-averaged CN {res['cn_site_average']:.2f} (for compounds with several absorber sites)")
-    domain = res.get("in_domain", is_in_domain(res.get("warnings", [])))
-    lines.append("  in domain: yes" if domain else
+                     f"(p {res.metallic_probability:.2f}, confidence {res.metallic_confidence:.2f})")
+    else:
+        for target, label in (("cn", "CN"), ("motif", "motif")):
+            a = res.answer(target)
+            if a is not None:
+                runners = _runners_up(a)
+                lines.append(f"  {label:6s} {_answer(a, target)}" + (f"; next {runners}" if runners else ""))
+    if res.cn_site_average is not None:
+        lines.append(f"  site-averaged CN {res.cn_site_average:.2f} (for compounds with several absorber sites)")
+    if res.preedge is not None:
+        lines.append(f"  pre-edge peak {res.preedge['height']:.3f} of the edge step at E0 "
+                     f"{res.preedge['centroid_eV']:+.1f} eV")
+    lines.append("  in domain: yes" if res.in_domain else
                  "  in domain: NO: the spectrum is unlike the training spectra; read the answer with care")
-    for w in res.get("warnings", []):
+    for w in res.warnings:
         lines.append(f"  finding: {w}")
     return "\n".join(lines)
 
 
-def results_table(results: list[dict]) -> str:
+def results_table(results: list[Prediction] | list[Mapping]) -> str:
     """One row per spectrum (Markdown-style columns a terminal shows as a table), then the
     findings of each row by its number."""
+    results = [Prediction.from_dict(r) for r in results]
     header = ["#", "spectrum", "element", "CN", "p", "conf", "motif", "site-avg CN", "in domain"]
     rows = []
     for k, res in enumerate(results, 1):
-        if "error" in res:
+        if res.error is not None:
             rows.append([str(k), _name(res), "-", "error", "", "", "", "", "no"])
             continue
-        cn = "-" if res.get("metallic") else str(res.get("cn", "-"))
-        p = res.get("cn_probabilities", {}).get(res.get("cn"))
-        conf = res.get("cn_confidence")
-        motif = res.get("motif")
-        rows.append([str(k), _name(res), str(res.get("element", "?")), cn,
-                     f"{p:.2f}" if p is not None and not res.get("metallic") else "",
-                     f"{conf:.2f}" if conf is not None and not res.get("metallic") else "",
-                     motif_name(motif) if motif != "metallic" else "metallic",
-                     f"{res['cn_site_average']:.2f}" if res.get("cn_site_average") is not None else "-",
-                     "yes" if res.get("in_domain") else "NO"])
+        a = None if res.metallic else res.answer("cn")
+        p = a.probability if a is not None else None
+        conf = a.confidence if a is not None else None
+        rows.append([str(k), _name(res), str(res.element or "?"), "-" if a is None else str(a.value),
+                     f"{p:.2f}" if p is not None else "", f"{conf:.2f}" if conf is not None else "",
+                     motif_name(res.motif) if res.motif != "metallic" else "metallic",
+                     f"{res.cn_site_average:.2f}" if res.cn_site_average is not None else "-",
+                     "yes" if res.in_domain else "NO"])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:{'>' if i in (0, 4, 5, 7) else '<'}{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*header).rstrip(), "  ".join("-" * w for w in widths)]
     lines += [fmt.format(*r).rstrip() for r in rows]
-    notes = [(k, w) for k, res in enumerate(results, 1) for w in (res.get("warnings") or [])
-             if "error" not in res or w != res["error"]]
-    notes += [(k, res["error"]) for k, res in enumerate(results, 1) if "error" in res]
+    notes = [(k, w) for k, res in enumerate(results, 1) for w in res.warnings
+             if res.error is None or w != res.error]
+    notes += [(k, res.error) for k, res in enumerate(results, 1) if res.error is not None]
     if notes:
         lines.append("")
         lines += [f"  {k}: {w}" for k, w in notes]
