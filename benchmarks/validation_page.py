@@ -23,8 +23,11 @@ def provenance() -> str:
 
 
 def machine() -> str:
-    """'load average L on N cores': how busy the machine was as the timings were taken."""
-    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    """'load average L on N cores' (and the OpenMP thread limit where one is set): how busy the
+    machine was as the timings were taken."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return (f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            + (f", OMP_NUM_THREADS={threads}" if threads else ""))
 
 
 def emit(text: str, write: Path | None, as_json: str | None = None) -> None:
