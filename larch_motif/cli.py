@@ -179,8 +179,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         if args.plot:
             plot = args.plot if len(args.files) == 1 else f"{args.plot.rsplit('.', 1)[0]}_{k}.png"
             plot_explanation(expl, plot)
-        expl.pop("norm")
-        out.append(expl)
+        out.append({k: v for k, v in expl.to_dict().items() if k != "norm"})
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
@@ -202,7 +201,7 @@ def _cmd_explain_model(args: argparse.Namespace) -> int:
     expl = explain_model(model)
     if args.plot:
         plot_model_explanation(expl, args.plot)
-    expl = {k: v for k, v in expl.items() if not k.startswith("_")}
+    expl = expl.to_dict()
     if args.json:
         print(json.dumps(expl, indent=1))
         return 0

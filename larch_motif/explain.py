@@ -18,6 +18,7 @@ from larch_motif.errors import LarchMotifError
 from larch_motif.findings import Finding
 from larch_motif.models import MotifModel, explained_model, load_model
 from larch_motif.models import raw_output as backend_raw_output
+from larch_motif.results import Explanation, ModelExplanation
 from larch_motif.spectra import features, normalize
 
 #: Physical regions, (low, high) in eV relative to E0 (half edge step): the pre-edge peak lies
@@ -130,10 +131,10 @@ def summarize(energy: np.ndarray, values: np.ndarray, regions: dict[str, tuple[f
 def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, target_class: str | None = None,
                      group: str | None = None, normalized: bool = False,
                      regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS,
-                     mu_columns: str | None = None) -> dict:
+                     mu_columns: str | None = None) -> Explanation:
     """Local explanation of one spectrum (file or Larch Group) for one class (default: predicted).
 
-    Returns file, group, target, class, energy (eV relative to E0), shap_values, expected_value,
+    Returns a ``results.Explanation`` (read as a mapping: its JSON form): file, group, target, class, energy (eV relative to E0), shap_values, expected_value,
     model_output (= expected_value + sum(shap_values)), output_space, regions, top_windows,
     in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting, and the
     same in probability (``probability_scale``): expected_probability (the class probability
@@ -142,7 +143,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     change of the class probability) and regions_probability.
     ``mu_columns``: how mu is made from the columns (``spectra.mu_from_columns``).
     """
-    from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings, is_in_domain
+    from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings
 
     m = model if isinstance(model, MotifModel) else load_model(model)
     grp = _as_group(spectrum, group, normalized, mu_columns)
@@ -163,17 +164,15 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     distance = float(m.domain_distance(x[None])[0])
     if distance > float(m.metadata.get("domain_threshold", np.inf)):
         warns.append(Finding("far_from_training", f"far from the training spectra: distance {distance:.3f}"))
-    return {
-        "file": getattr(grp, "filename", None), "group": getattr(grp, "groupname", None),
-        "target": m.target, "class": m.classes[int(res["class_index"][0])],
-        "energy": energy.tolist(), "shap_values": values.tolist(),
-        "expected_value": float(res["expected"][0]), "model_output": float(res["output"][0]),
-        "output_space": m.classifier.backend_.output_space, "regions": sums, "top_windows": windows,
-        "expected_probability": p_expected, "class_probability": p_class, "windows": fine,
-        "regions_probability": {k: v * scale for k, v in sums.items()},
-        "in_domain": is_in_domain(warns),
-        "warnings": warns, "norm": x[: m.preprocessing.grid().size].tolist(),
-    }
+    return Explanation(
+        file=getattr(grp, "filename", None), group=getattr(grp, "groupname", None),
+        target=m.target, class_name=m.classes[int(res["class_index"][0])],
+        energy=energy.tolist(), shap_values=values.tolist(),
+        expected_value=float(res["expected"][0]), model_output=float(res["output"][0]),
+        output_space=m.classifier.backend_.output_space, regions=sums, top_windows=windows,
+        expected_probability=p_expected, class_probability=p_class, windows=fine,
+        regions_probability={k: v * scale for k, v in sums.items()},
+        norm=x[: m.preprocessing.grid().size].tolist(), findings=warns)
 
 
 def _class_words(explanation: dict) -> str:
@@ -238,7 +237,7 @@ def plot_explanation(explanation: dict, path: str | os.PathLike) -> None:
 
 
 def explain_model(model: str | os.PathLike | MotifModel, X: np.ndarray | None = None, max_samples: int = 1000,
-                  regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS, seed: int = 0) -> dict:
+                  regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS, seed: int = 0) -> ModelExplanation:
     """Global explanation: mean |SHAP| against energy for every class over spectra X (default:
     the model's training spectra, at most ``max_samples``), the impurity importance where the
     backend has one, the share of each region per class, and a one-line reading per class."""
@@ -264,14 +263,14 @@ def explain_model(model: str | os.PathLike | MotifModel, X: np.ndarray | None = 
         summary[name] = (f"{m.target} {name}: decided mostly by the {top[0]} ({shares[top[0]]:.0%}) and the "
                          f"{top[1]} ({shares[top[1]]:.0%}); strongest single energy {peak:+.0f} eV")
     importance = getattr(m.classifier.estimator_, "feature_importances_", None)
-    return {"target": m.target, "element": m.element, "n_spectra": int(X.shape[0]),
-            "output_space": m.classifier.backend_.output_space, "energy": energy.tolist(),
-            "classes": per_class,
-            "impurity_importance": None if importance is None else np.asarray(importance, float).tolist(),
-            "summary": summary, "_values": values, "_X": X}
+    return ModelExplanation(target=m.target, element=m.element, n_spectra=int(X.shape[0]),
+                            output_space=m.classifier.backend_.output_space, energy=energy.tolist(),
+                            classes=per_class,
+                            impurity_importance=None if importance is None else np.asarray(importance, float).tolist(),
+                            summary=summary, shap_array=values, X=X)
 
 
-def plot_model_explanation(expl: dict, path: str | os.PathLike, n_top: int = 12) -> None:
+def plot_model_explanation(expl: ModelExplanation, path: str | os.PathLike, n_top: int = 12) -> None:
     """PNG: mean |SHAP| against energy per class (with impurity importance), and a beeswarm of
     the top features for the first class."""
     import matplotlib
@@ -290,7 +289,7 @@ def plot_model_explanation(expl: dict, path: str | os.PathLike, n_top: int = 12)
     ax.set_xlabel("E - E0 (eV)")
     ax.set_ylabel(f"mean |SHAP| ({expl['output_space']})")
     ax.legend(fontsize=7, ncol=2)
-    values, X = expl["_values"], expl["_X"]
+    values, X = expl.shap_array, expl.X
     k = int(np.argmax(np.abs(values).mean(axis=(0, 1))))  # the class the model explains most
     order = np.argsort(np.abs(values[:, :, k]).mean(axis=0))[::-1][:n_top]
     for row, j in enumerate(order[::-1]):

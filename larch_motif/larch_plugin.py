@@ -27,7 +27,7 @@ from larch import Group
 
 from larch_motif.errors import LarchMotifError
 from larch_motif.findings import code_of
-from larch_motif.results import Prediction
+from larch_motif.results import Explanation, Prediction
 
 #: Larch group that holds the commands (``help(_motif)`` lists them).
 GROUP_NAME = "_motif"
@@ -339,21 +339,22 @@ def explain_groups(groups: list, model=None, target: str = "cn", class_name: str
     explained = []
     for group, work in zip(groups, works):
         expl = explain_spectrum(work, m, class_name)
-        _refuse_other_element(expl["warnings"], group)
+        _refuse_other_element(expl.findings, group)
         explained.append((work, expl))
         if progress is not None:
             progress(len(explained), len(works))
     return explained
 
 
-def write_explanation(group, work, expl: dict) -> None:
-    """Write an explanation of ``explain_groups`` on its Group: pre_edge results, ``group.motif_explain``."""
+def write_explanation(group, work, expl: Explanation) -> None:
+    """Write an explanation of ``explain_groups`` on its Group: pre_edge results,
+    ``group.motif_explain`` (the attributes of its JSON form, ``class`` as ``class_name``)."""
 
     _write_back(group, work)
-    values = {k: v for k, v in expl.items() if k not in ("class", "file", "group")}
+    values = {k: v for k, v in expl.to_dict().items() if k not in ("class", "file", "group")}
     for name in ("energy", "shap_values", "norm"):
         values[name] = np.asarray(values[name], float)
-    group.motif_explain = Group(name="motif_explain", class_name=expl["class"], **values)
+    group.motif_explain = Group(name="motif_explain", class_name=expl.class_name, **values)
 
 
 def motif_train(element=None, target="cn", backend="rf", db=None, out=None, cv=5, _larch=None):

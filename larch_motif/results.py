@@ -61,6 +61,36 @@ class Answer:
                    d.get(f"{target}_confidence"), d.get(f"{target}_top2"))
 
 
+class _JSONMapping(Mapping):
+    """A read-only mapping over ``to_dict()`` (computed once: the results are frozen)."""
+
+    def to_dict(self) -> dict:  # pragma: no cover - each result defines it
+        raise NotImplementedError
+
+    def _cached_dict(self) -> dict:
+        cached = self.__dict__.get("_dict")
+        if cached is None:
+            cached = self.to_dict()
+            object.__setattr__(self, "_dict", cached)
+        return cached
+
+    def __getitem__(self, key: str) -> Any:
+        return self._cached_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cached_dict())
+
+    def __len__(self) -> int:
+        return len(self._cached_dict())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._cached_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 #: Fields written to the dict as they are (in this order, after the answers where noted)
 _HEAD = ("file", "group", "element", "edge", "e0", "e0_half", "edge_from_e0", "grid_eV")
 _TAIL = ("cn_site_average", "metallic", "metallic_probability", "metallic_confidence", "domain_distance",
@@ -68,7 +98,7 @@ _TAIL = ("cn_site_average", "metallic", "metallic_probability", "metallic_confid
 
 
 @dataclass(frozen=True)
-class Prediction(Mapping):
+class Prediction(_JSONMapping):
     """The answer for one spectrum.
 
     file, group: where it came from; element, edge: the models' (``edge_from_e0``: what E0
@@ -128,9 +158,6 @@ class Prediction(Mapping):
 
     def to_dict(self) -> dict:
         """The JSON contract (``docs/results.md``): the keys results had as dicts."""
-        cached = self.__dict__.get("_dict")
-        if cached is not None:
-            return cached
         if self.error is not None:
             out = {"file": self.file, "group": self.group, "error": self.error, "in_domain": False,
                    "warnings": self.warnings, "findings": as_dicts(self.findings), **self.extra}
@@ -147,7 +174,6 @@ class Prediction(Mapping):
                         or k == "preedge" or k == "cn_site_average" and self.metallic})
             out.update(in_domain=self.in_domain, warnings=self.warnings, findings=as_dicts(self.findings))
             out.update(self.extra)
-        object.__setattr__(self, "_dict", out)
         return out
 
     @classmethod
@@ -163,23 +189,6 @@ class Prediction(Mapping):
         extra = {k: v for k, v in d.items() if k not in names | composed | {"in_domain", "warnings", "findings"}}
         return cls(**{k: d[k] for k in names if k in d}, answers=answers, findings=findings, extra=extra)
 
-    # a read-only mapping over the JSON form
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self.to_dict() == dict(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
 
 def _finding_of(message: str, d: Mapping) -> str:
     """The typed finding of a warning text in a JSON result (its ``findings`` entry gives the
@@ -194,3 +203,80 @@ def _codes() -> dict:
     from larch_motif.findings import CODES
 
     return CODES
+
+
+@dataclass(frozen=True)
+class Explanation(_JSONMapping):
+    """TreeSHAP explanation of one spectrum for one class (``explain.explain_spectrum``).
+
+    target, class_name: what is explained (JSON ``class``). energy: the feature energies (eV
+    from E0); shap_values: one per feature, in ``output_space`` (``probability`` or
+    ``margin``); expected_value + sum(shap_values) = model_output. regions ({name: SHAP sum})
+    and top_windows: the sums by physical region and the strongest windows. In probability
+    (``explain.probability_scale``): expected_probability (mean over the training spectra),
+    class_probability, windows (every 5-eV window: ``start_eV``, ``end_eV``, ``shap``,
+    ``probability``) and regions_probability. norm: the normalized spectrum on the grid (for
+    plotting). findings: as a prediction's.
+    """
+
+    file: str | None
+    group: str | None
+    target: str
+    class_name: Any
+    energy: list[float]
+    shap_values: list[float]
+    expected_value: float
+    model_output: float
+    output_space: str
+    regions: dict[str, float]
+    top_windows: list
+    expected_probability: float
+    class_probability: float
+    windows: list[dict]
+    regions_probability: dict[str, float]
+    norm: list[float]
+    findings: list[str] = field(default_factory=list)
+
+    @property
+    def in_domain(self) -> bool:
+        return not out_of_domain(self.findings)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(f) for f in self.findings]
+
+    def to_dict(self) -> dict:
+        """The JSON form (``larch-motif explain --json``, plus ``norm``)."""
+        return {"file": self.file, "group": self.group, "target": self.target, "class": self.class_name,
+                "energy": list(self.energy), "shap_values": list(self.shap_values),
+                "expected_value": self.expected_value, "model_output": self.model_output,
+                "output_space": self.output_space, "regions": dict(self.regions), "top_windows": self.top_windows,
+                "expected_probability": self.expected_probability, "class_probability": self.class_probability,
+                "windows": self.windows, "regions_probability": dict(self.regions_probability),
+                "in_domain": self.in_domain, "warnings": self.warnings, "findings": as_dicts(self.findings),
+                "norm": list(self.norm)}
+
+
+@dataclass(frozen=True)
+class ModelExplanation(_JSONMapping):
+    """Global TreeSHAP explanation of a model (``explain.explain_model``): per class the mean
+    |SHAP| against ``energy`` (eV from E0) and each region's share, the impurity importance
+    where the backend has one, and a one-line reading per class (``summary``). ``shap_array``
+    (n_spectra, n_features, n_classes) and ``X`` (the spectra explained) are kept for plots
+    and are not in the JSON form."""
+
+    target: str
+    element: str
+    n_spectra: int
+    output_space: str
+    energy: list[float]
+    classes: dict[str, dict]
+    impurity_importance: list[float] | None
+    summary: dict[str, str]
+    shap_array: Any = field(default=None, repr=False, compare=False)
+    X: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "element": self.element, "n_spectra": self.n_spectra,
+                "output_space": self.output_space, "energy": list(self.energy), "classes": self.classes,
+                "impurity_importance": self.impurity_importance, "summary": dict(self.summary)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import write_measured_like
 
 from larch_motif.findings import Finding
@@ -56,3 +57,20 @@ def test_a_failed_spectrum_is_a_prediction_with_an_error(tmp_path):
     assert res.error and not res.in_domain and "error" in res
     assert res.to_dict()["findings"][0]["code"] == "error"
     assert "not predicted" in summary_text(res)
+
+
+def test_explanation_is_typed_and_its_json_form_is_the_documented_one(tmp_path, fe_sites, fe_cn_model):
+    from larch_motif.explain import explain_model, explain_spectrum
+    from larch_motif.results import Explanation, ModelExplanation
+
+    model_path, model, _ = fe_cn_model
+    f = tmp_path / "spectrum.dat"
+    write_measured_like(f, next(s for s in fe_sites if s["cn"] == 6))
+    expl = explain_spectrum(f, model_path)
+    assert isinstance(expl, Explanation) and expl["class"] == expl.class_name
+    d = json.loads(json.dumps(expl.to_dict()))
+    assert d["expected_value"] + sum(d["shap_values"]) == pytest.approx(d["model_output"], abs=1e-4)
+    assert d["in_domain"] is expl.in_domain and d["warnings"] == expl.warnings
+    glob = explain_model(model, max_samples=50)
+    assert isinstance(glob, ModelExplanation) and glob.shap_array.shape[0] == 50
+    assert not any(k.startswith("_") for k in glob.to_dict()) and json.dumps(glob.to_dict())
