@@ -29,7 +29,7 @@ from conftest import write_measured_like  # noqa: E402
 from validation_page import emit, provenance  # noqa: E402
 
 from larch_motif.database import open_database  # noqa: E402
-from larch_motif.training import DEFAULT_BACKEND, bundled_model_folder, default_model_name  # noqa: E402
+from larch_motif.defaults import DEFAULT_BACKEND, bundled_model_folder, default_model_name  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

@@ -19,8 +19,9 @@ from conftest import write_measured_like  # noqa: E402
 from validation_page import emit, machine, provenance  # noqa: E402
 
 from larch_motif.database import open_database  # noqa: E402
+from larch_motif.defaults import default_model  # noqa: E402
 from larch_motif.explain import explain_model, explain_spectrum  # noqa: E402
-from larch_motif.training import default_model, site_features  # noqa: E402
+from larch_motif.training import site_features  # noqa: E402
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import larch_motif
+from larch_motif.defaults import default_model
 from larch_motif.explain import (
     explain_model,
     explain_spectrum,
@@ -20,7 +21,6 @@ from larch_motif.explain import (
     plot_model_explanation,
 )
 from larch_motif.spectra import Preprocessing, broaden
-from larch_motif.training import default_model
 
 
 def write_like_measurement(path: Path, site: dict) -> None:

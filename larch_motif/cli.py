@@ -310,7 +310,7 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 
 
 def _cmd_models_prepare(args: argparse.Namespace) -> int:
-    from larch_motif.training import bundled_model_folder, prepare_default_models
+    from larch_motif.defaults import bundled_model_folder, prepare_default_models
 
     folder = bundled_model_folder() if args.bundle else args.out
     rows = prepare_default_models(args.element or None, args.backend or None, windows=args.windows,

@@ -16,6 +16,7 @@ import numpy as np
 
 from larch_motif.baselines import baselines
 from larch_motif.database import open_database
+from larch_motif.defaults import default_model
 from larch_motif.models import available_backends
 from larch_motif.spectra import Preprocessing, preprocessing_for
 from larch_motif.training import (
@@ -23,7 +24,6 @@ from larch_motif.training import (
     Augmentation,
     augmentation_for,
     cross_validate,
-    default_model,
     select_sites,
     site_features,
     training_set,

@@ -538,7 +538,7 @@ class MotifMenu:
             return fits
 
         def run() -> None:
-            from larch_motif.training import reporting_to
+            from larch_motif.defaults import reporting_to
 
             start = time.perf_counter()
             try:

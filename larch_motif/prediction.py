@@ -130,11 +130,11 @@ _DEFAULT_MODELS: dict[tuple[str, str, str, str | None, float | None], tuple[tupl
 
 def _default_model(element: str, target: str, edge: str, backend: str | None = None,
                    grid_max_eV: float | None = None) -> MotifModel:
-    """``training.default_model`` of ``backend`` (default ``training.DEFAULT_BACKEND``), kept in
+    """``defaults.default_model`` of ``backend`` (default ``training.DEFAULT_BACKEND``), kept in
     memory while the bundled database file is unchanged: loading it takes about 0.4 s, too long
     for each of hundreds of Larch commands."""
     from larch_motif.database import database_stamp
-    from larch_motif.training import DEFAULT_BACKEND, cache_folder, default_model
+    from larch_motif.defaults import DEFAULT_BACKEND, cache_folder, default_model
 
     backend = backend or DEFAULT_BACKEND
     file_stamp = database_stamp()

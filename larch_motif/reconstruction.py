@@ -24,7 +24,6 @@ energy grid.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import io
 import json
@@ -421,8 +420,8 @@ def default_reconstruction_model(element: str, series: str | None = None, edge: 
     """The default model of an element and series on the bundled data, trained on first use and
     cached (the key holds the data's content hash, the version and the settings)."""
     from larch_motif.database import open_database
+    from larch_motif.defaults import cache_folder, cache_key, package_version
     from larch_motif.parametric import parametric_database_path
-    from larch_motif.training import cache_folder
 
     if series == "database":
         path = None
@@ -436,9 +435,7 @@ def default_reconstruction_model(element: str, series: str | None = None, edge: 
         digest = store.content_hash(element, edge)
     if series is None:  # resolve now, so that the cache key names the series
         series = _only_series(element, path, edge)
-    settings = json.dumps([digest, importlib.metadata.version("larch_motif"), Preprocessing().as_dict(),
-                           backend, DEFAULT_COMPONENTS, series], sort_keys=True)
-    key = hashlib.sha256(settings.encode()).hexdigest()[:16]
+    key = cache_key(digest, package_version(), Preprocessing().as_dict(), backend, DEFAULT_COMPONENTS, series)
     safe = str(series).replace(":", "").replace(" ", "_")
     cache = cache_folder() / f"reconstruct_{element}_{edge}_{safe}_{backend}_{key}.lmr"
     if not cache.is_file():

@@ -11,15 +11,15 @@ import pytest
 from conftest import write_measured_like
 
 from larch_motif.database import open_database
-from larch_motif.models import load_model
-from larch_motif.prediction import predict
-from larch_motif.summary import motif_name, results_table, summary_text
-from larch_motif.training import (
+from larch_motif.defaults import (
     DEFAULT_BACKEND,
     bundled_model_folder,
     default_model_name,
     find_default_model,
 )
+from larch_motif.models import load_model
+from larch_motif.prediction import predict
+from larch_motif.summary import motif_name, results_table, summary_text
 
 BIN = Path(sys.executable).parent
 FULL_GRID_TARGETS = ("cn", "motif", "cn_mean", "metallic")
