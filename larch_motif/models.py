@@ -5,17 +5,13 @@
 ``spectra.features`` and delegates to a backend from the hook layer (rf, xgboost, lightgbm or
 a plugin's). ``MotifModel`` is a fitted classifier with everything needed to use it on a new
 spectrum: element, edge, target, preprocessing, label vocabulary, the training feature matrix
-for the in-domain check, versions and the database hash. Model files are zip archives of JSON
-and the backend's own safe format (never a pickle), each member checked by SHA-256.
+for the in-domain check, versions and the database hash. Model files (``modelfile``) are zip
+archives of JSON and the backend's own safe format (never a pickle), each member checked by
+SHA-256.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import io
-import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -25,7 +21,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from larch_motif.errors import LarchMotifError, ModelFileError
+from larch_motif.errors import LarchMotifError
+from larch_motif.modelfile import file_metadata, npy_array, npy_bytes, read_archive, write_archive
 from larch_motif.spectra import Preprocessing
 
 MODEL_FORMAT = "larch_motif-model"
@@ -268,75 +265,19 @@ class MotifModel:
 
     def save(self, path: str | Path) -> Path:
         """Write the model file (zip of JSON, numpy .npy and the backend's format)."""
-        path = Path(path)
         backend = self.classifier.backend_
-        model_bytes = backend.dumps(self.classifier.estimator_)
-        feats = io.BytesIO()
-        np.save(feats, self.training_features.astype(np.float32), allow_pickle=False)
-        members = {"estimator.bin": model_bytes, "training_features.npy": feats.getvalue()}
+        members = {"estimator.bin": backend.dumps(self.classifier.estimator_),
+                   "training_features.npy": npy_bytes(self.training_features.astype(np.float32))}
         meta = {
-            "format": MODEL_FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "larch_motif_version": importlib.metadata.version("larch_motif"),
-            "element": self.element,
-            "edge": self.edge,
+            **file_metadata(MODEL_FORMAT, MODEL_FORMAT_VERSION, self.element, self.edge, backend,
+                            self.preprocessing, self.classifier.backend_params, self.classifier.random_state,
+                            self.classifier.n_features_in_, self.preprocessing.feature_energies()),
             "target": self.target,
             "classes": self.classes,
-            "backend": backend.name,
-            "backend_params": self.classifier.backend_params or {},
             "class_weight": getattr(self.classifier, "class_weight", None),
-            "random_state": self.classifier.random_state,
-            "n_features": int(self.classifier.n_features_in_),
-            "preprocessing": self.preprocessing.as_dict(),
-            "energy_grid_eV": self.preprocessing.feature_energies().tolist(),
-            "library_versions": backend.versions(),
             **self.metadata,
         }
         return write_archive(path, meta, members)
-
-
-def write_archive(path: str | Path, meta: dict, members: dict[str, bytes]) -> Path:
-    """Write a model archive: ``metadata.json`` (``meta`` plus the SHA-256 of every member) and
-    the members (``.npy`` arrays, JSON, a backend's own format), atomically."""
-    path = Path(path)
-    meta = {**meta, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("metadata.json", json.dumps(meta, indent=1))
-        for name, data in members.items():
-            zf.writestr(name, data)
-    tmp.replace(path)
-    return path
-
-
-def read_archive(path: str | Path, fmt: str, fmt_version: int, names: tuple[str, ...]) -> tuple[dict, dict[str, bytes]]:
-    """Read a model archive of format ``fmt``: its metadata and the members ``names``, each
-    checked against its SHA-256; a foreign, tampered or incompatible file raises
-    ``ModelFileError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("metadata.json"))
-            kind = meta.get("format") if isinstance(meta, dict) else None
-            if isinstance(kind, str) and kind != fmt and kind.startswith("larch_motif"):
-                raise ModelFileError(f"{path}: a {kind} file, not a {fmt} file")
-            members = {name: zf.read(name) for name in names}
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: not a larch_motif model file ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise ModelFileError(f"{path}: not a larch_motif model file")
-    if meta.get("format_version") != fmt_version:
-        raise ModelFileError(
-            f"{path}: model format version {meta.get('format_version')} written by larch_motif "
-            f"{meta.get('larch_motif_version')}; this larch_motif "
-            f"{importlib.metadata.version('larch_motif')} reads version {fmt_version}")
-    for name, data in members.items():
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256", {}).get(name):
-            raise ModelFileError(f"{path}: checksum mismatch in {name}: the file was altered")
-    return meta, members
 
 
 def load_model(path: str | Path) -> MotifModel:
@@ -349,7 +290,7 @@ def load_model(path: str | Path) -> MotifModel:
                                  ("estimator.bin", "training_features.npy"))
     backend = get_backend(meta["backend"])
     estimator = backend.loads(members["estimator.bin"])
-    training = np.load(io.BytesIO(members["training_features.npy"]), allow_pickle=False).astype(float)
+    training = npy_array(members["training_features.npy"]).astype(float)
     if meta.get("target") in REGRESSION_TARGETS:
         clf = SiteAverageRegressor(meta["backend"], meta.get("backend_params") or None, meta.get("random_state", 0))
     else:

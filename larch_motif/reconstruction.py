@@ -24,8 +24,6 @@ energy grid.
 
 from __future__ import annotations
 
-import importlib.metadata
-import io
 import json
 import os
 import time
@@ -39,14 +37,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array
 
 from larch_motif.errors import LarchMotifError, ModelFileError
-from larch_motif.models import (
-    backend_trait,
-    checked_input,
-    explained_model,
-    get_backend,
-    read_archive,
-    write_archive,
-)
+from larch_motif.modelfile import file_metadata, npy_array, npy_bytes, read_archive, write_archive
+from larch_motif.models import backend_trait, checked_input, explained_model, get_backend
 from larch_motif.spectra import Preprocessing, features, normalize, theory_group
 
 RECONSTRUCTION_FORMAT = "larch_motif-reconstruction"
@@ -251,24 +243,18 @@ class ReconstructionModel:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model file (zip of JSON, .npy arrays and the backend's own format)."""
         rec = self.reconstructor
-        members: dict[str, bytes] = {}
-        for name, array in (("mean_spectrum.npy", rec.mean_spectrum_), ("components.npy", rec.components_),
-                            ("training_parameters.npy", self.training_X)):
-            buf = io.BytesIO()
-            np.save(buf, np.asarray(array, float), allow_pickle=False)
-            members[name] = buf.getvalue()
+        members = {name: npy_bytes(np.asarray(array, float)) for name, array in (
+            ("mean_spectrum.npy", rec.mean_spectrum_), ("components.npy", rec.components_),
+            ("training_parameters.npy", self.training_X))}
         for k, est in enumerate(rec.estimators_):
             members[f"estimator_{k}.bin"] = rec.backend_.dumps(est)
         meta = {
-            "format": RECONSTRUCTION_FORMAT, "format_version": RECONSTRUCTION_FORMAT_VERSION,
-            "larch_motif_version": importlib.metadata.version("larch_motif"),
-            "element": self.element, "edge": self.edge, "series": self.series,
+            **file_metadata(RECONSTRUCTION_FORMAT, RECONSTRUCTION_FORMAT_VERSION, self.element, self.edge,
+                            rec.backend_, self.preprocessing, rec.backend_params, rec.random_state,
+                            rec.n_features_in_, self.energy),
+            "series": self.series,
             "parameters": [p.__dict__ | {"categories": list(p.categories)} for p in self.parameters],
-            "backend": rec.backend, "n_components": rec.n_components,
-            "backend_params": rec.backend_params or {}, "random_state": rec.random_state,
-            "n_estimators": len(rec.estimators_), "n_features": int(rec.n_features_in_),
-            "preprocessing": self.preprocessing.as_dict(), "energy_grid_eV": self.energy.tolist(),
-            "library_versions": rec.backend_.versions(), **self.metadata,
+            "n_components": rec.n_components, "n_estimators": len(rec.estimators_), **self.metadata,
         }
         return write_archive(path, meta, members)
 
@@ -286,7 +272,7 @@ def load_reconstruction_model(path: str | os.PathLike) -> ReconstructionModel:
     meta, members = read_archive(path, RECONSTRUCTION_FORMAT, RECONSTRUCTION_FORMAT_VERSION, names)
     if n < 1:
         raise ModelFileError(f"{path}: reconstruction model without estimators")
-    arrays = {name: np.load(io.BytesIO(members[name]), allow_pickle=False) for name in names[:3]}
+    arrays = {name: npy_array(members[name]) for name in names[:3]}
     rec = SpectrumReconstructor(meta["backend"], meta["n_components"], meta.get("backend_params") or None,
                                 meta.get("random_state", 0))
     rec.backend_ = get_backend(meta["backend"])
