@@ -23,11 +23,10 @@ def provenance() -> str:
 
 
 def machine() -> str:
-    """'load average L on N cores' (and the OpenMP thread limit where one is set): how busy the
-    machine was as the timings were taken."""
-    threads = os.environ.get("OMP_NUM_THREADS")
-    return (f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-            + (f", OMP_NUM_THREADS={threads}" if threads else ""))
+    """'load average L on N cores' (and the OpenMP settings where set): how busy the machine was
+    as the timings were taken."""
+    omp = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if os.environ.get(k)]
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" + "".join(f", {o}" for o in omp)
 
 
 def emit(text: str, write: Path | None, as_json: str | None = None) -> None:
