@@ -353,6 +353,20 @@ def _cmd_uninstall_larch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spectrum_arguments(parser: argparse.ArgumentParser, targets: tuple[str, ...], default_target: str) -> None:
+    """The arguments of the commands that read spectra (predict, explain): files, model,
+    element, target, Athena group, normalized, mu columns."""
+    parser.add_argument("files", nargs="+", help="spectrum files (XDI, columns, Athena .prj)")
+    parser.add_argument("--model", default=None, help="model file (default: the bundled default of --element)")
+    parser.add_argument("--element", default=None, help="absorber (default: from E0)")
+    parser.add_argument("--target", choices=targets, default=default_target)
+    parser.add_argument("--group", default=None, help="group name in an Athena project")
+    parser.add_argument("--normalized", action="store_true", help="mu is already normalized")
+    parser.add_argument("--mu-columns", default=None, metavar="EXPR",
+                        help="how mu is made where the column labels do not tell: a column ('mutrans'), "
+                             "a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="larch-motif",
@@ -440,15 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("predict", help="CN and motif of measured spectra")
-    p.add_argument("files", nargs="+", help="spectrum files (XDI, columns, Athena .prj)")
-    p.add_argument("--model", default=None, help="model file (default: the bundled default of --element)")
-    p.add_argument("--element", default=None, help="absorber (default: from E0)")
-    p.add_argument("--target", choices=("cn", "motif", "both"), default="both")
-    p.add_argument("--group", default=None, help="group name in an Athena project")
-    p.add_argument("--normalized", action="store_true", help="mu is already normalized")
-    p.add_argument("--mu-columns", default=None, metavar="EXPR",
-                   help="how mu is made where the column labels do not tell: a column ('mutrans'), "
-                        "a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
+    _spectrum_arguments(p, ("cn", "motif", "both"), "both")
     p.add_argument("--backend", default=None, help="backend of the default models (default: lightgbm)")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="below this calibrated confidence (0-1) answer 'uncertain' with the top two classes")
@@ -456,16 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     e = sub.add_parser("explain", help="TreeSHAP explanation of one prediction on the energy axis")
-    e.add_argument("files", nargs="+")
-    e.add_argument("--model", default=None)
-    e.add_argument("--element", default=None)
-    e.add_argument("--target", choices=("cn", "motif"), default="cn")
+    _spectrum_arguments(e, ("cn", "motif"), "cn")
     e.add_argument("--class", dest="class_name", default=None, help="class to explain (default: predicted)")
-    e.add_argument("--group", default=None)
-    e.add_argument("--normalized", action="store_true")
-    e.add_argument("--mu-columns", default=None, metavar="EXPR",
-                   help="how mu is made where the column labels do not tell: a column ('mutrans'), "
-                        "a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
     e.add_argument("--plot", default=None, help="PNG file")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_explain)

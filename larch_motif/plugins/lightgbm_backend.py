@@ -9,6 +9,7 @@ import numpy as np
 
 from larch_motif.errors import ModelFileError
 from larch_motif.hookspecs import hookimpl
+from larch_motif.plugins._estimator import EstimatorBackend
 
 
 class LoadedBooster:
@@ -32,7 +33,7 @@ class LoadedBooster:
         return self.booster_.predict(np.asarray(X, float), num_threads=1)
 
 
-class LightGBMBackend:
+class LightGBMBackend(EstimatorBackend):
     """``lightgbm.LGBMClassifier`` / ``LGBMRegressor``; TreeSHAP in margin space."""
 
     name = "lightgbm"
@@ -58,12 +59,6 @@ class LightGBMBackend:
         import lightgbm as lgb
 
         return lgb.LGBMRegressor(**{**self.defaults, **params}, random_state=random_state)
-
-    def predict_proba(self, estimator, X: np.ndarray) -> np.ndarray:
-        return estimator.predict_proba(X)
-
-    def predict(self, estimator, X: np.ndarray) -> np.ndarray:
-        return estimator.predict(X)
 
     def explained_model(self, estimator):
         """The booster (of a fitted LGBMClassifier or of a model read back from text)."""

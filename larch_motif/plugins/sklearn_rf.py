@@ -11,6 +11,7 @@ import numpy as np
 
 from larch_motif.errors import ModelFileError
 from larch_motif.hookspecs import hookimpl
+from larch_motif.plugins._estimator import EstimatorBackend
 
 TRUSTED_TYPES = [
     "sklearn.ensemble._forest.RandomForestClassifier",
@@ -24,7 +25,7 @@ TRUSTED_TYPES = [
 ]
 
 
-class RandomForestBackend:
+class RandomForestBackend(EstimatorBackend):
     """scikit-learn ``RandomForestClassifier`` / ``RandomForestRegressor``."""
 
     name = "rf"
@@ -50,15 +51,6 @@ class RandomForestBackend:
 
         defaults = {**self.defaults, "max_features": 0.33}
         return RandomForestRegressor(**{**defaults, **params}, random_state=random_state)
-
-    def predict_proba(self, estimator, X: np.ndarray) -> np.ndarray:
-        return estimator.predict_proba(X)
-
-    def predict(self, estimator, X: np.ndarray) -> np.ndarray:
-        return estimator.predict(X)
-
-    def explained_model(self, estimator):
-        return estimator
 
     def raw_output(self, estimator, X: np.ndarray) -> np.ndarray:
         return estimator.predict_proba(X)

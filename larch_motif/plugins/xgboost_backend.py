@@ -9,9 +9,10 @@ import numpy as np
 
 from larch_motif.errors import ModelFileError
 from larch_motif.hookspecs import hookimpl
+from larch_motif.plugins._estimator import EstimatorBackend
 
 
-class XGBoostBackend:
+class XGBoostBackend(EstimatorBackend):
     """``xgboost.XGBClassifier`` / ``XGBRegressor`` (hist trees); TreeSHAP in margin space."""
 
     name = "xgboost"
@@ -36,15 +37,6 @@ class XGBoostBackend:
         import xgboost as xgb
 
         return xgb.XGBRegressor(**{**self.defaults, **params}, random_state=random_state)
-
-    def predict_proba(self, estimator, X: np.ndarray) -> np.ndarray:
-        return estimator.predict_proba(X)
-
-    def predict(self, estimator, X: np.ndarray) -> np.ndarray:
-        return estimator.predict(X)
-
-    def explained_model(self, estimator):
-        return estimator
 
     def raw_output(self, estimator, X: np.ndarray) -> np.ndarray:
         """Margins (log-odds), (n,) for two classes, else (n, n_classes)."""
