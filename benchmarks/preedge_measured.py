@@ -23,7 +23,8 @@ from measured import DEFAULT_DATA, kind_of
 from validation_page import emit, provenance
 
 from larch_motif.prediction import predict
-from larch_motif.preedge import OCTAHEDRAL_MAX_HEIGHT
+from larch_motif.preedge import OCTAHEDRAL_MAX_HEIGHT, larch_reading
+from larch_motif.spectra import normalize, read_spectrum
 
 CHECKS = ("preedge_strong", "preedge_weak")
 
@@ -47,20 +48,25 @@ def main(argv: list[str] | None = None) -> int:
             counts[(group, "read")] += peak is not None
             counts[(group, "fired")] += bool(fired)
             cn = res.get("cn") if not res.get("metallic") else "metallic"
+            grp = read_spectrum(folder / name)
+            normalize(grp)
+            larch = larch_reading(grp.energy, grp.norm, grp.e0_half)
             rows.append(f"| {folder.name} | {lab.get('compound', name)} | {lab['element']} | {kind} | "
                         f"{lab.get('cn') if lab.get('cn') is not None else lab.get('cn_site_average', '-')} | "
-                        + (f"{peak['height']:.3f} | {peak['area_eV']:.3f} | {peak['centroid_eV']:+.1f} | "
-                           if peak else "not read | | | ")
+                        + (f"{peak['height']:.3f} | {larch.height if larch else float('nan'):.3f} | "
+                           f"{peak['area_eV']:.3f} | {peak['centroid_eV']:+.1f} | " if peak else "not read | | | | ")
                         + f"{OCTAHEDRAL_MAX_HEIGHT[lab['element']]:g} | {cn} ({res.get('cn_confidence')}) | "
                         f"{', '.join(fired) or '-'} |")
     lines = ["# The pre-edge check on measured spectra", "", provenance() + ".",
-             "Pre-edge peak by Larch's `pre_edge_baseline` (line + Lorentzian from E0 - 35 to E0 - 18 eV and "
+             "Pre-edge peak above a baseline of the form of Larch's `pre_edge_baseline` (`preedge.preedge_peak`, "
+             "what the answers use; beside it the height by Larch's own nonlinear fit, `preedge.larch_reading`): "
+             "line + Lorentzian from E0 - 35 to E0 - 18 eV and "
              "E0 - 4 to E0 - 2 eV; height in edge-step units, area in edge-step eV, centroid in eV from the "
              "half-step E0); the limit is the element's `preedge.OCTAHEDRAL_MAX_HEIGHT`; the answer is the "
              "default LightGBM CN with its confidence after the check (capped at 0.5 where it fired).", "",
-             "| set | compound | element | kind | CN (or site average) | height | area (eV) | centroid (eV) | "
-             "octahedral limit | CN answer (confidence) | check |",
-             "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+             "| set | compound | element | kind | CN (or site average) | height | height (Larch's fit) | area (eV) | "
+             "centroid (eV) | octahedral limit | CN answer (confidence) | check |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
              "| files | n | pre-edge read | check fired |", "|---|---|---|---|"]
     for group in sorted({g for g, _ in counts}):
         lines.append(f"| {group} | {counts[(group, 'n')]} | {counts[(group, 'read')]} | {counts[(group, 'fired')]} |")

@@ -260,7 +260,7 @@ class Explanation(_JSONMapping):
 @dataclass(frozen=True)
 class ModelExplanation(_JSONMapping):
     """Global TreeSHAP explanation of a model (``explain.explain_model``): per class the mean
-    |SHAP| against ``energy`` (eV from E0) and each region's share, the impurity importance
+    absolute SHAP value against ``energy`` (eV from E0) and each region's share, the impurity importance
     where the backend has one, and a one-line reading per class (``summary``). ``shap_array``
     (n_spectra, n_features, n_classes) and ``X`` (the spectra explained) are kept for plots
     and are not in the JSON form."""

@@ -1,4 +1,4 @@
-"""The pre-edge check: Larch's pre_edge_baseline reading of a spectrum against the CN answer."""
+"""The pre-edge check: the pre-edge peak of a spectrum (Larch's baseline form) against the CN answer."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from larch_motif.preedge import (
     CONFIDENCE_CAP,
     OCTAHEDRAL_MAX_HEIGHT,
     PreEdgePeak,
+    larch_reading,
     motif_cn,
     preedge_findings,
     preedge_peak,
@@ -36,6 +37,12 @@ def test_peak_height_and_position_read_back(height):
     assert peak.height == pytest.approx(height, abs=0.03 + 0.1 * height)
     assert peak.centroid_eV == pytest.approx(-10, abs=1.5)
     assert peak.area_eV > 0
+
+
+@pytest.mark.parametrize("height", [0.05, 0.3])
+def test_the_fast_baseline_reads_as_larchs_own_fit(height):
+    e, norm = _edge(peak_height=height)
+    assert preedge_peak(e, norm, E0).height == pytest.approx(larch_reading(e, norm, E0).height, abs=0.02)
 
 
 def test_edge_without_peak_reads_weak():
