@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from larch_motif.errors import LarchMotifError, SpectrumError
-from larch_motif.findings import Finding, code_of, out_of_domain
+from larch_motif.findings import Finding, code_of
 from larch_motif.models import MotifModel, load_model, temper
 from larch_motif.preedge import (
     CONFIDENCE_CAP,
@@ -78,11 +78,6 @@ def edge_mismatch(e0_eV: float, element: str, edge: str, tolerance_eV: float = 6
 #: Largest scatter (RMS, in units of the edge step) of a pre-edge about Larch's pre-edge line:
 #: measured references stay below 0.012 and 2 % noise gives 0.017; random walks reach 0.05 and more.
 MAX_PRE_EDGE_SCATTER = 0.03
-
-def is_in_domain(warnings: list[str]) -> bool:
-    """False when a finding (``findings.Finding``) puts the spectrum outside the models' domain."""
-    return not out_of_domain(warnings)
-
 
 def edge_shape_warnings(group) -> list[str]:
     """Warnings for a group normalized by Larch's ``pre_edge`` that is not an absorption edge:

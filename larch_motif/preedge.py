@@ -66,6 +66,20 @@ TAIL_CENTRES_eV = np.array([-3.0, -1.5, 0.0, 1.5, 3.0])
 TAIL_WIDTHS_eV = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
 
 
+def _readable(rel: np.ndarray) -> bool:
+    """Whether a scan (energies in eV from E0) has the points a reading needs."""
+    below = np.count_nonzero((rel >= FIT_MIN_eV) & (rel < PEAK_MIN_eV))
+    inside = np.count_nonzero((rel >= PEAK_MIN_eV) & (rel <= PEAK_MAX_eV))
+    return below >= MIN_POINTS and inside >= MIN_POINTS and rel.min() <= SCAN_START_MAX_eV
+
+
+def _peak(rel: np.ndarray, peaks: np.ndarray, energy_eV: np.ndarray) -> PreEdgePeak:
+    """Height, area and centroid (eV from E0) of the baseline-subtracted peak region."""
+    positive = np.clip(peaks, 0, None)
+    centroid = float((rel * positive).sum() / positive.sum()) if positive.sum() > 0 else float("nan")
+    return PreEdgePeak(height=float(peaks.max()), area_eV=float(np.trapezoid(peaks, energy_eV)), centroid_eV=centroid)
+
+
 def preedge_peak(energy_eV: np.ndarray, norm: np.ndarray, e0_eV: float) -> PreEdgePeak | None:
     """Read the pre-edge peak of a normalized spectrum: the part of it, 4 to 18 eV below E0,
     above a baseline of the form of Larch's ``pre_edge_baseline`` (``'linear+lorentzian'``: a
@@ -82,12 +96,10 @@ def preedge_peak(energy_eV: np.ndarray, norm: np.ndarray, e0_eV: float) -> PreEd
     energy_eV = np.asarray(energy_eV, float)
     norm = np.asarray(norm, float)
     rel = energy_eV - e0_eV
-    below = (rel >= FIT_MIN_eV) & (rel < PEAK_MIN_eV)
-    inside = (rel >= PEAK_MIN_eV) & (rel <= PEAK_MAX_eV)
-    above = (rel > PEAK_MAX_eV) & (rel <= FIT_MAX_eV)
-    if below.sum() < MIN_POINTS or inside.sum() < MIN_POINTS or rel.min() > SCAN_START_MAX_eV:
+    if not _readable(rel):
         return None
-    fit = below | above
+    inside = (rel >= PEAK_MIN_eV) & (rel <= PEAK_MAX_eV)
+    fit = ((rel >= FIT_MIN_eV) & (rel < PEAK_MIN_eV)) | ((rel > PEAK_MAX_eV) & (rel <= FIT_MAX_eV))
     x, y = rel[fit], norm[fit]
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(norm[inside]))):
         return None
@@ -103,11 +115,7 @@ def preedge_peak(energy_eV: np.ndarray, norm: np.ndarray, e0_eV: float) -> PreEd
     k = int(np.argmin(residual))
     xr = rel[inside]
     baseline = coef[k, 0] + coef[k, 1] * xr + coef[k, 2] / (1.0 + ((xr - centres[k]) / widths[k]) ** 2)
-    peaks = norm[inside] - baseline
-    positive = np.clip(peaks, 0, None)
-    centroid = float((xr * positive).sum() / positive.sum()) if positive.sum() > 0 else float("nan")
-    return PreEdgePeak(height=float(peaks.max()), area_eV=float(np.trapezoid(peaks, energy_eV[inside])),
-                       centroid_eV=centroid)
+    return _peak(xr, norm[inside] - baseline, energy_eV[inside])
 
 
 def larch_reading(energy_eV: np.ndarray, norm: np.ndarray, e0_eV: float) -> PreEdgePeak | None:
@@ -116,7 +124,7 @@ def larch_reading(energy_eV: np.ndarray, norm: np.ndarray, e0_eV: float) -> PreE
     from larch import Group
     from larch.xafs import pre_edge_baseline
 
-    if preedge_peak(energy_eV, norm, e0_eV) is None:
+    if not _readable(np.asarray(energy_eV, float) - e0_eV):
         return None
     grp = Group(energy=np.asarray(energy_eV, float), norm=np.asarray(norm, float), e0=e0_eV)
     with warnings.catch_warnings():
@@ -131,9 +139,7 @@ def larch_reading(energy_eV: np.ndarray, norm: np.ndarray, e0_eV: float) -> PreE
     peaks, e = np.asarray(pp.peaks, float)[inside], np.asarray(pp.energy, float)[inside]
     if peaks.size < 2 or not np.all(np.isfinite(peaks)):
         return None
-    positive = np.clip(peaks, 0, None)
-    centroid = float((e * positive).sum() / positive.sum()) - e0_eV if positive.sum() > 0 else float("nan")
-    return PreEdgePeak(height=float(peaks.max()), area_eV=float(np.trapezoid(peaks, e)), centroid_eV=centroid)
+    return _peak(e - e0_eV, peaks, e)
 
 
 def preedge_findings(peak: PreEdgePeak | None, element: str, cn: object) -> list[Finding]:

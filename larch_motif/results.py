@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from larch_motif.findings import Finding, as_dicts, out_of_domain
+from larch_motif.findings import CODES, Finding, as_dicts, out_of_domain
 
 #: The classifier targets whose answers a prediction carries
 TARGETS = ("cn", "motif")
@@ -194,15 +194,10 @@ def _finding_of(message: str, d: Mapping) -> str:
     """The typed finding of a warning text in a JSON result (its ``findings`` entry gives the
     code), else the text itself."""
     for f in d.get("findings") or []:
-        if isinstance(f, Mapping) and f.get("message") == message and f.get("code") in _codes():
+        if isinstance(f, Mapping) and f.get("message") == message and f.get("code") in CODES:
             return Finding(f["code"], message)
     return message
 
-
-def _codes() -> dict:
-    from larch_motif.findings import CODES
-
-    return CODES
 
 
 @dataclass(frozen=True)
