@@ -7,6 +7,7 @@ else is done here.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sqlite3
 import sys
@@ -565,5 +566,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The ``larch-motif`` console script: ``main`` on the process's arguments, then exit.
+
+    The objects left at the end (most of them made by Larch's imports) are frozen before the
+    exit, so that the interpreter does not spend its last garbage collection (0.1-0.3 s of a
+    2-3 s prediction) on a process that is ending; files are closed and flushed as usual.
+    """
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
