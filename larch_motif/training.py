@@ -205,6 +205,31 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
     return TrainingSet(sf.X[rows], labels[idx], groups, site_ids, sf.augmented[rows], dropped)
 
 
+def with_pooled_sites(ts: TrainingSet, other_sites: list[dict], target: str, prep: Preprocessing,
+                      augmentation: Augmentation | None = None) -> TrainingSet:
+    """``ts`` with the site spectra of other absorber elements added as training-only rows.
+
+    The metallic detector's lever: a metallic K edge (no white line, a smooth shoulder) looks
+    alike from V to Zn on an energy axis relative to E0, while an element has only 8 (Zn) to 133
+    (Fe) metallic sites of its own. ``other_sites`` (database site dicts of other elements, in
+    the target's site domain) are put through ``prep`` (the element's grid and broadening) with
+    ``augmentation``, labelled for ``target`` and appended with ``augmented`` true: trained on,
+    never scored, and not part of the model's reference spectra (its domain). Their CV group is
+    their mineral, so a mineral held out in grouped CV is held out with every element it holds.
+    Classes that ``ts`` does not have are not added.
+    """
+    keep = [s for s in other_sites if site_label(s, target) in set(ts.y)]
+    if not keep:
+        return ts
+    sf = site_features(keep, prep, augmentation)
+    labels = np.array([site_label(keep[k], target) for k in sf.site_index])
+    groups = np.array([keep[k].get("mineral") or keep[k]["structure_id"] for k in sf.site_index])
+    site_ids = np.array([keep[k]["site_id"] for k in sf.site_index])
+    return TrainingSet(np.vstack([ts.X, sf.X]), np.concatenate([ts.y, labels]), np.concatenate([ts.groups, groups]),
+                       np.concatenate([ts.site_ids, site_ids]), np.concatenate([ts.augmented, np.ones(len(labels), bool)]),
+                       ts.dropped_classes)
+
+
 def grouped_folds(groups: np.ndarray, augmented: np.ndarray, cv: int = 5,
                   fold_seed: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Row indices (training, held out) of grouped K-fold CV: rows of one group (mineral) are
