@@ -46,6 +46,8 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=[DEFAULT_BACKEND])
     parser.add_argument("--pool", choices=("none", "metallic", "all"), default="none",
                         help="add other elements' sites as training-only rows: their metallic ones, or all")
+    parser.add_argument("--pool-weight", type=float, default=1.0,
+                        help="training weight of each pooled row (the element's own rows weigh 1)")
     parser.add_argument("--write", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -64,7 +66,7 @@ def main() -> int:
         if args.pool != "none":
             others = [s for other in loaded if other != el for s in sites[other]
                       if args.pool == "all" or is_metallic(s.get("ligands"))]
-            ts = with_pooled_sites(ts, others, "metallic", prep, augmentation[el])
+            ts = with_pooled_sites(ts, others, "metallic", prep, augmentation[el], args.pool_weight)
         by_id = {s["site_id"]: s for s in sites[el]}
         n_metal = int(((ts.y == METALLIC) & ~ts.augmented).sum())
         row: dict = {"n_sites": len(sites[el]), "n_metallic": n_metal,
@@ -104,7 +106,7 @@ def render(table: dict, args: argparse.Namespace) -> str:
              provenance() + f": grouped 5-fold CV by mineral, {args.repeats} assignments of minerals to "
              "folds; the sites of the anion+metallic domain"
              + ("" if args.pool == "none" else f", with the other elements' {'sites' if args.pool == 'all' else 'metallic sites'} "
-                "as training-only rows (never scored)") + ". Errors are summed over the assignments "
+                f"as training-only rows (never scored) of weight {args.pool_weight:g}") + ". Errors are summed over the assignments "
              "(each site is answered once per assignment).", "",
              "| element | sites | metallic sites | minerals | backend | right (mean, min) | metallic called not "
              "| not called metallic | missed most (mineral, ligands, CN, times) |",

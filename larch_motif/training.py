@@ -113,6 +113,8 @@ class TrainingSet:
     site_ids: np.ndarray
     augmented: np.ndarray  # True for augmented copies
     dropped_classes: dict
+    #: per-row training weights (``None``: every row 1); set by ``with_pooled_sites(weight=...)``
+    weights: np.ndarray | None = None
 
 
 def select_sites(sites: list[dict], site_domain: str = DEFAULT_SITE_DOMAIN) -> list[dict]:
@@ -206,7 +208,7 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
 
 
 def with_pooled_sites(ts: TrainingSet, other_sites: list[dict], target: str, prep: Preprocessing,
-                      augmentation: Augmentation | None = None) -> TrainingSet:
+                      augmentation: Augmentation | None = None, weight: float = 1.0) -> TrainingSet:
     """``ts`` with the site spectra of other absorber elements added as training-only rows.
 
     The metallic detector's lever: a metallic K edge (no white line, a smooth shoulder) looks
@@ -216,8 +218,11 @@ def with_pooled_sites(ts: TrainingSet, other_sites: list[dict], target: str, pre
     ``augmentation``, labelled for ``target`` and appended with ``augmented`` true: trained on,
     never scored, and not part of the model's reference spectra (its domain). Their CV group is
     their mineral, so a mineral held out in grouped CV is held out with every element it holds.
-    Classes that ``ts`` does not have are not added.
+    Classes that ``ts`` does not have are not added. ``weight`` (> 0) is the training weight of
+    each added row against 1 for the element's own rows.
     """
+    if not weight > 0:
+        raise LarchMotifError(f"the weight of pooled sites must be positive, not {weight}")
     keep = [s for s in other_sites if site_label(s, target) in set(ts.y)]
     if not keep:
         return ts
@@ -225,9 +230,13 @@ def with_pooled_sites(ts: TrainingSet, other_sites: list[dict], target: str, pre
     labels = np.array([site_label(keep[k], target) for k in sf.site_index])
     groups = np.array([keep[k].get("mineral") or keep[k]["structure_id"] for k in sf.site_index])
     site_ids = np.array([keep[k]["site_id"] for k in sf.site_index])
+    weights = None
+    if weight != 1.0 or ts.weights is not None:
+        own = np.ones(len(ts.y)) if ts.weights is None else ts.weights
+        weights = np.concatenate([own, np.full(len(labels), float(weight))])
     return TrainingSet(np.vstack([ts.X, sf.X]), np.concatenate([ts.y, labels]), np.concatenate([ts.groups, groups]),
                        np.concatenate([ts.site_ids, site_ids]), np.concatenate([ts.augmented, np.ones(len(labels), bool)]),
-                       ts.dropped_classes)
+                       ts.dropped_classes, weights)
 
 
 def grouped_folds(groups: np.ndarray, augmented: np.ndarray, cv: int = 5,
@@ -282,7 +291,8 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
             proba = class_probabilities(clf, ts.X[test])
             confidence = proba.max(axis=1)
         else:
-            clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X[train], ts.y[train])
+            clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(
+                ts.X[train], ts.y[train], sample_weight=None if ts.weights is None else ts.weights[train])
             proba = clf.predict_proba(ts.X[test])
             pred, confidence = clf.classes_[proba.argmax(axis=1)], proba.max(axis=1)
         full = np.zeros((len(test), len(labels)))  # a class missing from a training fold has p = 0
