@@ -141,6 +141,13 @@ def _species(ligands: str | None) -> list[str]:
     return [s.strip() for s in (ligands or "").split(",") if s.strip()]
 
 
+def cv_group(site: dict) -> str:
+    """The group of a database site (or compound) in grouped cross-validation: its mineral, or
+    its structure where the mineral is not named, so every spectrum of one mineral is held out
+    together."""
+    return site.get("mineral") or site["structure_id"]
+
+
 def is_metallic(ligands: str | None) -> bool:
     """Whether a site with these ligands (comma-separated symbols) is metallic: none of its
     ligands is in ``ANION_LIGANDS`` (Fe in iron, FeNi, Fe2Si; Zn in zinc or CuZn; not Fe in Fe3C

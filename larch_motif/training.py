@@ -22,7 +22,7 @@ from sklearn.model_selection import GroupKFold
 from larch_motif.baselines import brier_scores, class_probabilities
 from larch_motif.database import open_database
 from larch_motif.errors import LarchMotifError
-from larch_motif.labels import SITE_DOMAINS, in_site_domain, is_metallic
+from larch_motif.labels import SITE_DOMAINS, cv_group, in_site_domain, is_metallic
 from larch_motif.models import (
     TARGETS,
     MotifClassifier,
@@ -202,7 +202,7 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
     sf = computed if computed is not None else site_features(sites, prep, augmentation)
     rows = np.array([labels[k] in keep for k in sf.site_index])
     idx = sf.site_index[rows]
-    groups = np.array([sites[k].get("mineral") or sites[k]["structure_id"] for k in idx])
+    groups = np.array([cv_group(sites[k]) for k in idx])
     site_ids = np.array([sites[k]["site_id"] for k in idx])
     return TrainingSet(sf.X[rows], labels[idx], groups, site_ids, sf.augmented[rows], dropped)
 
@@ -223,12 +223,13 @@ def with_pooled_sites(ts: TrainingSet, other_sites: list[dict], target: str, pre
     """
     if not weight > 0:
         raise LarchMotifError(f"the weight of pooled sites must be positive, not {weight}")
-    keep = [s for s in other_sites if site_label(s, target) in set(ts.y)]
+    classes = set(ts.y)
+    keep = [s for s in other_sites if site_label(s, target) in classes]
     if not keep:
         return ts
     sf = site_features(keep, prep, augmentation)
     labels = np.array([site_label(keep[k], target) for k in sf.site_index])
-    groups = np.array([keep[k].get("mineral") or keep[k]["structure_id"] for k in sf.site_index])
+    groups = np.array([cv_group(keep[k]) for k in sf.site_index])
     site_ids = np.array([keep[k]["site_id"] for k in sf.site_index])
     weights = None
     if weight != 1.0 or ts.weights is not None:
@@ -490,7 +491,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
         raise LarchMotifError(f"{len(compounds)} {element} {edge}-edge compound spectra are too few for cn_mean")
     sf = site_features(compounds, prep, augmentation)
     y = np.array([compounds[k]["cn_mean"] for k in sf.site_index], float)
-    groups = np.array([compounds[k].get("mineral") or compounds[k]["structure_id"] for k in sf.site_index])
+    groups = np.array([cv_group(compounds[k]) for k in sf.site_index])
     report: dict = {"target": "cn_mean", "backend": backend, "element": element, "edge": edge,
                     "site_domain": site_domain, "n_spectra": len(compounds), "n_training_rows": int(len(y)),
                     "n_groups": int(np.unique(groups).size)}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from larch_motif.errors import LarchMotifError
+from larch_motif.labels import cv_group
 from larch_motif.reconstruction.model import (
     DATABASE_PARAMETERS,
     DEFAULT_BACKEND,
@@ -101,7 +102,7 @@ def database_set(element: str, db: str | os.PathLike | None = None, edge: str = 
             col = [float(s[name]) for s in sites]
             parameters.append(Parameter(name, unit, kind, *_range(np.array(col))))
             columns.append(col)
-    groups = np.array([s.get("mineral") or s["structure_id"] for s in sites])
+    groups = np.array([cv_group(s) for s in sites])
     return ReconstructionSet(np.array(columns, float).T, spectra_matrix(sites, prep), groups,
                              np.array([s["site_id"] for s in sites]), parameters)
 
