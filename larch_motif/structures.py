@@ -233,11 +233,52 @@ def _entry_from_cif_text(structure_id: str, mineral: str, formula: str, source: 
     return entry
 
 
+DISTINCT_DENSITY_TOLERANCE = 0.02
+"""Relative difference of crystal density above which a further CIF of a mineral with the same
+formula counts as a distinct structure (``amcsd_entries``, ``per_mineral`` > 1). Density, not
+cell volume: AMCSD gives some structures in another cell setting (hematite 143 and 14076)."""
+
+
+def _cif_signature(cif: object) -> tuple[str, float]:
+    """A CIF's formula without whitespace and its crystal density, g/cm^3 (NaN where unknown)."""
+    formula = re.sub(r"\s+", "", str(getattr(cif, "formula", "") or ""))
+    try:
+        density = float(cif.crystal_density)
+    except (AttributeError, TypeError, ValueError):
+        density = float("nan")
+    return formula, density
+
+
+def distinct_cifs(cifs: list, per_mineral: int, tolerance: float = DISTINCT_DENSITY_TOLERANCE) -> list:
+    """The first ``per_mineral`` of one mineral's CIFs (in the order given) that differ.
+
+    The first CIF is always taken; a later one only where its formula (whitespace aside)
+    differs from every taken one's or its density differs by more than ``tolerance`` (relative)
+    from that of each taken CIF of the same formula: a solid-solution member, a high-pressure or
+    high-temperature refinement. A repeated refinement of the same structure
+    adds no new site to learn from, so it is skipped.
+    """
+    taken: list = []
+    signatures: list[tuple[str, float]] = []
+    for cif in cifs:
+        if len(taken) >= per_mineral:
+            break
+        formula, density = _cif_signature(cif)
+        same = [d for f, d in signatures if f == formula]
+        if taken and any(not (abs(density - d) > tolerance * d) for d in same):  # NaN: the same
+            continue
+        taken.append(cif)
+        signatures.append((formula, density))
+    return taken
+
+
 def amcsd_entries(element: str, per_mineral: int = 1, limit: int | None = None) -> Iterator[StructureEntry]:
     """CIFs of the larixite-shipped AMCSD that contain ``element``, ``per_mineral`` per mineral.
 
     Minerals are taken in alphabetical order and, within a mineral, CIFs by AMCSD id, so that a
-    build with ``limit`` is reproducible. Only the database file inside larixite is read.
+    build with ``limit`` is reproducible. With ``per_mineral`` > 1 only CIFs that differ from
+    the ones taken are added (``distinct_cifs``: another formula, or a density more than 2% away). Only the database file inside larixite is read. All CIFs of a mineral share its
+    cross-validation group (``labels.cv_group``), so a second CIF never leaks across folds.
     """
     from larixite.amcsd import AMCSD
 
@@ -248,7 +289,7 @@ def amcsd_entries(element: str, per_mineral: int = 1, limit: int | None = None) 
         by_mineral.setdefault(cif.get_mineralname().strip().lower(), []).append(cif)
     count = 0
     for mineral in sorted(by_mineral):
-        for cif in sorted(by_mineral[mineral], key=lambda c: c.ams_id)[:per_mineral]:
+        for cif in distinct_cifs(sorted(by_mineral[mineral], key=lambda c: c.ams_id), per_mineral):
             if limit is not None and count >= limit:
                 return
             count += 1

@@ -23,6 +23,7 @@ from larch_motif.labels import site_labels
 from larch_motif.structures import (
     absorber_sites,
     amcsd_entries,
+    distinct_cifs,
     order_structure,
     parse_cif_text,
     structure_family,
@@ -132,6 +133,23 @@ def test_amcsd_source_gives_fe_structures_in_a_reproducible_order():
     first = [e.structure_id for e in amcsd_entries("Fe", limit=3)]
     again = [e.structure_id for e in amcsd_entries("Fe", limit=3)]
     assert first == again and len(first) == 3
+
+
+def test_further_cifs_of_a_mineral_are_taken_only_where_they_differ():
+    """Hematite in AMCSD: 12 refinements of Fe2O3, several at ambient conditions (density within
+    2% of the first) and a high-pressure series; per_mineral 3 takes the first, then only CIFs
+    whose density is more than 2% from every one taken, whatever their cell setting."""
+    from larixite.amcsd import AMCSD
+
+    cifs = sorted(AMCSD(read_only=True).find_cifs(mineral_name="hematite"), key=lambda c: c.ams_id)
+    assert len(cifs) > 3
+    assert [c.ams_id for c in distinct_cifs(cifs, 1)] == [cifs[0].ams_id]
+    taken = distinct_cifs(cifs, 3)
+    assert taken[0] is cifs[0] and 1 < len(taken) <= 3
+    densities = [float(c.crystal_density) for c in taken]
+    assert all(abs(a - b) > 0.02 * min(a, b) for i, a in enumerate(densities) for b in densities[i + 1:])
+    skipped = [c for c in cifs[: cifs.index(taken[-1])] if c not in taken]
+    assert skipped and all(any(abs(float(c.crystal_density) - d) <= 0.02 * d for d in densities) for c in skipped)
 
 
 @pytest.mark.feff
