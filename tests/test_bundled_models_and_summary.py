@@ -110,3 +110,16 @@ def test_larch_group_motif_prints_its_summary(tmp_path, fe_sites):
     assert text.splitlines()[0].startswith(spectrum.name)  # the file Larch read
     assert f"CN     {expected['cn']}" in text and repr(motif) == text
     assert motif.cn == expected["cn"]  # the values stay attributes
+
+
+@pytest.mark.parametrize("element", _bundled_elements())
+def test_every_bundled_element_is_told_from_e0_and_answered(tmp_path, element):
+    """A raw file of an octahedral oxide site, given without an element: the element comes from
+    E0 (xraydb) and its bundled models answer."""
+    with open_database(None) as db:
+        site = next(s for s in db.site_spectra(element, "K") if s["cn"] == 6 and s["ligands"] == "O")
+    spectrum = tmp_path / f"{element}.dat"
+    write_measured_like(spectrum, site)
+    (res,) = predict([spectrum])
+    assert res["element"] == element
+    assert res["cn"] is not None and 0 < res["cn_confidence"] <= 1
