@@ -18,6 +18,7 @@ from larch_motif.training import (
     FROM_DATABASE,
     _resolve_augmentation,
     grouped_folds,
+    mixed_cn,
     select_compounds,
     site_features,
 )
@@ -32,7 +33,7 @@ FRACTIONS = (1 / 3, 1 / 2, 2 / 3)
 
 
 def mixtures(compounds, ligands, n, rng):
-    pure = [c for c in compounds if abs(c["cn_mean"] - round(c["cn_mean"])) < 1e-6]
+    pure = [c for c in compounds if not mixed_cn(c["cn_mean"])]
     out = []
     tries = 0
     while len(out) < n and tries < 50 * n:
@@ -81,7 +82,7 @@ def run(element, factor, seeds=(0, 1, 2)):
             pred.append(reg.predict(sf.X[te]))
             true.append(y[te])
         pred, true = np.concatenate(pred), np.concatenate(true)
-        mixed = np.abs(true - np.round(true)) > 1e-6
+        mixed = mixed_cn(true)
         err = np.abs(pred - true)
         res.append((err.mean(), err[~mixed].mean(), err[mixed].mean() if mixed.any() else np.nan,
                     (err <= 0.5).mean()))
@@ -104,7 +105,7 @@ def run(element, factor, seeds=(0, 1, 2)):
             meas = r["cn_site_average"]
         finally:
             P._default_model = orig
-    return res, meas, int(sum(np.abs(np.array([c["cn_mean"] for c in compounds]) % 1) > 1e-6))
+    return res, meas, int(mixed_cn([c["cn_mean"] for c in compounds]).sum())
 
 
 if __name__ == "__main__":

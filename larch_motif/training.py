@@ -464,6 +464,13 @@ def select_compounds(compounds: list[dict], sites: list[dict],
             if c["structure_id"] not in outside and c.get("cn_mean") is not None]
 
 
+def mixed_cn(cn_mean: np.ndarray | float) -> np.ndarray:
+    """Whether each site-averaged CN is not a whole number (a compound whose absorber sites
+    differ in CN, such as magnetite: 5.33)."""
+    cn_mean = np.asarray(cn_mean, float)
+    return np.abs(cn_mean - np.round(cn_mean)) > 1e-6
+
+
 def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                   db: str | os.PathLike | None = None, edge: str = "K", cv: int | None = 5,
                   out: str | os.PathLike | None = None, prep: Preprocessing | None = None,
@@ -505,7 +512,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
             if progress is not None:
                 progress(k + 1, n_fits)
         pred, true = np.concatenate(pred), np.concatenate(true)
-        mixed = np.abs(true - np.round(true)) > 1e-6
+        mixed = mixed_cn(true)
         report.update({"cv_folds": cv, "mae": round(float(np.abs(pred - true).mean()), 3),
                        "mae_mixed": round(float(np.abs(pred - true)[mixed].mean()), 3) if mixed.any() else None,
                        "n_mixed": int(mixed.sum()),
