@@ -216,6 +216,7 @@ def failure_reason(message: str) -> str:
         ("took more than", "timeout"),
         ("no xmu.dat", "FEFF10 wrote no spectrum"),
         ("bad electron counts", "FEFF10 SCF bad counts"),
+        ("subroutine corval", "FEFF10 SCF corval"),
         ("feff10 failed", "FEFF10 failed"),
         ("unusable spectrum", "FEFF10 unusable spectrum"),
         ("chemenv", "no ChemEnv environment"),

@@ -584,3 +584,32 @@ def test_scf_bad_counts_is_retried_with_smaller_mixing_and_recorded():
     assert 0.5 < np.interp(spectrum.energy_eV[0] + 60, spectrum.energy_eV, spectrum.mu) < 1.5
     assert failure_reason("FEFF10 failed: SCF stopped on bad electron counts in the potential "
                           "stage (no pot.bin), also with SCF mixing 0.05") == "FEFF10 SCF bad counts"
+
+
+@pytest.mark.feff
+def test_scf_corval_stop_is_retried_with_smaller_mixing_and_recorded():
+    """A real Cr fluoride site (AMCSD 13512, 4.5 A of its bundled cluster) whose SCF 3 A run
+    stops with FEFF's "Fatal error in subroutine corval. Try to reduce ca1 in the SCF card" at
+    the default mixing: the retry with the smaller mixing, as FEFF advises, gives its spectrum."""
+    from larch_motif.calculators import Cluster
+    from larch_motif.database import open_database
+    from larch_motif.plugins import feff10_calculator as fc
+
+    with open_database(None) as db:
+        (cluster_json,) = db.conn.execute(
+            "SELECT cluster FROM sites WHERE site_id = 'amcsd:13512#8' AND element = 'Cr'").fetchone()
+    data = json.loads(cluster_json)
+    coords = np.array(data["coords_A"])
+    keep = np.linalg.norm(coords, axis=1) <= 4.5
+    cluster = Cluster(tuple(np.array(data["symbols"])[keep]), coords[keep], title="amcsd:13512#8")
+    params = CalculationParameters(edge="K", scf_radius_A=3.0, fms_radius_A=4.0)
+    calc = fc.Feff10Calculator()
+    import feff10
+
+    with pytest.raises(fc.SCFBadCounts, match="corval") as stop:
+        calc._xanes(feff10, cluster, params, None)
+    assert failure_reason(str(stop.value)) == "FEFF10 SCF corval"
+    spectrum = calc.calculate(cluster, params)
+    assert spectrum.calculator_version.endswith("; SCF mixing 0.05 after corval at 0.2")
+    assert np.all(np.isfinite(spectrum.mu)) and spectrum.energy_eV.size > 50
+    assert 0.5 < np.interp(spectrum.energy_eV[0] + 60, spectrum.energy_eV, spectrum.mu) < 1.5

@@ -6,7 +6,9 @@ above the edge. Only the stages XANES needs are run (no LDOS, screening, EELS, .
 
 With SCF, FEFF10's potential stage can stop on "bad counts" (the electron count of the
 self-consistency loop goes astray; it writes no ``pot.bin`` and the next stage, xsph, fails
-with exit code 29). This happens for about one Cu site in five at SCF 3 A. The calculation
+with exit code 29). This happens for about one Cu site in five at SCF 3 A. It can also stop
+with "Fatal error in subroutine corval. Try to reduce ca1 in the SCF card" (21 Cr and 11 V sites
+of the first SCF 3 A builds, fluorides and selenides most). Either way the calculation
 is then run once more with a smaller SCF mixing factor (``SCF r 0 30 0.05 1`` instead of
 FEFF's default 0.2): the same self-consistent potential reached in smaller steps. On Cu sites
 that converge either way the two spectra differ by less than 0.001 in normalized mu. The
@@ -80,7 +82,15 @@ def _stdout_to(path: str) -> Iterator[None]:
 
 
 class SCFBadCounts(CalculationError):
-    """FEFF10's SCF loop stopped on "bad counts" (no ``pot.bin`` written)."""
+    """FEFF10's SCF loop stopped before convergence: on "bad counts" (no ``pot.bin`` written)
+    or on FEFF's "Fatal error in subroutine corval. Try to reduce ca1 in the SCF card".
+
+    ``what``: the short name of the stop, recorded in ``calculator_version`` after a retry.
+    """
+
+    def __init__(self, message: str, what: str = "bad counts") -> None:
+        super().__init__(message)
+        self.what = what
 
 
 def feff_input_text(cluster: Cluster, params: CalculationParameters, scf_mixing: float | None = None) -> str:
@@ -146,8 +156,8 @@ class Feff10Calculator:
     def calculate(self, cluster: Cluster, params: CalculationParameters) -> CalculatedSpectrum:
         """Run FEFF10 on the cluster; raise ``CalculationError`` with the reason on failure.
 
-        An SCF run that stops on "bad counts" is run again with ``SCF_RETRY_MIXING``; the
-        returned ``seconds`` include both runs.
+        An SCF run that stops on "bad counts" or in FEFF's ``corval`` (FEFF's advice: a smaller
+        ``ca1``) is run again with ``SCF_RETRY_MIXING``; the returned ``seconds`` include both runs.
         """
         try:
             import feff10
@@ -166,7 +176,7 @@ class Feff10Calculator:
                 energy, mu = self._xanes(feff10, cluster, params, SCF_RETRY_MIXING)
             except SCFBadCounts:
                 raise CalculationError(f"{exc}, also with SCF mixing {SCF_RETRY_MIXING:g}") from exc
-            version = f"{self.version}; SCF mixing {SCF_RETRY_MIXING:g} after bad counts at 0.2"
+            version = f"{self.version}; SCF mixing {SCF_RETRY_MIXING:g} after {exc.what} at 0.2"
         if energy.size < 10 or not np.all(np.isfinite(mu)):
             raise CalculationError(f"FEFF10 gave an unusable spectrum ({energy.size} points)")
         return CalculatedSpectrum(energy, mu, time.perf_counter() - t0, self.name, version)
@@ -188,6 +198,10 @@ class Feff10Calculator:
             if params.scf_radius_A is not None and "bad counts found repeatedly" in console.lower():
                 raise SCFBadCounts("FEFF10 failed: SCF stopped on bad electron counts in the "
                                    "potential stage (no pot.bin)") from exc
+            if params.scf_radius_A is not None and "subroutine corval" in console.lower():
+                # FEFF's own advice with this error: "Try to reduce ca1 in the SCF card"
+                raise SCFBadCounts("FEFF10 failed: SCF stopped in subroutine corval (FEFF: try to "
+                                   "reduce ca1 in the SCF card)", what="corval") from exc
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "timeout" in reason.lower() or "timed out" in reason.lower():
                 reason = f"timeout after {params.timeout_s:g} s per stage: {reason}"
