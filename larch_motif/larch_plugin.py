@@ -318,7 +318,7 @@ def explain_groups(groups: list, model=None, target: str = "cn", class_name: str
     ``LarchMotifError`` for a problem with the model or the target.
     """
     from larch_motif.explain import explain_spectrum
-    from larch_motif.prediction import infer_element, resolve_models
+    from larch_motif.prediction import element_to_answer, resolve_models
     from larch_motif.spectra import normalize
 
     if target not in ("cn", "motif"):
@@ -334,7 +334,7 @@ def explain_groups(groups: list, model=None, target: str = "cn", class_name: str
         if element is None:
             works[0].motif_warnings = []
             normalize(works[0])
-            element, _ = infer_element(works[0])
+            element, _ = element_to_answer(works[0])
         (m,) = resolve_models(target, None, element).values()
     explained = []
     for group, work in zip(groups, works):

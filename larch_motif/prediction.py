@@ -64,6 +64,31 @@ def infer_element(group) -> tuple[str, str]:
     return element, edge
 
 
+def element_to_answer(group) -> tuple[str, str]:
+    """The element and edge whose default models answer a spectrum given without an element:
+    the K edge nearest E0 (eV). Where that element has no bundled model and E0 lies nearer an
+    L edge, a ``LarchMotifError`` names that L edge (an Fe L3 spectrum at 708 eV would
+    otherwise be taken for the F K edge at 697 eV); the bundled models are K edges only."""
+    import xraydb
+
+    from larch_motif.database import open_database
+
+    element, edge = infer_element(group)
+    with open_database(None) as store:
+        bundled = store.elements()
+    if (element, edge) in bundled:
+        return element, edge
+    e0 = float(group.e0)
+    near_el, near_edge = xraydb.guess_edge(e0, edges=("K", "L1", "L2", "L3"))
+    if near_edge != "K":
+        at = xraydb.xray_edge(near_el, near_edge).energy
+        have = ", ".join(f"{e} {k}" for e, k in bundled)
+        raise LarchMotifError(f"E0 {e0:.1f} eV is nearest the {near_el} {near_edge} edge ({at:.0f} eV): "
+                              f"the bundled models are K edges only (bundled: {have}); name the element "
+                              "(--element, element=) if this is the K edge of one of them")
+    return element, edge
+
+
 def edge_mismatch(e0_eV: float, element: str, edge: str, tolerance_eV: float = 60.0) -> str | None:
     """A warning when E0 (eV) is farther than ``tolerance_eV`` from the element's edge energy."""
     import xraydb
@@ -235,7 +260,7 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
         # that files of several elements in one call each get their element's models
         by_set: dict[tuple, list[int]] = {}
         for k, grp in enumerate(good):
-            el, ed = (element, edge) if element is not None or model is not None else infer_element(grp)
+            el, ed = (element, edge) if element is not None or model is not None else element_to_answer(grp)
             window = None if model is not None else window_for(float(np.max(grp.energy) - grp.e0_half), el)
             by_set.setdefault((el, ed, window), []).append(k)
         predicted: dict[int, Prediction] = {}

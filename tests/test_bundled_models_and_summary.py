@@ -123,3 +123,22 @@ def test_every_bundled_element_is_told_from_e0_and_answered(tmp_path, element):
     (res,) = predict([spectrum])
     assert res["element"] == element
     assert res["cn"] is not None and 0 < res["cn_confidence"] <= 1
+
+
+@pytest.mark.parametrize(("source", "shift_eV", "message"), [
+    ("Fe", 695.0 - 7112.0, r"E0 7\d\d\.\d eV is nearest the Fe L3 edge \(707 eV\): the bundled models are K edges only"),
+    ("Zn", 10367.0 - 9659.0, r"no bundled model for Ga K edge \(bundled: .*Zn K\)"),
+])
+def test_an_edge_without_a_model_is_named_in_one_line(tmp_path, source, shift_eV, message):
+    """A spectrum at an L edge (Fe L3, E0 near 708 eV: the nearest K edge is F's, 697 eV) or at the K edge
+    of an element without a bundled model (Ga) gets one line that names the edge and the elements
+    that have models, not an answer from another element's models."""
+    from larch_motif.errors import LarchMotifError
+
+    with open_database(None) as db:
+        site = next(s for s in db.site_spectra(source, "K") if s["cn"] == 6 and s["ligands"] == "O")
+    spectrum = tmp_path / "edge.dat"
+    write_measured_like(spectrum, {**site, "energy_eV": site["energy_eV"] + shift_eV})
+    with pytest.raises(LarchMotifError, match=message) as err:
+        predict([spectrum])
+    assert "\n" not in str(err.value)
