@@ -64,18 +64,18 @@ def infer_element(group) -> tuple[str, str]:
     return element, edge
 
 
-def element_to_answer(group) -> tuple[str, str]:
+def element_to_answer(group, bundled: list[tuple[str, str]] | None = None) -> tuple[str, str]:
     """The element and edge whose default models answer a spectrum given without an element:
     the K edge nearest E0 (eV). Where that element has no bundled model and E0 lies nearer an
     L edge, a ``LarchMotifError`` names that L edge (an Fe L3 spectrum at 708 eV would
-    otherwise be taken for the F K edge at 697 eV); the bundled models are K edges only."""
+    otherwise be taken for the F K edge at 697 eV); the bundled models are K edges only.
+    ``bundled``: the bundled (element, edge) pairs, read from the database where not given (a
+    batch reads them once)."""
     import xraydb
 
-    from larch_motif.database import open_database
-
     element, edge = infer_element(group)
-    with open_database(None) as store:
-        bundled = store.elements()
+    if bundled is None:
+        bundled = _bundled_elements()
     if (element, edge) in bundled:
         return element, edge
     e0 = float(group.e0)
@@ -87,6 +87,14 @@ def element_to_answer(group) -> tuple[str, str]:
                               f"the bundled models are K edges only (bundled: {have}); name the element "
                               "(--element, element=) if this is the K edge of one of them")
     return element, edge
+
+
+def _bundled_elements() -> list[tuple[str, str]]:
+    """The (element, edge) pairs of the bundled database."""
+    from larch_motif.database import open_database
+
+    with open_database(None) as store:
+        return store.elements()
 
 
 def edge_mismatch(e0_eV: float, element: str, edge: str, tolerance_eV: float = 60.0) -> str | None:
@@ -259,8 +267,9 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
         # each spectrum's element from its E0 where neither an element nor a model is given, so
         # that files of several elements in one call each get their element's models
         by_set: dict[tuple, list[int]] = {}
+        bundled = _bundled_elements() if good and element is None and model is None else None
         for k, grp in enumerate(good):
-            el, ed = (element, edge) if element is not None or model is not None else element_to_answer(grp)
+            el, ed = (element, edge) if bundled is None else element_to_answer(grp, bundled)
             window = None if model is not None else window_for(float(np.max(grp.energy) - grp.e0_half), el)
             by_set.setdefault((el, ed, window), []).append(k)
         predicted: dict[int, Prediction] = {}

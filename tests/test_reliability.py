@@ -554,22 +554,28 @@ def test_a_skops_model_naming_a_function_outside_the_allow_list_is_refused(tmp_p
     assert not marker.exists()
 
 
+def _bundled_cluster(site_id: str, element: str, radius_A: float):
+    """The atoms of a bundled site's cluster within ``radius_A`` (Angstrom) of the absorber."""
+    from larch_motif.calculators import Cluster
+    from larch_motif.database import open_database
+
+    with open_database(None) as db:
+        (cluster_json,) = db.conn.execute(
+            "SELECT cluster FROM sites WHERE site_id = ? AND element = ?", (site_id, element)).fetchone()
+    data = json.loads(cluster_json)
+    coords = np.array(data["coords_A"])
+    keep = np.linalg.norm(coords, axis=1) <= radius_A
+    return Cluster(tuple(np.array(data["symbols"])[keep]), coords[keep], title=site_id)
+
+
 @pytest.mark.feff
 def test_scf_bad_counts_is_retried_with_smaller_mixing_and_recorded():
     """A real Cu site (AMCSD 12820, 4.5 A of its bundled cluster) whose SCF 3 A loop stops on
     "bad counts" at FEFF's default mixing: the retry with the smaller mixing gives its
     spectrum and says so in calculator_version."""
-    from larch_motif.calculators import Cluster
-    from larch_motif.database import open_database
     from larch_motif.plugins import feff10_calculator as fc
 
-    with open_database(None) as db:
-        (cluster_json,) = db.conn.execute(
-            "SELECT cluster FROM sites WHERE site_id = 'amcsd:12820#0' AND element = 'Cu'").fetchone()
-    data = json.loads(cluster_json)
-    coords = np.array(data["coords_A"])
-    keep = np.linalg.norm(coords, axis=1) <= 4.5
-    cluster = Cluster(tuple(np.array(data["symbols"])[keep]), coords[keep], title="amcsd:12820#0")
+    cluster = _bundled_cluster("amcsd:12820#0", "Cu", 4.5)
     params = CalculationParameters(edge="K", scf_radius_A=3.0, fms_radius_A=4.0)
     assert "SCF 3.000\n" in fc.feff_input_text(cluster, params)
     assert "SCF 3.000 0 30 0.05 1\n" in fc.feff_input_text(cluster, params, fc.SCF_RETRY_MIXING)
@@ -591,17 +597,9 @@ def test_scf_corval_stop_is_retried_with_smaller_mixing_and_recorded():
     """A real Cr fluoride site (AMCSD 13512, 4.5 A of its bundled cluster) whose SCF 3 A run
     stops with FEFF's "Fatal error in subroutine corval. Try to reduce ca1 in the SCF card" at
     the default mixing: the retry with the smaller mixing, as FEFF advises, gives its spectrum."""
-    from larch_motif.calculators import Cluster
-    from larch_motif.database import open_database
     from larch_motif.plugins import feff10_calculator as fc
 
-    with open_database(None) as db:
-        (cluster_json,) = db.conn.execute(
-            "SELECT cluster FROM sites WHERE site_id = 'amcsd:13512#8' AND element = 'Cr'").fetchone()
-    data = json.loads(cluster_json)
-    coords = np.array(data["coords_A"])
-    keep = np.linalg.norm(coords, axis=1) <= 4.5
-    cluster = Cluster(tuple(np.array(data["symbols"])[keep]), coords[keep], title="amcsd:13512#8")
+    cluster = _bundled_cluster("amcsd:13512#8", "Cr", 4.5)
     params = CalculationParameters(edge="K", scf_radius_A=3.0, fms_radius_A=4.0)
     calc = fc.Feff10Calculator()
     import feff10

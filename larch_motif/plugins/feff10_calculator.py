@@ -195,13 +195,15 @@ class Feff10Calculator:
             raise
         except Exception as exc:  # feff10 raises its own error types and OSError; keep the reason
             console = _console(workdir)
-            if params.scf_radius_A is not None and "bad counts found repeatedly" in console.lower():
-                raise SCFBadCounts("FEFF10 failed: SCF stopped on bad electron counts in the "
-                                   "potential stage (no pot.bin)") from exc
-            if params.scf_radius_A is not None and "subroutine corval" in console.lower():
-                # FEFF's own advice with this error: "Try to reduce ca1 in the SCF card"
-                raise SCFBadCounts("FEFF10 failed: SCF stopped in subroutine corval (FEFF: try to "
-                                   "reduce ca1 in the SCF card)", what="corval") from exc
+            if params.scf_radius_A is not None:
+                lowered = console.lower()
+                if "bad counts found repeatedly" in lowered:
+                    raise SCFBadCounts("FEFF10 failed: SCF stopped on bad electron counts in the "
+                                       "potential stage (no pot.bin)") from exc
+                if "subroutine corval" in lowered:
+                    # FEFF's own advice with this error: "Try to reduce ca1 in the SCF card"
+                    raise SCFBadCounts("FEFF10 failed: SCF stopped in subroutine corval (FEFF: try to "
+                                       "reduce ca1 in the SCF card)", what="corval") from exc
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if "timeout" in reason.lower() or "timed out" in reason.lower():
                 reason = f"timeout after {params.timeout_s:g} s per stage: {reason}"
