@@ -63,8 +63,8 @@ class Augmentation:
     """
 
     copies: int = 4
-    gaussian_fwhm_eV: tuple[float, float] = (1.5, 5.0)
-    lorentzian_fwhm_eV: tuple[float, float] = (1.0, 4.0)
+    gaussian_fwhm_eV: tuple[float, float] = (0.5, 5.0)
+    lorentzian_fwhm_eV: tuple[float, float] = (0.3, 4.0)
     e0_shift_eV: float = 1.5
     energy_stretch: tuple[float, float] = (1.0, 1.4)
     scale: float = 0.05
@@ -77,9 +77,12 @@ class Augmentation:
 
 #: energy-axis stretch of the augmentation, by calculation: against the measured references,
 #: FEFF10 without SCF matches best stretched by 1.10-1.45 around E0 (mean 1.16), with SCF
-#: (3 A) by 1.00-1.10 (mean 1.04); see the README's theory-against-measurement table
-STRETCH_WITHOUT_SCF: tuple[float, float] = (1.0, 1.4)
-STRETCH_WITH_SCF: tuple[float, float] = (1.0, 1.15)
+#: (3 A) by 1.00-1.10 (mean 1.04) (``benchmarks/theory_vs_measurement.py``). The lower end 0.85,
+#: below those fits, covers sharp measurements whose first peak lies nearer E0 than theory's
+#: (measured ZnSe: +4 eV, FEFF10 stilleite +8 eV): with 1.0 the Zn detector called it metallic
+#: at p 0.99 (``benchmarks/augmentation.py``, ``docs/validation/augmentation.md``)
+STRETCH_WITHOUT_SCF: tuple[float, float] = (0.85, 1.4)
+STRETCH_WITH_SCF: tuple[float, float] = (0.85, 1.15)
 #: ``augmentation=FROM_DATABASE``: the augmentation that suits the database's calculation settings
 FROM_DATABASE = "database"
 
