@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from measured import DEFAULT_DATA, kind_of, site_average_truth
 from validation_page import emit, provenance
 
 from larch_motif.database import open_database
@@ -43,7 +44,6 @@ from larch_motif.training import (
     training_set,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TARGETS = ("cn", "motif", "metallic")
 
 
@@ -64,20 +64,21 @@ def variant(name: str, calculation: dict | None):
 
 
 def measured_files(element: str, folders: list[Path]) -> list[tuple[Path, dict]]:
-    """The measured files of ``element`` with their labels (``labels.json`` of each folder)."""
+    """The measured files of ``element`` with their labels (``labels.json`` of each folder), each
+    label given its ``kind`` and site average as ``measured.py`` reads them."""
     out = []
     for folder in folders:
         labels = json.loads((folder / "labels.json").read_text())
-        out += [(folder / name, {**lab, "kind": lab.get("kind") or ("mixed" if lab.get("cn") is None else "compound")})
+        out += [(folder / name, {**lab, "kind": kind_of(lab), "cn_site_average": site_average_truth(lab)})
                 for name, lab in sorted(labels.items()) if lab.get("element") == element]
     return out
 
 
 def truth_text(lab: dict) -> str:
-    if lab.get("kind") == "metal":
+    if lab["kind"] == "metal":
         return "metallic"
     if lab.get("cn") is None:
-        return f"avg {lab.get('cn_site_average')}"
+        return f"avg {lab['cn_site_average']}"
     return f"{lab['cn']} {lab.get('motif', '')}".strip()
 
 
@@ -125,7 +126,7 @@ def main() -> int:
     parser.add_argument("--variants", nargs="+", default=["before", "after"])
     parser.add_argument("--backend", default=DEFAULT_BACKEND)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", type=Path, nargs="+", default=[SHARED / "experimental", SHARED / "xaslib"])
+    parser.add_argument("--data", type=Path, nargs="+", default=list(DEFAULT_DATA))
     parser.add_argument("--jobs", type=int, default=2, help="elements computed at once")
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
