@@ -47,6 +47,16 @@ METALLIC, NOT_METALLIC = "metallic", "not metallic"
 DEFAULT_BACKEND = "lightgbm"
 
 
+#: energy-axis stretch of the augmentation, by calculation: against the measured references,
+#: FEFF10 without SCF matches best stretched by 1.10-1.45 around E0 (mean 1.16), with SCF
+#: (3 A) by 1.00-1.10 (mean 1.04) (``benchmarks/theory_vs_measurement.py``). The lower end 0.85,
+#: below those fits, covers sharp measurements whose first peak lies nearer E0 than theory's
+#: (measured ZnSe: +4 eV, FEFF10 stilleite +8 eV): with 1.0 the Zn detector called it metallic
+#: at p 0.99 (``benchmarks/augmentation.py``, ``docs/validation/augmentation.md``)
+STRETCH_WITHOUT_SCF: tuple[float, float] = (0.85, 1.4)
+STRETCH_WITH_SCF: tuple[float, float] = (0.85, 1.15)
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """Random perturbations of theoretical spectra (ranges are uniform draws).
@@ -56,7 +66,7 @@ class Augmentation:
     e0_shift_eV: largest E0 misalignment (eV), drawn in [-e0_shift_eV, +e0_shift_eV].
     energy_stretch: (min, max) factor on the energy axis around E0 (FEFF10 without SCF puts
         features closer to the edge than measurements show; ``augmentation_for`` picks the
-        range by the database's calculation settings).
+        range by the database's calculation settings; the default is ``STRETCH_WITHOUT_SCF``).
     scale: largest relative normalization error of the edge step.
     noise: standard deviation of Gaussian noise in normalized units.
     seed: random seed (augmentation is reproducible).
@@ -66,7 +76,7 @@ class Augmentation:
     gaussian_fwhm_eV: tuple[float, float] = (0.5, 5.0)
     lorentzian_fwhm_eV: tuple[float, float] = (0.3, 4.0)
     e0_shift_eV: float = 1.5
-    energy_stretch: tuple[float, float] = (1.0, 1.4)
+    energy_stretch: tuple[float, float] = STRETCH_WITHOUT_SCF
     scale: float = 0.05
     noise: float = 0.005
     seed: int = 0
@@ -75,14 +85,6 @@ class Augmentation:
         return asdict(self)
 
 
-#: energy-axis stretch of the augmentation, by calculation: against the measured references,
-#: FEFF10 without SCF matches best stretched by 1.10-1.45 around E0 (mean 1.16), with SCF
-#: (3 A) by 1.00-1.10 (mean 1.04) (``benchmarks/theory_vs_measurement.py``). The lower end 0.85,
-#: below those fits, covers sharp measurements whose first peak lies nearer E0 than theory's
-#: (measured ZnSe: +4 eV, FEFF10 stilleite +8 eV): with 1.0 the Zn detector called it metallic
-#: at p 0.99 (``benchmarks/augmentation.py``, ``docs/validation/augmentation.md``)
-STRETCH_WITHOUT_SCF: tuple[float, float] = (0.85, 1.4)
-STRETCH_WITH_SCF: tuple[float, float] = (0.85, 1.15)
 #: ``augmentation=FROM_DATABASE``: the augmentation that suits the database's calculation settings
 FROM_DATABASE = "database"
 
