@@ -226,8 +226,8 @@ class FaultyFeff10:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return super().calculate(cluster, params)
 
-            def run_feff(self, feff10, workdir, cluster, params, scf_mixing=None):
-                result = super().run_feff(feff10, workdir, cluster, params, scf_mixing)
+            def run_feff(self, feff10, workdir, cluster, params, scf_loop=None):
+                result = super().run_feff(feff10, workdir, cluster, params, scf_loop)
                 if outer.fault_of(cluster.title) == "no_xmu":
                     os.remove(os.path.join(workdir, "xmu.dat"))
                 return result
@@ -578,7 +578,8 @@ def test_scf_bad_counts_is_retried_with_smaller_mixing_and_recorded():
     cluster = _bundled_cluster("amcsd:12820#0", "Cu", 4.5)
     params = CalculationParameters(edge="K", scf_radius_A=3.0, fms_radius_A=4.0)
     assert "SCF 3.000\n" in fc.feff_input_text(cluster, params)
-    assert "SCF 3.000 0 30 0.05 1\n" in fc.feff_input_text(cluster, params, fc.SCF_RETRY_MIXING)
+    assert "SCF 3.000 0 30 0.05 1\n" in fc.feff_input_text(cluster, params, fc.SCF_RETRIES[0])
+    assert "SCF 3.000 0 100 0.05 10\n" in fc.feff_input_text(cluster, params, fc.SCF_RETRIES[1])
     calc = fc.Feff10Calculator()
     import feff10
 
@@ -609,5 +610,27 @@ def test_scf_corval_stop_is_retried_with_smaller_mixing_and_recorded():
     assert failure_reason(str(stop.value)) == "FEFF10 SCF corval"
     spectrum = calc.calculate(cluster, params)
     assert spectrum.calculator_version.endswith("; SCF mixing 0.05 after corval at 0.2")
+    assert np.all(np.isfinite(spectrum.mu)) and spectrum.energy_eV.size > 50
+    assert 0.5 < np.interp(spectrum.energy_eV[0] + 60, spectrum.energy_eV, spectrum.mu) < 1.5
+
+
+@pytest.mark.feff
+def test_scf_that_stops_at_both_mixings_converges_with_more_iterations():
+    """A real Cr fluoride site (AMCSD 15791, Na2NiCrF7, 4.5 A of its bundled cluster) whose
+    SCF 3 A loop stops on "bad counts" at FEFF's default and in corval at mixing 0.05: the
+    next loop of ``SCF_RETRIES`` (100 iterations, 10 of plain mixing) converges, and
+    calculator_version names it."""
+    from larch_motif.plugins import feff10_calculator as fc
+
+    cluster = _bundled_cluster("amcsd:15791#0", "Cr", 4.5)
+    params = CalculationParameters(edge="K", scf_radius_A=3.0, fms_radius_A=4.0)
+    calc = fc.Feff10Calculator()
+    import feff10
+
+    with pytest.raises(fc.SCFBadCounts):
+        calc._xanes(feff10, cluster, params, fc.SCF_RETRIES[0])
+    spectrum = calc.calculate(cluster, params)
+    assert spectrum.calculator_version.endswith(
+        "; SCF mixing 0.05, 100 iterations, 10 before Broyden after bad counts at 0.2")
     assert np.all(np.isfinite(spectrum.mu)) and spectrum.energy_eV.size > 50
     assert 0.5 < np.interp(spectrum.energy_eV[0] + 60, spectrum.energy_eV, spectrum.mu) < 1.5

@@ -9,10 +9,15 @@ self-consistency loop goes astray; it writes no ``pot.bin`` and the next stage, 
 with exit code 29). This happens for about one Cu site in five at SCF 3 A. It can also stop
 with "Fatal error in subroutine corval. Try to reduce ca1 in the SCF card" (21 Cr and 11 V sites
 of the first SCF 3 A builds, fluorides and selenides most). Either way the calculation
-is then run once more with a smaller SCF mixing factor (``SCF r 0 30 0.05 1`` instead of
-FEFF's default 0.2): the same self-consistent potential reached in smaller steps. On Cu sites
-that converge either way the two spectra differ by less than 0.001 in normalized mu. The
-spectrum's ``calculator_version`` records that the retry was used.
+is then run again along ``SCF_RETRIES``: first with a smaller SCF mixing factor (``SCF r 0 30
+0.05 1`` instead of FEFF's default 0.2), then with 100 iterations of which the first 10 are
+plain mixing before Broyden's (``SCF r 0 100 0.05 10``, then ``SCF r 0 100 0.2 10``): the same
+self-consistent potential reached in smaller or more steps. On Cu sites that converge either way
+the first two spectra differ by less than 0.001 in normalized mu. Of the 33 Cr sites that
+stopped at 0.2 and 0.05, the two later steps converged the 4 fluorides (3 at 0.05, 1 at 0.2)
+and none of the sulfides, selenides or oxides (exploratory run on ``builds/ti_v_cr_co.sqlite``,
+2026-12-03). The spectrum's ``calculator_version`` records which step gave it; a failed retry
+costs seconds (the loop stops early).
 """
 
 from __future__ import annotations
@@ -33,8 +38,20 @@ from larch_motif.hookspecs import hookimpl
 
 STAGES = ("RDINP", "ATOMIC", "POT", "XSPH", "FMS", "MKGTR", "PATH", "GENFMT", "FF2X")
 
-#: SCF mixing factor of the retry after "bad counts" (FEFF's own default is 0.2).
+#: SCF mixing factor of the first retry after "bad counts" or "corval" (FEFF's own default is 0.2).
 SCF_RETRY_MIXING = 0.05
+#: The SCF loops tried, in order, after FEFF's default stops: (nscmt iterations, mixing ca,
+#: nmix plain-mixing iterations before Broyden) of the card ``SCF rfms1 lfms1 nscmt ca nmix``
+SCF_RETRIES: tuple[tuple[int, float, int], ...] = ((30, SCF_RETRY_MIXING, 1), (100, SCF_RETRY_MIXING, 10),
+                                                   (100, 0.2, 10))
+
+
+def scf_loop_text(loop: tuple[int, float, int]) -> str:
+    """How ``calculator_version`` and errors name an SCF loop of ``SCF_RETRIES``."""
+    nscmt, ca, nmix = loop
+    if (nscmt, nmix) == (30, 1):
+        return f"SCF mixing {ca:g}"
+    return f"SCF mixing {ca:g}, {nscmt} iterations, {nmix} before Broyden"
 
 #: Work folders are ``<tmp>/larch_motif_feff_<pid>_*``: the pid tells a stale one (its process
 #: killed before it could clean up) from one in use.
@@ -93,11 +110,12 @@ class SCFBadCounts(CalculationError):
         self.what = what
 
 
-def feff_input_text(cluster: Cluster, params: CalculationParameters, scf_mixing: float | None = None) -> str:
+def feff_input_text(cluster: Cluster, params: CalculationParameters,
+                    scf_loop: tuple[int, float, int] | None = None) -> str:
     """The ``feff.inp`` text for a cluster: potentials by element, absorber potential 0.
 
-    scf_mixing: SCF mixing factor (FEFF's ``ca``; ``None`` leaves FEFF's default 0.2), used
-    only with ``params.scf_radius_A``.
+    scf_loop: (nscmt, ca, nmix) of the SCF card, one of ``SCF_RETRIES`` (``None`` leaves FEFF's
+    defaults 30, 0.2, 1), used only with ``params.scf_radius_A``.
     """
     absorber = cluster.symbols[0]
     ligands = sorted(set(cluster.symbols[1:]))
@@ -112,9 +130,9 @@ def feff_input_text(cluster: Cluster, params: CalculationParameters, scf_mixing:
         f"XANES {params.xanes_kmax_invA:.2f} 0.07 0.0",
     ]
     if params.scf_radius_A is not None:
-        # SCF rfms1 [lfms1 nscmt ca nmix]: FEFF's defaults 0, 30, 0.2, 1 except the mixing ca
-        mixing = "" if scf_mixing is None else f" 0 30 {scf_mixing:g} 1"
-        lines.append(f"SCF {params.scf_radius_A:.3f}{mixing}")
+        # SCF rfms1 [lfms1 nscmt ca nmix]: FEFF's defaults 0, 30, 0.2, 1
+        loop = "" if scf_loop is None else f" 0 {scf_loop[0]} {scf_loop[1]:g} {scf_loop[2]}"
+        lines.append(f"SCF {params.scf_radius_A:.3f}{loop}")
     lines.extend(params.extra_cards)
     # imported here: this plugin is registered by every command, predict included
     from pymatgen.core import Element
@@ -144,10 +162,10 @@ class Feff10Calculator:
             self.version = "feff10-rs (not installed)"
 
     def run_feff(self, feff10: object, workdir: str, cluster: Cluster, params: CalculationParameters,
-                 scf_mixing: float | None = None):
+                 scf_loop: tuple[int, float, int] | None = None):
         """Run the XANES stages of FEFF10 in ``workdir`` (console output to ``console.log``);
         returns feff10's ``PipelineResult``, raises feff10's errors on a failed stage."""
-        inp = feff10.FeffInput.parse(feff_input_text(cluster, params, scf_mixing))
+        inp = feff10.FeffInput.parse(feff_input_text(cluster, params, scf_loop))
         stages = [feff10.Stage.from_name(s) for s in STAGES]
         config = feff10.FeffConfig(workdir, inp, stages=stages, stage_timeout=params.timeout_s)
         with _stdout_to(os.path.join(workdir, "console.log")):
@@ -157,7 +175,8 @@ class Feff10Calculator:
         """Run FEFF10 on the cluster; raise ``CalculationError`` with the reason on failure.
 
         An SCF run that stops on "bad counts" or in FEFF's ``corval`` (FEFF's advice: a smaller
-        ``ca1``) is run again with ``SCF_RETRY_MIXING``; the returned ``seconds`` include both runs.
+        ``ca1``) is run again with each loop of ``SCF_RETRIES`` until one converges; the
+        returned ``seconds`` include every run.
         """
         try:
             import feff10
@@ -172,21 +191,26 @@ class Feff10Calculator:
         try:
             energy, mu = self._xanes(feff10, cluster, params, None)
         except SCFBadCounts as exc:
-            try:
-                energy, mu = self._xanes(feff10, cluster, params, SCF_RETRY_MIXING)
-            except SCFBadCounts:
-                raise CalculationError(f"{exc}, also with SCF mixing {SCF_RETRY_MIXING:g}") from exc
-            version = f"{self.version}; SCF mixing {SCF_RETRY_MIXING:g} after {exc.what} at 0.2"
+            for loop in SCF_RETRIES:
+                try:
+                    energy, mu = self._xanes(feff10, cluster, params, loop)
+                    break
+                except SCFBadCounts:
+                    continue
+            else:
+                tried = "; ".join(scf_loop_text(loop) for loop in SCF_RETRIES)
+                raise CalculationError(f"{exc}, also with {tried}") from exc
+            version = f"{self.version}; {scf_loop_text(loop)} after {exc.what} at 0.2"
         if energy.size < 10 or not np.all(np.isfinite(mu)):
             raise CalculationError(f"FEFF10 gave an unusable spectrum ({energy.size} points)")
         return CalculatedSpectrum(energy, mu, time.perf_counter() - t0, self.name, version)
 
     def _xanes(self, feff10: object, cluster: Cluster, params: CalculationParameters,
-               scf_mixing: float | None) -> tuple[np.ndarray, np.ndarray]:
+               scf_loop: tuple[int, float, int] | None) -> tuple[np.ndarray, np.ndarray]:
         """One FEFF10 run in a fresh work folder: absolute energy (eV) and mu of ``xmu.dat``."""
         workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}_")
         try:
-            result = self.run_feff(feff10, workdir, cluster, params, scf_mixing)
+            result = self.run_feff(feff10, workdir, cluster, params, scf_loop)
             if not os.path.exists(os.path.join(workdir, "xmu.dat")):
                 raise CalculationError("FEFF10 wrote no xmu.dat")
             columns = result.read_xmu().columns
