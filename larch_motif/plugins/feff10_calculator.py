@@ -38,18 +38,20 @@ from larch_motif.hookspecs import hookimpl
 
 STAGES = ("RDINP", "ATOMIC", "POT", "XSPH", "FMS", "MKGTR", "PATH", "GENFMT", "FF2X")
 
-#: SCF mixing factor of the first retry after "bad counts" or "corval" (FEFF's own default is 0.2).
+#: FEFF's own SCF loop: (nscmt iterations, mixing ca, nmix plain-mixing iterations before
+#: Broyden) of the card ``SCF rfms1 lfms1 nscmt ca nmix``, what a bare ``SCF r`` runs
+FEFF_SCF_LOOP: tuple[int, float, int] = (30, 0.2, 1)
+#: SCF mixing factor of the first retry after "bad counts" or "corval"
 SCF_RETRY_MIXING = 0.05
-#: The SCF loops tried, in order, after FEFF's default stops: (nscmt iterations, mixing ca,
-#: nmix plain-mixing iterations before Broyden) of the card ``SCF rfms1 lfms1 nscmt ca nmix``
-SCF_RETRIES: tuple[tuple[int, float, int], ...] = ((30, SCF_RETRY_MIXING, 1), (100, SCF_RETRY_MIXING, 10),
-                                                   (100, 0.2, 10))
+#: The SCF loops tried, in order, after FEFF's own stops, as (nscmt, ca, nmix)
+SCF_RETRIES: tuple[tuple[int, float, int], ...] = (
+    (FEFF_SCF_LOOP[0], SCF_RETRY_MIXING, FEFF_SCF_LOOP[2]), (100, SCF_RETRY_MIXING, 10), (100, FEFF_SCF_LOOP[1], 10))
 
 
 def scf_loop_text(loop: tuple[int, float, int]) -> str:
     """How ``calculator_version`` and errors name an SCF loop of ``SCF_RETRIES``."""
     nscmt, ca, nmix = loop
-    if (nscmt, nmix) == (30, 1):
+    if (nscmt, nmix) == (FEFF_SCF_LOOP[0], FEFF_SCF_LOOP[2]):
         return f"SCF mixing {ca:g}"
     return f"SCF mixing {ca:g}, {nscmt} iterations, {nmix} before Broyden"
 
@@ -115,7 +117,7 @@ def feff_input_text(cluster: Cluster, params: CalculationParameters,
     """The ``feff.inp`` text for a cluster: potentials by element, absorber potential 0.
 
     scf_loop: (nscmt, ca, nmix) of the SCF card, one of ``SCF_RETRIES`` (``None`` leaves FEFF's
-    defaults 30, 0.2, 1), used only with ``params.scf_radius_A``.
+    own, ``FEFF_SCF_LOOP``), used only with ``params.scf_radius_A``.
     """
     absorber = cluster.symbols[0]
     ligands = sorted(set(cluster.symbols[1:]))
@@ -130,7 +132,7 @@ def feff_input_text(cluster: Cluster, params: CalculationParameters,
         f"XANES {params.xanes_kmax_invA:.2f} 0.07 0.0",
     ]
     if params.scf_radius_A is not None:
-        # SCF rfms1 [lfms1 nscmt ca nmix]: FEFF's defaults 0, 30, 0.2, 1
+        # SCF rfms1 [lfms1 nscmt ca nmix]: lfms1 0 as FEFF's default
         loop = "" if scf_loop is None else f" 0 {scf_loop[0]} {scf_loop[1]:g} {scf_loop[2]}"
         lines.append(f"SCF {params.scf_radius_A:.3f}{loop}")
     lines.extend(params.extra_cards)
@@ -200,7 +202,7 @@ class Feff10Calculator:
             else:
                 tried = "; ".join(scf_loop_text(loop) for loop in SCF_RETRIES)
                 raise CalculationError(f"{exc}, also with {tried}") from exc
-            version = f"{self.version}; {scf_loop_text(loop)} after {exc.what} at 0.2"
+            version = f"{self.version}; {scf_loop_text(loop)} after {exc.what} at {FEFF_SCF_LOOP[1]:g}"
         if energy.size < 10 or not np.all(np.isfinite(mu)):
             raise CalculationError(f"FEFF10 gave an unusable spectrum ({energy.size} points)")
         return CalculatedSpectrum(energy, mu, time.perf_counter() - t0, self.name, version)
