@@ -30,9 +30,12 @@ from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
     METALLIC,
+    METALLIC_POOL_ELEMENTS,
+    METALLIC_POOL_WEIGHT,
     SITE_DOMAIN_BY_TARGET,
     augmentation_for,
     cross_validate,
+    neighbour_elements,
     select_sites,
     training_set,
     with_pooled_sites,
@@ -44,13 +47,18 @@ def main() -> int:
     parser.add_argument("--elements", nargs="*", default=None, help="default: all bundled")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backends", nargs="+", default=[DEFAULT_BACKEND])
-    parser.add_argument("--pool", choices=("none", "metallic", "all"), default="none",
-                        help="add other elements' sites as training-only rows: their metallic ones, or all")
-    parser.add_argument("--pool-weight", type=float, default=1.0,
-                        help="training weight of each pooled row (the element's own rows weigh 1)")
+    parser.add_argument("--pool", choices=("none", "metallic", "all", "neighbours", "default"), default="default",
+                        help="add other elements' sites as training-only rows: their metallic ones, all of "
+                             "them, the metallic ones of the neighbours in Z (Z - 1, Z + 1), or as the "
+                             "default models do (the neighbours' for training.METALLIC_POOL_ELEMENTS)")
+    parser.add_argument("--pool-weight", type=float, default=None,
+                        help="training weight of each pooled row (the element's own rows weigh 1; "
+                             "default: training.METALLIC_POOL_WEIGHT for neighbours, else 1)")
     parser.add_argument("--write", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.pool_weight is None:
+        args.pool_weight = METALLIC_POOL_WEIGHT if args.pool in ("neighbours", "default") else 1.0
     domain = SITE_DOMAIN_BY_TARGET["metallic"]
     with open_database(None) as store:
         bundled = [el for el, _ in store.elements()]
@@ -63,13 +71,15 @@ def main() -> int:
         t0 = time.perf_counter()
         prep = preprocessing_for(el)
         ts = training_set(sites[el], "metallic", prep, augmentation[el])
-        if args.pool != "none":
-            others = [s for other in loaded if other != el for s in sites[other]
+        pooled_from = pooled_elements(el, loaded, args.pool)
+        if pooled_from:
+            others = [s for other in pooled_from for s in sites[other]
                       if args.pool == "all" or is_metallic(s.get("ligands"))]
             ts = with_pooled_sites(ts, others, "metallic", prep, augmentation[el], args.pool_weight)
         by_id = {s["site_id"]: s for s in sites[el]}
         n_metal = int(((ts.y == METALLIC) & ~ts.augmented).sum())
-        row: dict = {"n_sites": len(sites[el]), "n_metallic": n_metal,
+        row: dict = {"n_sites": len(sites[el]), "n_metallic": n_metal, "pooled_from": pooled_from,
+                     "n_pooled_metallic": int(sum(is_metallic(s.get("ligands")) for o in pooled_from for s in sites[o])),
                      "n_minerals": len({s["mineral"] for s in sites[el]})}
         if np.unique(ts.y).size < 2:
             row["skipped"] = "one class only (no metallic sites computed)"
@@ -101,28 +111,52 @@ def main() -> int:
     return 0
 
 
+def pooled_elements(element: str, loaded: list[str], pool: str) -> list[str]:
+    """The elements whose sites ``element``'s detector is trained with, by ``--pool``."""
+    if pool == "none":
+        return []
+    if pool in ("metallic", "all"):
+        return [el for el in loaded if el != element]
+    if pool == "default" and element not in METALLIC_POOL_ELEMENTS:
+        return []
+    return neighbour_elements(element, loaded)
+
+
+POOL_TEXT = {"metallic": "the other elements' metallic sites", "all": "the other elements' sites",
+             "neighbours": "the metallic sites of the neighbours in Z (Z - 1, Z + 1)",
+             "default": "as the default models: the metallic sites of the neighbours in Z for "
+                        "training.METALLIC_POOL_ELEMENTS, none for the others"}
+
+
 def render(table: dict, args: argparse.Namespace) -> str:
     lines = ["# The metallic detector on theory", "",
              provenance() + f": grouped 5-fold CV by mineral, {args.repeats} assignments of minerals to "
              "folds; the sites of the anion+metallic domain"
-             + ("" if args.pool == "none" else f", with the other elements' {'sites' if args.pool == 'all' else 'metallic sites'} "
+             + ("" if args.pool == "none" else f", with {POOL_TEXT[args.pool]} "
                 f"as training-only rows (never scored) of weight {args.pool_weight:g}") + ". Errors are summed over the assignments "
              "(each site is answered once per assignment).", "",
-             "| element | sites | metallic sites | minerals | backend | right (mean, min) | metallic called not "
-             "| not called metallic | missed most (mineral, ligands, CN, times) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| element | sites | metallic sites | pooled metallic sites | minerals | backend | right (mean, min) "
+             "| metallic called not | not called metallic | missed most (mineral, ligands, CN, times) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for el, row in table.items():
         if "skipped" in row:
-            lines.append(f"| {el} | {row['n_sites']} | {row['n_metallic']} | {row['n_minerals']} | - | "
+            lines.append(f"| {el} | {row['n_sites']} | {row['n_metallic']} | {pooled(row)} | {row['n_minerals']} | - | "
                          f"skipped: {row['skipped']} | | | |")
             continue
         for backend in args.backends:
             r = row[backend]
             missed = "; ".join(f"{m} ({lig}, {cn}, {n})" for m, lig, cn, n in r["missed_most"]) or "none"
-            lines.append(f"| {el} | {row['n_sites']} | {row['n_metallic']} | {row['n_minerals']} | {backend} | "
+            lines.append(f"| {el} | {row['n_sites']} | {row['n_metallic']} | {pooled(row)} | {row['n_minerals']} | {backend} | "
                          f"{r['accuracy_mean']:.3f}, {r['accuracy_min']:.3f} | {r['metallic_called_not']} | "
                          f"{r['not_called_metallic']} | {missed} |")
     return "\n".join(lines) + "\n"
+
+
+def pooled(row: dict) -> str:
+    """The pooled-sites cell: how many, from which elements."""
+    if not row["pooled_from"]:
+        return "none"
+    return f"{row['n_pooled_metallic']} ({', '.join(row['pooled_from'])})"
 
 
 if __name__ == "__main__":

@@ -46,6 +46,27 @@ METALLIC, NOT_METALLIC = "metallic", "not metallic"
 #: LightGBM: the best of the three on both grouped CV and the measured references (README)
 DEFAULT_BACKEND = "lightgbm"
 
+#: The 3d K edges in order of atomic number: the neighbours of an element for ``metallic_pool``
+ELEMENTS_BY_Z: tuple[str, ...] = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
+#: Training weight of each pooled metallic row (an element's own rows weigh 1)
+METALLIC_POOL_WEIGHT = 0.25
+#: The elements whose metallic detector also learns the metallic sites of its neighbours in
+#: ``ELEMENTS_BY_Z`` (Z - 1 and Z + 1), as training-only rows of ``METALLIC_POOL_WEIGHT``: a
+#: metal's K edge relative to E0 looks alike between neighbours (similar lattices, bond lengths
+#: within a few per cent), and V has 9 metallic sites of its own, Zn 8. None until grouped CV
+#: (``benchmarks/metallic.py --pool neighbours``) has measured it per element.
+METALLIC_POOL_ELEMENTS: frozenset[str] = frozenset()
+
+
+def neighbour_elements(element: str, available: list[str] | None = None) -> list[str]:
+    """The elements next to ``element`` in ``ELEMENTS_BY_Z`` (Z - 1, Z + 1), those of
+    ``available`` only where given; ``[]`` for an element outside the list."""
+    if element not in ELEMENTS_BY_Z:
+        return []
+    z = ELEMENTS_BY_Z.index(element)
+    near = [ELEMENTS_BY_Z[k] for k in (z - 1, z + 1) if 0 <= k < len(ELEMENTS_BY_Z)]
+    return [el for el in near if available is None or el in available]
+
 
 #: energy-axis stretch of the augmentation, by calculation: against the measured references,
 #: FEFF10 without SCF matches best stretched by 1.10-1.45 around E0 (mean 1.16), with SCF
