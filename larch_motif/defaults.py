@@ -30,10 +30,13 @@ from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
     DEFAULT_SITE_DOMAIN,
+    METALLIC_POOL_ELEMENTS,
+    METALLIC_POOL_WEIGHT,
     SITE_DOMAIN_BY_TARGET,
     Augmentation,
     Progress,
     augmentation_for,
+    neighbour_elements,
     train,
     train_cn_mean,
 )
@@ -94,7 +97,7 @@ def _tqdm_reporter(label: str) -> Progress:
     return progress
 
 
-_FACTS: dict[tuple, tuple[str, Augmentation]] = {}
+_FACTS: dict[tuple, object] = {}
 
 
 def _bundled_facts(element: str, edge: str) -> tuple[str, Augmentation]:
@@ -116,6 +119,25 @@ def _bundled_facts(element: str, edge: str) -> tuple[str, Augmentation]:
     return facts
 
 
+def _pool_facts(element: str, edge: str) -> dict[str, str]:
+    """The content hashes of the elements whose metallic sites ``element``'s detector pools
+    (``training.metallic_pool``), read once per process while the database file is unchanged."""
+    from larch_motif.database import database_stamp
+
+    if element not in METALLIC_POOL_ELEMENTS:
+        return {}
+    file_stamp = database_stamp()
+    stamp: tuple = () if file_stamp is None else (*file_stamp, element, edge, "pool")
+    if stamp and stamp in _FACTS:
+        return _FACTS[stamp]
+    with open_database(None) as store:
+        near = neighbour_elements(element, [el for el, k in store.elements() if k == edge])
+        facts = {el: store.content_hash(el, edge) for el in near}
+    if stamp:
+        _FACTS[stamp] = facts
+    return facts
+
+
 def default_model_name(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,
                        grid_max_eV: float | None = None) -> str:
     """The file name of a default model: element, edge, target, window, backend and a key of
@@ -125,8 +147,13 @@ def default_model_name(element: str, target: str, edge: str = "K", backend: str 
     db_hash, augmentation = _bundled_facts(element, edge)
     prep = preprocessing_for(element, grid_max_eV)
     site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
-    key = cache_key(db_hash, package_version(), prep.as_dict(), augmentation.as_dict(), backend, site_domain,
-                    "cv5-calibrated-tempered-always")
+    parts = [db_hash, package_version(), prep.as_dict(), augmentation.as_dict(), backend, site_domain,
+             "cv5-calibrated-tempered-always"]
+    if target == "metallic":
+        pool = _pool_facts(element, edge)
+        if pool:  # the neighbours' metallic sites it learns from (training.metallic_pool)
+            parts.append({"pooled_metallic": pool, "weight": METALLIC_POOL_WEIGHT})
+    key = cache_key(*parts)
     window = "" if grid_max_eV is None else f"_to{grid_max_eV:g}eV"
     return f"{element}_{edge}_{target}{window}_{backend}_{key}.lmm"
 

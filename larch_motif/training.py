@@ -47,6 +47,7 @@ METALLIC, NOT_METALLIC = "metallic", "not metallic"
 DEFAULT_BACKEND = "lightgbm"
 
 #: The 3d K edges in order of atomic number: the neighbours of an element for ``metallic_pool``
+#: (``neighbour_elements``)
 ELEMENTS_BY_Z: tuple[str, ...] = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn")
 #: Training weight of each pooled metallic row (an element's own rows weigh 1)
 METALLIC_POOL_WEIGHT = 0.25
@@ -56,6 +57,17 @@ METALLIC_POOL_WEIGHT = 0.25
 #: within a few per cent), and V has 9 metallic sites of its own, Zn 8. None until grouped CV
 #: (``benchmarks/metallic.py --pool neighbours``) has measured it per element.
 METALLIC_POOL_ELEMENTS: frozenset[str] = frozenset()
+
+
+def metallic_pool(store, element: str, edge: str = "K") -> tuple[list[dict], dict[str, str]]:
+    """The metallic sites of other elements that ``element``'s metallic detector learns from
+    (``METALLIC_POOL_ELEMENTS``: those of its neighbours in the database ``store``; none for the
+    other elements) and the content hash of each element they come from (the model's key)."""
+    if element not in METALLIC_POOL_ELEMENTS:
+        return [], {}
+    near = neighbour_elements(element, [el for el, k in store.elements() if k == edge])
+    sites = [s for el in near for s in store.site_spectra(el, edge) if is_metallic(s.get("ligands"))]
+    return sites, {el: store.content_hash(el, edge) for el in near}
 
 
 def neighbour_elements(element: str, available: list[str] | None = None) -> list[str]:
@@ -397,6 +409,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         db_hash = store.content_hash(element, edge)
         db_path = str(store.path)
         augmentation = _resolve_augmentation(augmentation, store, element, edge)
+        pool_sites, pool_hashes = metallic_pool(store, element, edge) if target == "metallic" else ([], {})
     if not sites:
         raise LarchMotifError(f"the database {db_path} holds no {element} {edge}-edge spectra")
     n_all = len(sites)
@@ -404,8 +417,12 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     if not sites:
         raise LarchMotifError(f"none of the {n_all} {element} {edge}-edge sites is in the site domain {site_domain!r}")
     ts = training_set(sites, target, prep, augmentation)
+    if pool_sites:
+        ts = with_pooled_sites(ts, pool_sites, target, prep, augmentation, METALLIC_POOL_WEIGHT)
     report: dict = {"target": target, "backend": backend, "element": element, "edge": edge,
                     "site_domain": site_domain,
+                    "pooled_metallic": ({"elements": sorted(pool_hashes), "n_sites": len(pool_sites),
+                                         "weight": METALLIC_POOL_WEIGHT} if pool_sites else None),
                     "n_spectra": int((~ts.augmented).sum()), "n_training_rows": int(len(ts.y)),
                     "n_groups": int(np.unique(ts.groups).size), "dropped_classes": ts.dropped_classes}
     calibration = None

@@ -133,3 +133,39 @@ def test_larch_motif_predict_on_a_read_xdi_group_and_a_metal(tmp_path, zinc_meta
     dat = session.symtable.get_symbol("dat")
     np.testing.assert_allclose(dat.mu, np.log(i0 / (i0 * np.exp(-table[:, 1]))), atol=1e-4)
     assert dat.motif.metallic is True and dat.motif.cn is None and dat.motif.motif == "metallic"
+
+
+def test_neighbour_elements_are_the_next_3d_elements_in_z():
+    from larch_motif.training import neighbour_elements
+
+    assert neighbour_elements("V") == ["Ti", "Cr"] and neighbour_elements("Ti") == ["V"]
+    assert neighbour_elements("Zn") == ["Cu"] and neighbour_elements("Cu", ["Zn", "Fe"]) == ["Zn"]
+    assert neighbour_elements("Ga") == []
+
+
+def test_a_pooled_detector_learns_its_neighbours_metallic_sites_and_scores_only_its_own():
+    """Zn's detector with Cu's metallic sites as training-only rows: the model file's report
+    names them, its reference spectra (the domain) are Zn's own, and a change of the pool is a
+    change of the model's name."""
+    from larch_motif import defaults, training
+
+    with open_database(None) as db:
+        own = training.select_sites(db.site_spectra("Zn", "K"), "anion+metallic")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(training, "METALLIC_POOL_ELEMENTS", frozenset({"Zn"}))
+            pool, hashes = training.metallic_pool(db, "Zn")
+        cu_metals = [s for s in db.site_spectra("Cu", "K") if is_metallic(s["ligands"])]
+    assert sorted(hashes) == ["Cu"] and len(pool) == len(cu_metals) > 10
+    assert all(s["element"] == "Cu" for s in pool)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training, "METALLIC_POOL_ELEMENTS", frozenset({"Zn"}))
+        mp.setattr(defaults, "METALLIC_POOL_ELEMENTS", frozenset({"Zn"}))
+        pooled_name = defaults.default_model_name("Zn", "metallic")
+        model, report = training.train("Zn", "metallic", "lightgbm", cv=None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(defaults, "METALLIC_POOL_ELEMENTS", frozenset())
+        assert defaults.default_model_name("Zn", "metallic") != pooled_name
+    assert report["pooled_metallic"] == {"elements": ["Cu"], "n_sites": len(cu_metals),
+                                         "weight": training.METALLIC_POOL_WEIGHT}
+    assert report["n_spectra"] == len(own) and model.training_features.shape[0] == len(own)
+    assert report["n_training_rows"] > 5 * len(own) + len(cu_metals)
