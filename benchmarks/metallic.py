@@ -8,7 +8,13 @@ the confusion summed over the repeats (true metallic called not metallic, and th
 and the sites missed most often. ``--write`` writes a Markdown validation page with the command
 and the commit.
 
-    .venv/bin/python benchmarks/metallic.py [--elements Fe Zn] [--repeats 5]
+``--pool`` adds other elements' sites as training-only rows (never scored; a held-out mineral
+is held out with every element it holds): ``default`` as the default models do
+(``training.METALLIC_POOL_ELEMENTS`` learn their neighbours' metallic sites), ``none``,
+``neighbours`` (the metallic sites of Z - 1 and Z + 1 for every element), ``metallic`` (every
+other element's metallic sites) or ``all`` (every other element's sites).
+
+    .venv/bin/python benchmarks/metallic.py [--elements Fe Zn] [--repeats 5] [--pool default]
         [--backends lightgbm] [--write docs/validation/metallic.md] [--json]
 """
 
