@@ -55,6 +55,11 @@ def pytest_summary(output: str) -> str:
     return lines[-1] if lines else ""
 
 
+def failures(output: str) -> list[str]:
+    """The FAILED and ERROR lines of pytest's short summary (``-ra``): which tests failed."""
+    return [ln.strip() for ln in output.splitlines() if ln.startswith(("FAILED ", "ERROR tests/"))]
+
+
 def skip_reasons(output: str) -> list[str]:
     """The SKIPPED lines of pytest's short summary (``-rs``)."""
     return [ln.strip() for ln in output.splitlines() if ln.startswith("SKIPPED")]
@@ -86,6 +91,7 @@ def main() -> int:
             output = r.stdout + r.stderr
             runs.append({"command": command, "seconds": round(seconds, 1), "status": r.returncode,
                          "pytest": pytest_summary(output), "skipped": skip_reasons(output),
+                         "failed": failures(output),
                          "tail": output.strip().splitlines()[-5:]})
             print(f"setup_commands.py: exit {r.returncode} in {seconds:.0f} s", file=sys.stderr)
         report = clone / "larch_motif_output" / "report.md"
@@ -106,6 +112,8 @@ def render(commit: str, gui: bool, runs: list[dict], report_head: list[str]) -> 
     for r in runs:
         if r["skipped"]:
             lines += ["", f"Skipped by `{r['command']}`:", ""] + [f"- {s}" for s in r["skipped"]]
+        if r.get("failed"):
+            lines += ["", f"Failed in `{r['command']}`:", ""] + [f"- {s}" for s in r["failed"]]
         if r["status"] != 0:
             lines += ["", f"Last lines of `{r['command']}`:", "", "```"] + r["tail"] + ["```"]
     if report_head:
