@@ -23,13 +23,15 @@ unaugmented site spectra, each element on its default grid):
   follow a whole-spectrum shape, as the nearest reference's cosine does; each score is a
   linear sum over the energy grid, so an explanation could be carried back onto the energy
   axis, but only approximately.
+- ``grid_pca``: ``balanced``, on the grid with those ``PCA_COMPONENTS`` scores appended: the
+  explanation keeps its energy-axis features beside the whole-spectrum shapes.
 
 Prints, per element, target and backend, the mean accuracy over the repeats of each variant
 (balanced accuracy in brackets) and the nearest reference's, and the sum over the 10
 element-target cells per backend and variant.
 
     .venv/bin/python benchmarks/training_levers.py [--elements Fe Ni] [--repeats 5]
-        [--variants balanced sqrt similarity similarity_sqrt pca] [--json] [--write docs/validation/training_levers.md]
+        [--variants balanced sqrt similarity similarity_sqrt pca grid_pca] [--json] [--write docs/validation/training_levers.md]
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from larch_motif.training import (
 )
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
-VARIANTS = ("balanced", "sqrt", "similarity", "similarity_sqrt", "pca")
+VARIANTS = ("balanced", "sqrt", "similarity", "similarity_sqrt", "pca", "grid_pca")
 PCA_COMPONENTS = 20
 
 
@@ -97,6 +99,9 @@ def fit_predict(variant: str, backend: str, ts, train: np.ndarray, test: np.ndar
         X_test = np.hstack([X_test, similarity_features(ts.X[test], ts.groups[test], *args)])
     if variant == "pca":
         X_train, X_test = principal_scores(ts.X[ref], X_train, X_test)
+    if variant == "grid_pca":
+        P_train, P_test = principal_scores(ts.X[ref], X_train, X_test)
+        X_train, X_test = np.hstack([X_train, P_train]), np.hstack([X_test, P_test])
     if variant.endswith("sqrt"):
         _, codes, counts = np.unique(ts.y[train], return_inverse=True, return_counts=True)
         w = np.sqrt(counts.max() / counts)[codes]
@@ -175,7 +180,8 @@ def main() -> int:
                      "(weights (n_max / n_class)^1/2), `similarity` (one feature per class appended: the cosine "
                      "similarity to the most similar training spectrum of that class, a training row compared "
                      "only with other minerals), `similarity_sqrt` (both), `pca` (the first "
-                     f"{PCA_COMPONENTS} principal components of the fold's training spectra in place of the grid).",
+                     f"{PCA_COMPONENTS} principal components of the fold's training spectra in place of the grid), `grid_pca` (the grid with those "
+                     "scores appended).",
                      "", f"Cells: {legend}.", "", *lines, "", *summary, ""]), args.write)
     return 0
 
