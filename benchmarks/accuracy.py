@@ -21,6 +21,9 @@ Every method sees the features of the element's default models (``spectra.prepro
 ``--grid-max-eV`` sets the upper end of the feature grid (eV above E0) instead, for every
 element and method, to compare representations on the same folds.
 
+``--derivative`` appends d(norm)/dE on the same grid to the features of every method (as the
+short-scan window models do), to compare that representation on the same folds.
+
 ``--repeats N`` repeats the comparison on N assignments of the groups to folds (shuffled with
 seeds 0..N-1; without it the assignment of ``GroupKFold``, the demo's): the cells are then means
 over the repeats, and a second table counts, for each backend and baseline, the repeats in
@@ -29,12 +32,13 @@ sites, moving one mineral to another fold moves a score by a site or two, so a l
 holds in most repeats says more than one that holds in one assignment.
 
     .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--no-augmentation]
-        [--grid-max-eV 100] [--repeats 5] [--json]
+        [--grid-max-eV 100] [--derivative] [--repeats 5] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -60,6 +64,8 @@ def main() -> int:
                         help="train on the unaugmented spectra only (what augmentation costs on theory)")
     parser.add_argument("--grid-max-eV", type=float, default=None,
                         help="upper end of the feature grid (eV above E0); default: the element's default")
+    parser.add_argument("--derivative", action="store_true",
+                        help="append d(norm)/dE to every method's features (Preprocessing.derivative)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="shuffled assignments of the groups to folds (default 1: GroupKFold's own)")
     parser.add_argument("--json", action="store_true")
@@ -80,6 +86,8 @@ def main() -> int:
         augmentation = augmentations[el]
         table[el] = {"n_sites": len(sites[el]), "n_groups": len({s["mineral"] for s in sites[el]})}
         prep = preprocessing_for(el) if args.grid_max_eV is None else Preprocessing(grid_max_eV=args.grid_max_eV)
+        if args.derivative:
+            prep = dataclasses.replace(prep, derivative=True)
         computed = site_features(sites[el], prep, augmentation)
         table[el]["grid_max_eV"] = prep.grid_max_eV
         for target in ("cn", "motif"):

@@ -21,6 +21,7 @@ other element's metallic sites) or ``all`` (every other element's sites).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -60,6 +61,8 @@ def main() -> int:
     parser.add_argument("--pool-weight", type=float, default=None,
                         help="training weight of each pooled row (the element's own rows weigh 1; "
                              "default: training.METALLIC_POOL_WEIGHT for neighbours, else 1)")
+    parser.add_argument("--derivative", action="store_true",
+                        help="append d(norm)/dE to the features (Preprocessing.derivative)")
     parser.add_argument("--write", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -76,6 +79,8 @@ def main() -> int:
     for el in elements:
         t0 = time.perf_counter()
         prep = preprocessing_for(el)
+        if args.derivative:
+            prep = dataclasses.replace(prep, derivative=True)
         ts = training_set(sites[el], "metallic", prep, augmentation[el])
         pooled_from = pooled_elements(el, loaded, args.pool)
         if pooled_from:
