@@ -25,18 +25,22 @@ unaugmented site spectra, each element on its default grid):
   axis, but only approximately.
 - ``grid_pca``: ``balanced``, on the grid with those ``PCA_COMPONENTS`` scores appended: the
   explanation keeps its energy-axis features beside the whole-spectrum shapes.
+- ``derivative``: ``balanced``, on the grid with d(norm)/dE on the same grid appended
+  (``Preprocessing.derivative``, as the short-scan window models have it); the nearest
+  reference stays on the default features.
 
 Prints, per element, target and backend, the mean accuracy over the repeats of each variant
 (balanced accuracy in brackets) and the nearest reference's, and the sum over the 10
 element-target cells per backend and variant.
 
     .venv/bin/python benchmarks/training_levers.py [--elements Fe Ni] [--repeats 5]
-        [--variants balanced sqrt similarity similarity_sqrt pca grid_pca] [--json] [--write docs/validation/training_levers.md]
+        [--variants balanced sqrt similarity similarity_sqrt pca grid_pca derivative] [--json] [--write docs/validation/training_levers.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -60,7 +64,7 @@ from larch_motif.training import (
 )
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
-VARIANTS = ("balanced", "sqrt", "similarity", "similarity_sqrt", "pca", "grid_pca")
+VARIANTS = ("balanced", "sqrt", "similarity", "similarity_sqrt", "pca", "grid_pca", "derivative")
 PCA_COMPONENTS = 20
 
 
@@ -129,8 +133,11 @@ def main() -> int:
         sites, augmentation = data[el]
         prep = preprocessing_for(el)
         computed = site_features(sites, prep, augmentation)
+        prep_d = dataclasses.replace(prep, derivative=True)
+        computed_d = site_features(sites, prep_d, augmentation) if "derivative" in args.variants else None
         for target in ("cn", "motif"):
             ts = training_set(sites, target, prep, augmentation, computed)
+            ts_d = None if computed_d is None else training_set(sites, target, prep_d, augmentation, computed_d)
             cell = scores.setdefault(f"{el} {target}", {})
             for seed in range(args.repeats):
                 # the default weighting and the nearest reference: the library's own grouped CV
@@ -138,13 +145,15 @@ def main() -> int:
                                                               fold_seed=seed)}
                 library.update({f"{b} balanced": cross_validate(ts, b, fold_seed=seed)
                                for b in BACKENDS if "balanced" in args.variants})
+                library.update({f"{b} derivative": cross_validate(ts_d, b, fold_seed=seed)
+                               for b in BACKENDS if ts_d is not None})
                 for name, res in library.items():
                     cell.setdefault(name, []).append((res["accuracy"], res["balanced_accuracy"]))
                 folds = grouped_folds(ts.groups, ts.augmented, fold_seed=seed)  # the same folds
                 truth = np.concatenate([ts.y[te] for _, te in folds])
                 for backend in BACKENDS:
                     for v in args.variants:
-                        if v != "balanced":
+                        if v not in ("balanced", "derivative"):
                             pred = np.concatenate([fit_predict(v, backend, ts, tr, te) for tr, te in folds])
                             cell.setdefault(f"{backend} {v}", []).append(
                                 (float(np.mean(pred == truth)), float(balanced_accuracy_score(truth, pred))))
@@ -181,7 +190,7 @@ def main() -> int:
                      "similarity to the most similar training spectrum of that class, a training row compared "
                      "only with other minerals), `similarity_sqrt` (both), `pca` (the first "
                      f"{PCA_COMPONENTS} principal components of the fold's training spectra in place of the grid), `grid_pca` (the grid with those "
-                     "scores appended).",
+                     "scores appended), `derivative` (the grid with d(norm)/dE appended; the nearest reference on the grid alone).",
                      "", f"Cells: {legend}.", "", *lines, "", *summary, ""]), args.write)
     return 0
 
