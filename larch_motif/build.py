@@ -30,9 +30,11 @@ from larch_motif.labels import SITE_DOMAINS, in_site_domain
 from larch_motif.structures import (
     StructureEntry,
     absorber_sites,
+    amcsd_entry,
     check_element_edge,
     cluster_around,
     structure_entries,
+    substituted,
 )
 
 PREPARE_TIMEOUT_S = 300
@@ -403,6 +405,72 @@ def build_database(
         store.finalize()
     report.seconds = time.monotonic() - t0
     return report
+
+
+#: The rare motifs of an element and the donors whose AMCSD structures carry them
+#: (``build_derived``): tetrahedral Mn (13 sites of its own) from tetrahedral Zn, Co, Fe and the
+#: chromates' Cr; tetrahedral and square-planar Ni (4 and 4) from Zn, Co and Cu
+DERIVED_DONORS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Mn": {"Zn": ("T:4",), "Co": ("T:4",), "Cr": ("T:4",), "Fe": ("T:4",)},
+    "Ni": {"Zn": ("T:4",), "Co": ("T:4",), "Cu": ("S:4",)},
+}
+
+
+def derived_entries(element: str, donors: dict[str, tuple[str, ...]], store: SpectralDatabase,
+                    per_donor: int | None = None) -> list[StructureEntry]:
+    """Entries derived from the AMCSD structures whose ``donor`` sites have one of the motifs
+    ``donors[donor]`` in ``store`` (the donor's own labels), ``element`` put on every donor
+    site (``structures.substituted``): ``per_donor`` structures of each donor at most, by
+    structure id. The oxidation state of a donor site is its bond-valence label, else the one
+    most of the donor's sites of that motif have."""
+    entries = []
+    for donor, motifs in donors.items():
+        sites = [s for s in store.site_spectra(donor) if s["motif"] in motifs
+                 and str(s["structure_id"]).startswith("amcsd:")]
+        states = [round(s["oxidation_state"]) for s in sites if s["oxidation_state"] is not None]
+        usual = max(set(states), key=states.count) if states else None
+        by_structure: dict[str, list[dict]] = {}
+        for s in sites:
+            by_structure.setdefault(s["structure_id"], []).append(s)
+        for structure_id in sorted(by_structure, key=lambda k: int(k.split(":")[1]))[:per_donor]:
+            mine = by_structure[structure_id]
+            known = [round(s["oxidation_state"]) for s in mine if s["oxidation_state"] is not None]
+            state = max(set(known), key=known.count) if known else usual
+            parent = amcsd_entry(int(structure_id.split(":")[1]))
+            if state is None:
+                entries.append(StructureEntry(f"derived:{donor}>{element}:{structure_id}", parent.mineral, "",
+                                              f"derived from {structure_id}", error="no oxidation state"))
+                continue
+            entries.append(substituted(parent, donor, element, int(state), int(mine[0]["cn"]),
+                                       float(np.mean([s["bond_mean_A"] for s in mine])),
+                                       square_planar=mine[0]["motif"] == "S:4"))
+    return entries
+
+
+def build_derived(element: str, db: str | os.PathLike, donors: dict[str, tuple[str, ...]] | None = None,
+                  per_donor: int | None = None, workers: int | None = None, timeout_s: float = 300.0,
+                  progress: bool = True) -> BuildReport:
+    """Compute the spectra of structures derived for ``element``'s rare motifs into ``db``
+    (a database of derived spectra, kept apart from the bundled one): ``donors`` (default
+    ``DERIVED_DONORS[element]``) name the donor elements and motifs (``derived_entries``),
+    and the calculation settings are those of ``element`` in the bundled database, so that a
+    derived spectrum is computed exactly as the element's own. Only anion-coordinated sites
+    are computed. Resumes as ``build_database`` does."""
+    from larch_motif.database import open_database
+
+    donors = donors or DERIVED_DONORS.get(element)
+    if not donors:
+        raise LarchMotifError(f"no donors of derived structures for {element} "
+                              f"(known: {', '.join(DERIVED_DONORS)}); give them")
+    with open_database(None) as store:
+        calculation = store.calculation(element)
+        if calculation is None:
+            raise LarchMotifError(f"the bundled database has no {element} calculation settings")
+        entries = derived_entries(element, donors, store, per_donor)
+    params = CalculationParameters(**{**calculation["parameters"], "timeout_s": timeout_s,
+                                      "extra_cards": tuple(calculation["parameters"].get("extra_cards") or ())})
+    return build_database(element, db=db, source=entries, params=params, calculator=calculation["calculator"],
+                          workers=workers, progress=progress, site_domain="anion")
 
 
 class _TaskPool:

@@ -46,6 +46,30 @@ def _cmd_db_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_db_derive(args: argparse.Namespace) -> int:
+    from larch_motif.build import build_derived
+
+    donors = None
+    if args.donors:
+        donors = {}
+        for spec in args.donors:  # Zn:T:4 -> {"Zn": ("T:4",)}
+            donor, _, motif = spec.partition(":")
+            if not motif:
+                raise LarchMotifError(f"--donors takes DONOR:MOTIF (e.g. Zn:T:4), not {spec!r}")
+            donors.setdefault(donor, ())
+            donors[donor] += (motif,)
+    report = build_derived(args.element, args.db, donors, per_donor=args.per_donor, workers=args.workers,
+                           timeout_s=args.timeout, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(report.__dict__, indent=1))
+    else:
+        print(f"{report.db_path}: {report.sites_new} new derived {report.element} site spectra, "
+              f"{report.sites_failed} failed, {report.structures_new} structures derived, {report.seconds:.0f} s")
+        for reason, count in report.failures.items():
+            print(f"  failed: {reason}: {count}")
+    return 0
+
+
 def _cmd_db_parametric(args: argparse.Namespace) -> int:
     from larch_motif.calculators import CalculationParameters
     from larch_motif.parametric import PARAMETRIC_CALCULATION, build_parametric
@@ -420,6 +444,18 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--quiet", action="store_true", help="no progress line")
     pa.add_argument("--json", action="store_true")
     pa.set_defaults(func=_cmd_db_parametric)
+    dv = db.add_parser("derive", help="spectra of structures derived for an element's rare motifs: the "
+                       "element put on the sites of donors (Zn, Co, Cr, Cu) that have those motifs in AMCSD")
+    dv.add_argument("--element", required=True, help="absorbing element, e.g. Mn")
+    dv.add_argument("--db", required=True, help="database file of derived spectra (its own file)")
+    dv.add_argument("--donors", nargs="*", default=None,
+                    help="DONOR:MOTIF pairs, e.g. Zn:T:4 Cu:S:4 (default: build.DERIVED_DONORS of the element)")
+    dv.add_argument("--per-donor", type=int, default=None, help="structures of each donor at most")
+    dv.add_argument("--workers", type=int, default=None, help="local processes (default: all cores)")
+    dv.add_argument("--timeout", type=float, default=300.0, help="per-stage time limit, s")
+    dv.add_argument("--quiet", action="store_true", help="no progress line")
+    dv.add_argument("--json", action="store_true")
+    dv.set_defaults(func=_cmd_db_derive)
     i = db.add_parser("info", help="counts by element, CN, motif; failures by reason")
     _add_db(i)
     i.add_argument("--json", action="store_true")

@@ -325,9 +325,13 @@ def cif_folder_entries(folder: str | Path, element: str, limit: int | None = Non
 
 
 def pymatgen_entries(structures: Iterable[Structure], names: Iterable[str] | None = None) -> Iterator[StructureEntry]:
-    """Wrap pymatgen ``Structure`` objects; the id is a hash of the structure's CIF-like text."""
+    """Wrap pymatgen ``Structure`` objects; the id is a hash of the structure's CIF-like text.
+    ``StructureEntry`` objects among them (``substituted``) pass as they are."""
     names = list(names) if names is not None else None
     for k, structure in enumerate(structures):
+        if isinstance(structure, StructureEntry):
+            yield structure
+            continue
         digest = hashlib.sha1(str(structure.as_dict()).encode()).hexdigest()[:12]
         name = names[k] if names is not None else structure.composition.reduced_formula
         entry = StructureEntry(f"pmg:{digest}", name, structure.composition.reduced_formula, "pymatgen")
@@ -339,7 +343,8 @@ def pymatgen_entries(structures: Iterable[Structure], names: Iterable[str] | Non
 
 
 def structure_entries(source: str | Path | Iterable[Structure], element: str, limit: int | None = None, per_mineral: int = 1) -> Iterator[StructureEntry]:
-    """Entries from ``source``: ``'amcsd'``, a CIF folder path, or an iterable of Structures."""
+    """Entries from ``source``: ``'amcsd'``, a CIF folder path, or an iterable of Structures
+    (or of ``StructureEntry``)."""
     if isinstance(source, str) and source.lower() == "amcsd":
         return amcsd_entries(element, per_mineral=per_mineral, limit=limit)
     if isinstance(source, (str, Path)):
@@ -389,3 +394,81 @@ def cluster_around(structure: Structure, site_index: int, radius_A: float) -> tu
         symbols.append(n.specie.symbol)
         coords.append(n.coords - center.coords)
     return symbols, np.array(coords)
+
+
+def amcsd_entry(ams_id: int) -> StructureEntry:
+    """One CIF of the larixite-shipped AMCSD by its id, ordered as ``amcsd_entries`` orders it."""
+    from larixite.amcsd import AMCSD
+
+    cif = AMCSD(read_only=True).get_cif(int(ams_id))
+    if cif is None:
+        return StructureEntry(f"amcsd:{ams_id}", "", "", "amcsd", error=f"no AMCSD entry {ams_id}")
+    mineral = cif.get_mineralname().strip().lower()
+    return _entry_from_cif_text(f"amcsd:{ams_id}", mineral, str(cif.formula or ""), "amcsd", cif.ciftext)
+
+
+def ionic_radius_A(element: str, oxidation_state: int, cn: int, square_planar: bool = False) -> float:
+    """Shannon's (1976) effective ionic radius (Angstrom) of ``element`` at ``oxidation_state``
+    and coordination number ``cn`` (``IVSQ`` for a square plane where Shannon gives one), as
+    pymatgen ships the table; high spin where Shannon gives both. Raises ``LarchMotifError`` where
+    the table has no such entry."""
+    from pymatgen.core import Species
+
+    roman = {2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII"}.get(int(cn))
+    keys = ([f"{roman}SQ"] if square_planar else []) + [roman]
+    species = Species(element, int(oxidation_state))
+    for key in keys:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for spin in ("High Spin", ""):
+                try:
+                    return float(species.get_shannon_radius(key, spin=spin))
+                except (KeyError, ValueError, TypeError):
+                    continue
+    raise LarchMotifError(f"no Shannon radius of {element}{int(oxidation_state)}+ at CN {cn}")
+
+
+def substituted(parent: StructureEntry, donor: str, element: str, oxidation_state: int, cn: int,
+                bond_mean_A: float, square_planar: bool = False) -> StructureEntry:
+    """A structure derived from ``parent`` with ``element`` on every ``donor`` site.
+
+    The donor's sites (oxidation state ``oxidation_state``, coordination ``cn``, mean bond
+    length ``bond_mean_A`` in Angstrom, as labelled in its own database) keep their ligands;
+    the lattice is scaled isotropically so that that mean bond changes by the difference of
+    the two cations' ionic radii at that state and CN (``ionic_radius_A``): the bond length the
+    same bond valence gives. Ionic radii, not pymatgen's element-only bond-valence parameters,
+    which put Cu-O 0.2 Angstrom short. The derived entry keeps the parent's mineral, so it is
+    held out with its parent in grouped CV; its id, source and notes say what it is derived
+    from. A parent that holds ``element`` already, or has no ``donor``, gives an entry with
+    the reason in ``error``.
+    """
+    structure_id = f"derived:{donor}>{element}:{parent.structure_id}"
+    source = f"derived from {parent.structure_id} ({donor} -> {element})"
+    entry = StructureEntry(structure_id, parent.mineral, "", source,
+                           notes={**parent.notes, "derived_from": parent.structure_id,
+                                  "substitution": f"{donor}->{element}"})
+    if parent.structure is None:
+        entry.error = parent.error or "parent structure not parsed"
+        return entry
+    present = {s.symbol for s in parent.structure.species}
+    if donor not in present:
+        entry.error = f"no {donor} in {parent.structure_id}"
+        return entry
+    if element in present:  # its own sites are in the database already
+        entry.error = f"{parent.structure_id} holds {element} already"
+        return entry
+    try:
+        shift = (ionic_radius_A(element, oxidation_state, cn, square_planar)
+                 - ionic_radius_A(donor, oxidation_state, cn, square_planar))
+    except LarchMotifError as exc:
+        entry.error = str(exc)
+        return entry
+    scale = (bond_mean_A + shift) / bond_mean_A
+    structure = parent.structure.copy()
+    structure.replace_species({Element(donor): Element(element)})
+    structure.scale_lattice(structure.volume * scale ** 3)
+    entry.structure = structure
+    entry.formula = structure.composition.reduced_formula
+    entry.notes.update(oxidation_state=int(oxidation_state), lattice_scale=round(scale, 4),
+                       bond_shift_A=round(shift, 4))
+    return entry
