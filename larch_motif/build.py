@@ -449,13 +449,13 @@ def derived_entries(element: str, donors: dict[str, tuple[str, ...]], store: Spe
 
 def build_derived(element: str, db: str | os.PathLike, donors: dict[str, tuple[str, ...]] | None = None,
                   per_donor: int | None = None, workers: int | None = None, timeout_s: float = 300.0,
-                  progress: bool = True) -> BuildReport:
+                  progress: bool = True, params: CalculationParameters | None = None) -> BuildReport:
     """Compute the spectra of structures derived for ``element``'s rare motifs into ``db``
     (a database of derived spectra, kept apart from the bundled one): ``donors`` (default
     ``DERIVED_DONORS[element]``) name the donor elements and motifs (``derived_entries``),
     and the calculation settings are those of ``element`` in the bundled database, so that a
-    derived spectrum is computed exactly as the element's own. Only anion-coordinated sites
-    are computed. Resumes as ``build_database`` does."""
+    derived spectrum is computed exactly as the element's own (``params`` sets others, for
+    tests). Only anion-coordinated sites are computed. Resumes as ``build_database`` does."""
     from larch_motif.database import open_database
 
     donors = donors or DERIVED_DONORS.get(element)
@@ -467,8 +467,9 @@ def build_derived(element: str, db: str | os.PathLike, donors: dict[str, tuple[s
         if calculation is None:
             raise LarchMotifError(f"the bundled database has no {element} calculation settings")
         entries = derived_entries(element, donors, store, per_donor)
-    params = CalculationParameters(**{**calculation["parameters"], "timeout_s": timeout_s,
-                                      "extra_cards": tuple(calculation["parameters"].get("extra_cards") or ())})
+    params = params or CalculationParameters(**{
+        **calculation["parameters"], "timeout_s": timeout_s,
+        "extra_cards": tuple(calculation["parameters"].get("extra_cards") or ())})
     return build_database(element, db=db, source=entries, params=params, calculator=calculation["calculator"],
                           workers=workers, progress=progress, site_domain="anion")
 

@@ -1,0 +1,64 @@
+"""Structures derived for rare motifs: an element put on a donor's sites of an AMCSD structure,
+the lattice scaled by the ionic-radius difference, and their spectra computed with the real
+FEFF10 into a database of their own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from larch_motif.build import build_derived
+from larch_motif.calculators import CalculationParameters
+from larch_motif.database import open_database
+from larch_motif.errors import LarchMotifError
+from larch_motif.labels import site_labels
+from larch_motif.structures import amcsd_entry, ionic_radius_A, substituted
+
+TINY = CalculationParameters(cluster_radius_A=3.0, fms_radius_A=2.6, xanes_kmax_invA=4.0, timeout_s=120)
+
+
+def _first_amcsd_id(mineral: str) -> int:
+    from larixite.amcsd import AMCSD
+
+    return int(AMCSD(read_only=True).find_cifs(mineral_name=mineral)[0].ams_id)
+
+
+def test_substituted_sphalerite_has_mn_tetrahedra_longer_by_the_ionic_radius_difference():
+    parent = amcsd_entry(_first_amcsd_id("sphalerite"))
+    zn = [i for i, s in enumerate(parent.structure) if s.specie.symbol == "Zn"][0]
+    zn_s = site_labels(parent.structure, [zn])[zn]["bond_mean_A"]
+    derived = substituted(parent, "Zn", "Mn", 2, 4, zn_s)
+    mn = [i for i, s in enumerate(derived.structure) if s.specie.symbol == "Mn"][0]
+    label = site_labels(derived.structure, [mn])[mn]
+    assert label["motif"] == "T:4" and label["ligands"] == "S"
+    shift = ionic_radius_A("Mn", 2, 4) - ionic_radius_A("Zn", 2, 4)  # 0.66 - 0.60 A
+    assert label["bond_mean_A"] == pytest.approx(zn_s + shift, abs=1e-6)
+    assert derived.mineral == parent.mineral  # held out with its parent in grouped CV
+    assert derived.structure_id == f"derived:Zn>Mn:{parent.structure_id}"
+    assert derived.notes["derived_from"] == parent.structure_id and derived.error is None
+    assert any(s.specie.symbol == "Zn" for s in parent.structure)  # the parent is untouched
+
+
+def test_a_parent_that_holds_the_element_or_lacks_the_donor_derives_nothing():
+    franklinite = amcsd_entry(_first_amcsd_id("franklinite"))  # ZnFe2O4: Fe is there already
+    assert substituted(franklinite, "Zn", "Fe", 2, 4, 2.0).error.endswith("holds Fe already")
+    assert "no Cu" in substituted(franklinite, "Cu", "Ni", 2, 4, 2.0).error
+
+
+def test_ionic_radius_of_a_missing_state_is_a_clear_error():
+    assert ionic_radius_A("Ni", 2, 4, square_planar=True) == pytest.approx(0.49)
+    with pytest.raises(LarchMotifError, match="no Shannon radius of Mn3"):
+        ionic_radius_A("Mn", 3, 4)
+
+
+def test_derived_build_stores_labelled_spectra_marked_with_their_parent(tmp_path):
+    db = tmp_path / "derived.sqlite"
+    report = build_derived("Ni", db, {"Zn": ("T:4",)}, per_donor=1, workers=1, progress=False, params=TINY)
+    assert report.sites_new >= 1 and report.sites_failed == 0
+    with open_database(db) as store:
+        sites = store.site_spectra("Ni")
+        row = store.conn.execute("SELECT source, notes FROM structures WHERE element='Ni'").fetchone()
+    assert row["source"].startswith("derived from amcsd:") and '"substitution": "Zn->Ni"' in row["notes"]
+    assert {s["motif"] for s in sites} == {"T:4"}
+    assert all(s["structure_id"].startswith("derived:Zn>Ni:amcsd:") for s in sites)
+    assert all(np.ptp(s["mu"]) > 0.5 for s in sites)  # an edge, computed by FEFF10
