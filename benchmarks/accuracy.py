@@ -51,7 +51,7 @@ from larch_motif.database import open_database
 from larch_motif.demo import compare_methods
 from larch_motif.spectra import Preprocessing, preprocessing_for
 from larch_motif.structures import amcsd_entries, structure_family
-from larch_motif.training import augmentation_for, select_sites, site_features
+from larch_motif.training import augmentation_for, derived_pool, select_sites, site_features
 
 
 def main() -> int:
@@ -91,8 +91,9 @@ def main() -> int:
         computed = site_features(sites[el], prep, augmentation)
         table[el]["grid_max_eV"] = prep.grid_max_eV
         for target in ("cn", "motif"):
+            derived = derived_pool(el, target)[0]  # as the default models train (training.DERIVED_ELEMENTS)
             runs = [compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed,
-                                    fold_seed=seed) for seed in seeds]
+                                    fold_seed=seed, derived=derived) for seed in seeds]
             table[el][target] = mean_over_repeats(runs)
             table[el][target]["paired"] = paired_with(runs[0], "baseline:nearest_reference")
             table[el][target]["repeats"] = lead_counts(runs)

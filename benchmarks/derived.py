@@ -74,19 +74,24 @@ def main() -> int:
                 "derived": dict(Counter(site_label(s, target) for s in derived[el]).most_common()),
                 "derived_kept": sum(site_label(s, target) in kept for s in derived[el])}
             variants = {"own only": ts}
+            kept_with = training_set(own[el], target, prep, augmentation[el], computed, also_counted=derived[el])
             for w in args.weight:
                 variants[f"with derived, weight {w:g}"] = with_pooled_sites(
-                    ts, derived[el], target, prep, augmentation[el], w)
+                    kept_with, derived[el], target, prep, augmentation[el], w)
+            common = set(ts.site_ids[~ts.augmented])  # the sites every variant scores
             for name, data in variants.items():
                 accuracy, per_class = [], []
                 for seed in range(args.repeats):
                     res = cross_validate(data, args.backend, fold_seed=seed, return_predictions=True)
-                    accuracy.append(res["accuracy"])
-                    per_class.append(recalls(res["predictions"]))
-                classes = sorted(per_class[0], key=lambda c: -row[f"{target}_counts"]["own"].get(c, 0))
+                    pred = res["predictions"]
+                    mine = np.isin(pred["site_id"], list(common))
+                    accuracy.append(float(np.mean(np.array(pred["true"])[mine] == np.array(pred["predicted"])[mine])))
+                    per_class.append(recalls(pred))
+                classes = sorted(set().union(*per_class), key=lambda c: -row[f"{target}_counts"]["own"].get(c, 0))
                 row.setdefault(target, {})[name] = {
                     "accuracy": round(float(np.mean(accuracy)), 4),
-                    "recall": {c: round(float(np.mean([r[c] for r in per_class])), 3) for c in classes}}
+                    "recall": {c: round(float(np.mean([r[c] for r in per_class if c in r])), 3)
+                               for c in classes if any(c in r for r in per_class)}}
         row["seconds"] = round(time.perf_counter() - t0, 1)
         table[el] = row
         print(f"derived.py: {el} done in {row['seconds']} s", file=sys.stderr)
@@ -111,16 +116,19 @@ def render(table: dict, args: argparse.Namespace) -> str:
                          + f" ({counts['derived_kept']} of a class the model keeps)")
             lines.append("")
             variants = row[target]
-            classes = list(next(iter(variants.values()))["recall"])
+            classes = sorted({c for v in variants.values() for c in v["recall"]},
+                             key=lambda c: -counts["own"].get(c, 0))
             lines.append("| training | accuracy | " + " | ".join(
                 f"{c} ({counts['own'].get(c, 0)})" for c in classes) + " |")
             lines.append("|---|---|" + "---|" * len(classes))
             for name, v in variants.items():
                 lines.append(f"| {name} | {v['accuracy']:.3f} | " + " | ".join(
-                    f"{v['recall'].get(c, float('nan')):.3f}" for c in classes) + " |")
+                    f"{v['recall'][c]:.3f}" if c in v["recall"] else "not a class" for c in classes) + " |")
             lines.append("")
-    lines.append("Cells: accuracy over the element's own sites and recall of each class (own sites in brackets), "
-                 "means over the repeats.")
+    lines.append("Cells: accuracy over the own sites that every variant scores (a class with fewer than "
+                 "training.MIN_CLASS_SITES own sites is no class of the own-only model, and its sites are not scored "
+                 "there; with the derived sites counted it can be one), and the recall of each class (own sites in "
+                 "brackets), means over the repeats.")
     return "\n".join(lines) + "\n"
 
 

@@ -30,12 +30,14 @@ from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
     DEFAULT_SITE_DOMAIN,
+    DERIVED_WEIGHT,
     METALLIC_POOL_ELEMENTS,
     METALLIC_POOL_WEIGHT,
     SITE_DOMAIN_BY_TARGET,
     Augmentation,
     Progress,
     augmentation_for,
+    derived_content_hash,
     neighbour_elements,
     train,
     train_cn_mean,
@@ -149,6 +151,9 @@ def default_model_name(element: str, target: str, edge: str = "K", backend: str 
     site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     parts = [db_hash, package_version(), prep.as_dict(), augmentation.as_dict(), backend, site_domain,
              "cv5-calibrated-tempered-always"]
+    derived_hash = derived_content_hash(element, target, edge)
+    if derived_hash:  # the structures derived for its rare motifs (training.derived_pool)
+        parts.append({"derived": derived_hash, "weight": DERIVED_WEIGHT})
     if target == "metallic":
         pool = _pool_facts(element, edge)
         if pool:  # the neighbours' metallic sites it learns from (training.metallic_pool)

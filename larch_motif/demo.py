@@ -21,12 +21,15 @@ from larch_motif.models import available_backends
 from larch_motif.spectra import Preprocessing, preprocessing_for
 from larch_motif.training import (
     DEFAULT_SITE_DOMAIN,
+    DERIVED_WEIGHT,
     Augmentation,
     augmentation_for,
     cross_validate,
+    derived_pool,
     select_sites,
     site_features,
     training_set,
+    with_pooled_sites,
 )
 
 BUILTIN_BACKENDS = ("rf", "xgboost", "lightgbm")
@@ -54,7 +57,8 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
     results: dict = {"element": element, "edge": edge, "database": info, "site_domain": site_domain,
                      "n_domain_sites": len(sites), "cv": {}}
     for target in ("cn", "motif"):
-        results["cv"][target] = compare_methods(sites, target, prep, augmentation, cv, backends, computed)
+        results["cv"][target] = compare_methods(sites, target, prep, augmentation, cv, backends, computed,
+                                                derived=derived_pool(element, target, edge)[0])
         best = results["cv"][target]["best"]
         _plot_confusion(plt, results["cv"][target][best], f"{element} {target}: {best}",
                         folder / f"confusion_{target}.png")
@@ -77,11 +81,15 @@ def run_demo(folder: str | Path = "larch_motif_output", element: str = "Fe", edg
 
 def compare_methods(sites: list[dict], target: str, prep: Preprocessing, augmentation: Augmentation,
                     cv: int = 5, backends: tuple[str, ...] = BUILTIN_BACKENDS,
-                    computed=None, fold_seed: int | None = None) -> dict:
+                    computed=None, fold_seed: int | None = None, derived: list[dict] = ()) -> dict:
     """Grouped CV of each backend and each baseline on the same folds, by method name
     (baselines as ``baseline:NAME``), plus ``best``: the backend with the highest accuracy (a
-    tie goes to the lower tempered Brier score). ``fold_seed``: see ``cross_validate``."""
-    ts = training_set(sites, target, prep, augmentation, computed)
+    tie goes to the lower tempered Brier score). ``fold_seed``: see ``cross_validate``.
+    ``derived``: sites of derived structures that every method also trains on, as the default
+    models do (``training.derived_pool``), never scored."""
+    ts = training_set(sites, target, prep, augmentation, computed, also_counted=derived)
+    if derived:
+        ts = with_pooled_sites(ts, derived, target, prep, augmentation, DERIVED_WEIGHT)
     out: dict = {}
     for backend in backends:
         if backend not in available_backends():

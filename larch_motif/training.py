@@ -65,6 +65,55 @@ METALLIC_POOL_WEIGHT = 0.25
 METALLIC_POOL_ELEMENTS: frozenset[str] = frozenset({"Ti", "V", "Cr"})
 
 
+#: Elements whose CN and motif models also learn the spectra of structures derived for their
+#: rare motifs (``build.build_derived``: the element on a donor's tetrahedral or square-planar
+#: sites), shipped in ``derived_database_path()``, as training-only rows of ``DERIVED_WEIGHT``
+#: (never scored; each held out with its parent mineral). Chosen per element by
+#: ``benchmarks/derived.py`` (``docs/validation/derived.md``) and the measured files.
+DERIVED_ELEMENTS: frozenset[str] = frozenset()
+DERIVED_WEIGHT = 1.0
+#: The targets that learn from derived structures
+DERIVED_TARGETS: tuple[str, ...] = ("cn", "motif")
+
+
+def derived_database_path():
+    """The database of derived spectra shipped with the package (``data/derived_xanes.sqlite``)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "data" / "derived_xanes.sqlite"
+
+
+def derived_pool(element: str, target: str, edge: str = "K") -> tuple[list[dict], str | None]:
+    """The derived sites (anion-coordinated) that ``element``'s default ``target`` model learns
+    from, and their content hash (the model's key); ``([], None)`` where ``DERIVED_ELEMENTS``
+    or ``DERIVED_TARGETS`` leave it out or the file holds none."""
+    path = derived_database_path()
+    if element not in DERIVED_ELEMENTS or target not in DERIVED_TARGETS or not path.is_file():
+        return [], None
+    with open_database(path) as store:
+        if (element, edge) not in store.elements():
+            return [], None
+        return select_sites(store.site_spectra(element, edge)), store.content_hash(element, edge)
+
+
+_DERIVED_HASHES: dict[tuple, str | None] = {}
+
+
+def derived_content_hash(element: str, target: str, edge: str = "K") -> str | None:
+    """The content hash of the derived sites ``derived_pool`` gives (``None`` where none), read
+    once per process while the file is unchanged: the default models' names key it."""
+    path = derived_database_path()
+    if element not in DERIVED_ELEMENTS or target not in DERIVED_TARGETS or not path.is_file():
+        return None
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, element, edge)
+    if key not in _DERIVED_HASHES:
+        with open_database(path) as store:
+            _DERIVED_HASHES[key] = (store.content_hash(element, edge) if (element, edge) in store.elements()
+                                    else None)
+    return _DERIVED_HASHES[key]
+
+
 def metallic_pool(store, element: str, edge: str = "K") -> tuple[list[dict], dict[str, str]]:
     """The metallic sites of other elements that ``element``'s metallic detector learns from
     (``METALLIC_POOL_ELEMENTS``: those of its neighbours in the database ``store``; none for the
@@ -230,12 +279,16 @@ def site_features(sites: list[dict], prep: Preprocessing,
 
 def training_set(sites: list[dict], target: str, prep: Preprocessing,
                  augmentation: Augmentation | None = None,
-                 computed: SiteFeatures | None = None) -> TrainingSet:
+                 computed: SiteFeatures | None = None, also_counted: list[dict] = ()) -> TrainingSet:
     """Features and labels of database site spectra for ``target``; classes with fewer than
     ``MIN_CLASS_SITES`` sites (2 where fewer than two classes reach it) are left out and
-    listed in ``dropped_classes``."""
+    listed in ``dropped_classes``. ``also_counted`` (sites that ``with_pooled_sites`` adds
+    after, such as derived structures) count towards that threshold, so that a class with 4
+    sites of its own and 20 derived ones is kept."""
     labels = np.array([site_label(s, target) for s in sites])
-    classes, counts = np.unique(labels, return_counts=True)
+    extra = [site_label(s, target) for s in also_counted]
+    classes, counts = np.unique(np.concatenate([labels, extra]) if extra else labels, return_counts=True)
+    classes, counts = classes[np.isin(classes, labels)], counts[np.isin(classes, labels)]
     # a database with one large class (Ni: CN 6) keeps its rare classes down to 2 sites, so
     # that the model can still say "not CN 6"
     min_sites = MIN_CLASS_SITES if (counts >= MIN_CLASS_SITES).sum() >= 2 else 2
@@ -416,19 +469,25 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         db_path = str(store.path)
         augmentation = _resolve_augmentation(augmentation, store, element, edge)
         pool_sites, pool_hashes = metallic_pool(store, element, edge) if target == "metallic" else ([], {})
+    # derived structures join the default database's models only, not a database of the user's
+    derived, derived_hash = derived_pool(element, target, edge) if db is None else ([], None)
     if not sites:
         raise LarchMotifError(f"the database {db_path} holds no {element} {edge}-edge spectra")
     n_all = len(sites)
     sites = select_sites(sites, site_domain)
     if not sites:
         raise LarchMotifError(f"none of the {n_all} {element} {edge}-edge sites is in the site domain {site_domain!r}")
-    ts = training_set(sites, target, prep, augmentation)
+    ts = training_set(sites, target, prep, augmentation, also_counted=derived)
     if pool_sites:
         ts = with_pooled_sites(ts, pool_sites, target, prep, augmentation, METALLIC_POOL_WEIGHT)
+    if derived:
+        ts = with_pooled_sites(ts, derived, target, prep, augmentation, DERIVED_WEIGHT)
     report: dict = {"target": target, "backend": backend, "element": element, "edge": edge,
                     "site_domain": site_domain,
                     "pooled_metallic": ({"elements": sorted(pool_hashes), "n_sites": len(pool_sites),
                                          "weight": METALLIC_POOL_WEIGHT} if pool_sites else None),
+                    "derived": ({"n_sites": len(derived), "content_hash": derived_hash, "weight": DERIVED_WEIGHT}
+                                if derived else None),
                     "n_spectra": int((~ts.augmented).sum()), "n_training_rows": int(len(ts.y)),
                     "n_groups": int(np.unique(ts.groups).size), "dropped_classes": ts.dropped_classes}
     calibration = None
