@@ -70,13 +70,12 @@ def main() -> int:
                      "n_parents": len({s["mineral"] for s in derived[el]})}
         for target in ("cn", "motif"):
             ts = training_set(own[el], target, prep, augmentation[el], computed)
-            kept = set(ts.y)
+            kept_with = training_set(own[el], target, prep, augmentation[el], computed, also_counted=derived[el])
             row[f"{target}_counts"] = {
                 "own": dict(Counter(site_label(s, target) for s in own[el]).most_common()),
                 "derived": dict(Counter(site_label(s, target) for s in derived[el]).most_common()),
-                "derived_kept": sum(site_label(s, target) in kept for s in derived[el])}
+                "derived_kept": sum(site_label(s, target) in set(kept_with.y) for s in derived[el])}
             variants = {"own only": ts}
-            kept_with = training_set(own[el], target, prep, augmentation[el], computed, also_counted=derived[el])
             for w in args.weight:
                 variants[f"with derived, weight {w:g}"] = with_pooled_sites(
                     kept_with, derived[el], target, prep, augmentation[el], w)
