@@ -62,3 +62,28 @@ def test_derived_build_stores_labelled_spectra_marked_with_their_parent(tmp_path
     assert {s["motif"] for s in sites} == {"T:4"}
     assert all(s["structure_id"].startswith("derived:Zn>Ni:amcsd:") for s in sites)
     assert all(np.ptp(s["mu"]) > 0.5 for s in sites)  # an edge, computed by FEFF10
+
+
+def test_mn_default_models_learn_the_derived_tetrahedra_and_ni_does_not():
+    from larch_motif import defaults
+    from larch_motif.training import DERIVED_MOTIFS, derived_pool
+
+    sites, content = derived_pool("Mn", "cn")
+    assert sites and content and {s["motif"] for s in sites} <= set(DERIVED_MOTIFS)
+    assert all(s["structure_id"].startswith("derived:") for s in sites)
+    for target in ("cn", "motif"):  # the bundled models say what they learnt from
+        derived = defaults.default_model("Mn", target).metadata["training"]["derived"]
+        assert derived == {"n_sites": len(sites), "content_hash": content, "weight": defaults.DERIVED_WEIGHT}
+    assert derived_pool("Ni", "cn") == ([], None)  # measured and not taken (docs/validation/derived.md)
+    assert derived_pool("Mn", "metallic") == ([], None)
+    assert defaults.default_model("Ni", "cn").metadata["training"].get("derived") is None
+
+
+def test_default_model_name_keys_the_derived_structures(monkeypatch):
+    from larch_motif import defaults, training
+
+    name = defaults.default_model_name("Mn", "cn")
+    monkeypatch.setattr(defaults, "DERIVED_WEIGHT", 0.5)
+    assert defaults.default_model_name("Mn", "cn") != name  # another weight: another model
+    monkeypatch.setattr(training, "DERIVED_ELEMENTS", frozenset())
+    assert defaults.default_model_name("Mn", "cn") != name
