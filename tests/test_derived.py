@@ -87,3 +87,17 @@ def test_default_model_name_keys_the_derived_structures(monkeypatch):
     assert defaults.default_model_name("Mn", "cn") != name  # another weight: another model
     monkeypatch.setattr(training, "DERIVED_ELEMENTS", frozenset())
     assert defaults.default_model_name("Mn", "cn") != name
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--element", "Mn", "--donors", "Zn"], "--donors takes DONOR:MOTIF (e.g. Zn:T:4), not 'Zn'"),
+    (["--element", "Cu"], "no donors of derived structures for Cu (known: Mn, Ni); give them"),
+])
+def test_bad_derive_input_is_one_line_exit_2(tmp_path, args, message):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "db", "derive", "--db", str(tmp_path / "x.sqlite"),
+                        *args], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.sqlite").exists()
