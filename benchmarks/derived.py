@@ -5,7 +5,7 @@ site (``larch-motif db derive``: an element put on the tetrahedral sites of Zn, 
 chromates' Cr, or on the square-planar sites of Cu; ``build.DERIVED_DONORS``) lift the recall
 of an element's rare motifs. The derived spectra are added as training-only rows
 (``training.with_pooled_sites``: never scored, each held out with its parent mineral; those of
-``training.DERIVED_MOTIFS`` only, ``training.derived_training_sites``) at
+``training.DERIVED_MOTIFS`` of the element only, ``training.derived_training_sites``) at
 ``--weight`` against 1 for the element's own; the scores are those of the element's own sites,
 grouped 5-fold CV by mineral over ``--repeats`` assignments of minerals to folds (seeds 0..N-1),
 the same folds with and without. Prints, per element and target, the accuracy and the recall
@@ -57,7 +57,7 @@ def main() -> int:
     args = parser.parse_args()
     with open_database(args.derived_db) as store:
         elements = args.elements or [el for el, _ in store.elements()]
-        derived = {el: derived_training_sites(store.site_spectra(el)) for el in elements}
+        derived = {el: derived_training_sites(store.site_spectra(el), el) for el in elements}
     with open_database(None) as store:
         own = {el: select_sites(store.site_spectra(el)) for el in elements}
         augmentation = {el: augmentation_for(store.calculation(el)) for el in elements}

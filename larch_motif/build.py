@@ -409,11 +409,15 @@ def build_database(
 
 #: The rare motifs of an element and the donors whose AMCSD structures carry them
 #: (``build_derived``): tetrahedral Mn (13 sites of its own) from tetrahedral Zn, Co, Fe and the
-#: chromates' Cr; tetrahedral and square-planar Ni (4 and 4) from Zn, Co and Cu
+#: chromates' Cr; tetrahedral and square-planar Ni (4 and 4) from Zn, Co and Cu; tetrahedral
+#: and square-pyramidal Ti (3 and 6: CN 4 is no class of its models) from the vanadates
 DERIVED_DONORS: dict[str, dict[str, tuple[str, ...]]] = {
     "Mn": {"Zn": ("T:4",), "Co": ("T:4",), "Cr": ("T:4",), "Fe": ("T:4",)},
     "Ni": {"Zn": ("T:4",), "Co": ("T:4",), "Cu": ("S:4",)},
+    "Ti": {"V": ("T:4", "S:5")},
 }
+#: The oxidation state a derived element takes where it is not the donor's (no Ti5+ exists)
+DERIVED_OXIDATION_STATE: dict[str, int] = {"Ti": 4}
 
 
 def derived_entries(element: str, donors: dict[str, tuple[str, ...]], store: SpectralDatabase,
@@ -443,7 +447,8 @@ def derived_entries(element: str, donors: dict[str, tuple[str, ...]], store: Spe
                 continue
             entries.append(substituted(parent, donor, element, int(state), int(mine[0]["cn"]),
                                        float(np.mean([s["bond_mean_A"] for s in mine])),
-                                       square_planar=mine[0]["motif"] == "S:4"))
+                                       square_planar=mine[0]["motif"] == "S:4",
+                                       element_oxidation_state=DERIVED_OXIDATION_STATE.get(element)))
     return entries
 
 

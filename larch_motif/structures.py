@@ -429,14 +429,17 @@ def ionic_radius_A(element: str, oxidation_state: int, cn: int, square_planar: b
 
 
 def substituted(parent: StructureEntry, donor: str, element: str, oxidation_state: int, cn: int,
-                bond_mean_A: float, square_planar: bool = False) -> StructureEntry:
+                bond_mean_A: float, square_planar: bool = False,
+                element_oxidation_state: int | None = None) -> StructureEntry:
     """A structure derived from ``parent`` with ``element`` on every ``donor`` site.
 
     The donor's sites (oxidation state ``oxidation_state``, coordination ``cn``, mean bond
     length ``bond_mean_A`` in Angstrom, as labelled in its own database) keep their ligands;
     the lattice is scaled isotropically so that that mean bond changes by the difference of
     the two cations' ionic radii at that state and CN (``ionic_radius_A``): the bond length the
-    same bond valence gives. Ionic radii, not pymatgen's element-only bond-valence parameters,
+    same bond valence gives. ``element_oxidation_state`` puts the element at another state
+    (Ti4+ on the tetrahedra of V5+, as no Ti5+ exists); the radius difference is then taken
+    between the two states. Ionic radii, not pymatgen's element-only bond-valence parameters,
     which put Cu-O 0.2 Angstrom short. The derived entry keeps the parent's mineral, so it is
     held out with its parent in grouped CV; its id, source and notes say what it is derived
     from. A parent that holds ``element`` already, or has no ``donor``, gives an entry with
@@ -458,7 +461,8 @@ def substituted(parent: StructureEntry, donor: str, element: str, oxidation_stat
         entry.error = f"{parent.structure_id} holds {element} already"
         return entry
     try:
-        shift = (ionic_radius_A(element, oxidation_state, cn, square_planar)
+        state = oxidation_state if element_oxidation_state is None else element_oxidation_state
+        shift = (ionic_radius_A(element, state, cn, square_planar)
                  - ionic_radius_A(donor, oxidation_state, cn, square_planar))
     except LarchMotifError as exc:
         entry.error = str(exc)
@@ -469,6 +473,6 @@ def substituted(parent: StructureEntry, donor: str, element: str, oxidation_stat
     structure.scale_lattice(structure.volume * scale ** 3)
     entry.structure = structure
     entry.formula = structure.composition.reduced_formula
-    entry.notes.update(oxidation_state=int(oxidation_state), lattice_scale=round(scale, 4),
+    entry.notes.update(oxidation_state=int(state), lattice_scale=round(scale, 4),
                        bond_shift_A=round(shift, 4))
     return entry

@@ -79,16 +79,18 @@ DERIVED_ELEMENTS: frozenset[str] = frozenset({"Mn"})
 DERIVED_WEIGHT = 1.0
 #: The targets that learn from derived structures
 DERIVED_TARGETS: tuple[str, ...] = ("cn", "motif")
-#: The derived sites learnt from: those of the rare motifs they were derived for. A donor's other
-#: sites come along in a derived structure (octahedral Zn beside the tetrahedral, square
-#: pyramids of Cu): with them the Ni CN 5 class came to be (2 sites of its own, 8 derived) and
-#: drew Ni's octahedra, CN 0.941 -> 0.919 (``benchmarks/derived.py``)
-DERIVED_MOTIFS: tuple[str, ...] = ("T:4", "S:4")
+#: The derived sites learnt from, by element: those of the rare motifs they were derived for
+#: (the motifs of ``build.DERIVED_DONORS``, which this module does not import: pymatgen comes
+#: with it). A donor's other sites come along in a derived structure (octahedral Zn beside the
+#: tetrahedral, square pyramids of Cu): with them the Ni CN 5 class came to be (2 sites of its
+#: own, 8 derived) and drew Ni's octahedra, CN 0.941 -> 0.919 (``benchmarks/derived.py``)
+DERIVED_MOTIFS: dict[str, tuple[str, ...]] = {"Mn": ("T:4",), "Ni": ("T:4", "S:4"), "Ti": ("T:4", "S:5")}
 
 
-def derived_training_sites(sites: list[dict]) -> list[dict]:
-    """The derived sites a model learns from: anion-coordinated, of ``DERIVED_MOTIFS``."""
-    return [s for s in select_sites(sites) if s["motif"] in DERIVED_MOTIFS]
+def derived_training_sites(sites: list[dict], element: str) -> list[dict]:
+    """The derived sites of ``element`` a model learns from: anion-coordinated, of its
+    ``DERIVED_MOTIFS``."""
+    return [s for s in select_sites(sites) if s["motif"] in DERIVED_MOTIFS.get(element, ())]
 
 
 def derived_database_path():
@@ -108,7 +110,7 @@ def derived_pool(element: str, target: str, edge: str = "K") -> tuple[list[dict]
     with open_database(path) as store:
         if (element, edge) not in store.elements():
             return [], None
-        return derived_training_sites(store.site_spectra(element, edge)), store.content_hash(element, edge)
+        return derived_training_sites(store.site_spectra(element, edge), element), store.content_hash(element, edge)
 
 
 _DERIVED_HASHES: dict[tuple, str | None] = {}

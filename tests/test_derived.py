@@ -69,7 +69,7 @@ def test_mn_default_models_learn_the_derived_tetrahedra_and_ni_does_not():
     from larch_motif.training import DERIVED_MOTIFS, derived_pool
 
     sites, content = derived_pool("Mn", "cn")
-    assert sites and content and {s["motif"] for s in sites} <= set(DERIVED_MOTIFS)
+    assert sites and content and {s["motif"] for s in sites} <= set(DERIVED_MOTIFS["Mn"])
     assert all(s["structure_id"].startswith("derived:") for s in sites)
     for target in ("cn", "motif"):  # the bundled models say what they learnt from
         derived = defaults.default_model("Mn", target).metadata["training"]["derived"]
@@ -91,7 +91,7 @@ def test_default_model_name_keys_the_derived_structures(monkeypatch):
 
 @pytest.mark.parametrize("args, message", [
     (["--element", "Mn", "--donors", "Zn"], "--donors takes DONOR:MOTIF (e.g. Zn:T:4), not 'Zn'"),
-    (["--element", "Cu"], "no donors of derived structures for Cu (known: Mn, Ni); give them"),
+    (["--element", "Cu"], "no donors of derived structures for Cu (known: Mn, Ni, Ti); give them"),
 ])
 def test_bad_derive_input_is_one_line_exit_2(tmp_path, args, message):
     import subprocess
@@ -101,3 +101,21 @@ def test_bad_derive_input_is_one_line_exit_2(tmp_path, args, message):
                         *args], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_the_motifs_learnt_are_those_the_donors_were_chosen_for():
+    from larch_motif.build import DERIVED_DONORS
+    from larch_motif.training import DERIVED_MOTIFS
+
+    assert {el: {m for motifs in donors.values() for m in motifs} for el, donors in DERIVED_DONORS.items()} \
+        == {el: set(motifs) for el, motifs in DERIVED_MOTIFS.items()}
+
+
+def test_ti_takes_its_own_oxidation_state_on_a_vanadate_tetrahedron():
+    from larixite.amcsd import AMCSD
+
+    parent = amcsd_entry(int(AMCSD(read_only=True).find_cifs(mineral_name="blossite")[0].ams_id))  # Cu2V2O7
+    derived = substituted(parent, "V", "Ti", 5, 4, 1.72, element_oxidation_state=4)
+    shift = ionic_radius_A("Ti", 4, 4) - ionic_radius_A("V", 5, 4)  # 0.42 - 0.355 A
+    assert derived.error is None and derived.notes["oxidation_state"] == 4
+    assert derived.notes["bond_shift_A"] == pytest.approx(shift, abs=1e-4)
