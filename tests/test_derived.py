@@ -74,6 +74,8 @@ def test_mn_default_models_learn_the_derived_tetrahedra_and_ni_does_not():
     for target in ("cn", "motif"):  # the bundled models say what they learnt from
         derived = defaults.default_model("Mn", target).metadata["training"]["derived"]
         assert derived == {"n_sites": len(sites), "content_hash": content, "weight": defaults.DERIVED_WEIGHT}
+    ti_sites, _ = derived_pool("Ti", "cn")  # Ti's CN 4 is a class only with them (3 sites of its own)
+    assert "4" in defaults.default_model("Ti", "cn").classes and {s["cn"] for s in ti_sites} == {4, 5}
     assert derived_pool("Ni", "cn") == ([], None)  # measured and not taken (docs/validation/derived.md)
     assert derived_pool("Mn", "metallic") == ([], None)
     assert defaults.default_model("Ni", "cn").metadata["training"].get("derived") is None
