@@ -60,11 +60,16 @@ def _cmd_db_derive(args: argparse.Namespace) -> int:
             donors[donor] += (motif,)
     report = build_derived(args.element, args.db, donors, per_donor=args.per_donor, workers=args.workers,
                            timeout_s=args.timeout, progress=not args.quiet)
+    return _report_build(report, args, f"{report.sites_new} new derived {report.element} site spectra, "
+                         f"{report.sites_failed} failed, {report.structures_new} structures derived")
+
+
+def _report_build(report, args: argparse.Namespace, headline: str) -> int:
+    """Print a build's report: JSON with ``--json``, else the headline and the failures by reason."""
     if args.json:
         print(json.dumps(report.__dict__, indent=1))
     else:
-        print(f"{report.db_path}: {report.sites_new} new derived {report.element} site spectra, "
-              f"{report.sites_failed} failed, {report.structures_new} structures derived, {report.seconds:.0f} s")
+        print(f"{report.db_path}: {headline}, {report.seconds:.0f} s")
         for reason, count in report.failures.items():
             print(f"  failed: {reason}: {count}")
     return 0
@@ -81,14 +86,8 @@ def _cmd_db_parametric(args: argparse.Namespace) -> int:
                               reference=args.reference, seed=args.seed, params=params,
                               workers=args.workers, retry_failed=args.retry_failed,
                               progress=not args.quiet)
-    if args.json:
-        print(json.dumps(report.__dict__, indent=1))
-    else:
-        print(f"{report.db_path}: {report.sites_new} new {args.element} {args.motif} design points, "
-              f"{report.sites_failed} failed, {report.seconds:.0f} s")
-        for reason, count in report.failures.items():
-            print(f"  failed: {reason}: {count}")
-    return 0
+    return _report_build(report, args, f"{report.sites_new} new {args.element} {args.motif} design points, "
+                         f"{report.sites_failed} failed")
 
 
 def _cmd_db_info(args: argparse.Namespace) -> int:
