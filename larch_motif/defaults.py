@@ -30,6 +30,7 @@ from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
     DEFAULT_SITE_DOMAIN,
+    DERIVED_MOTIFS,
     DERIVED_WEIGHT,
     METALLIC_POOL_ELEMENTS,
     METALLIC_POOL_WEIGHT,
@@ -153,7 +154,7 @@ def default_model_name(element: str, target: str, edge: str = "K", backend: str 
              "cv5-calibrated-tempered-always"]
     derived_hash = derived_content_hash(element, target, edge)
     if derived_hash:  # the structures derived for its rare motifs (training.derived_pool)
-        parts.append({"derived": derived_hash, "weight": DERIVED_WEIGHT})
+        parts.append({"derived": derived_hash, "weight": DERIVED_WEIGHT, "motifs": DERIVED_MOTIFS[element]})
     if target == "metallic":
         pool = _pool_facts(element, edge)
         if pool:  # the neighbours' metallic sites it learns from (training.metallic_pool)

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
@@ -96,10 +97,8 @@ def derived_training_sites(sites: list[dict], element: str) -> list[dict]:
     return [s for s in select_sites(sites) if s["motif"] in DERIVED_MOTIFS.get(element, ())]
 
 
-def derived_database_path():
+def derived_database_path() -> Path:
     """The database of derived spectra shipped with the package (``data/derived_xanes.sqlite``)."""
-    from pathlib import Path
-
     return Path(__file__).resolve().parent / "data" / "derived_xanes.sqlite"
 
 

@@ -87,6 +87,8 @@ def test_default_model_name_keys_the_derived_structures(monkeypatch):
     name = defaults.default_model_name("Mn", "cn")
     monkeypatch.setattr(defaults, "DERIVED_WEIGHT", 0.5)
     assert defaults.default_model_name("Mn", "cn") != name  # another weight: another model
+    monkeypatch.setattr(defaults, "DERIVED_MOTIFS", {**defaults.DERIVED_MOTIFS, "Mn": ("T:4", "S:4")})
+    assert defaults.default_model_name("Mn", "cn") != name  # other motifs learnt: another model
     monkeypatch.setattr(training, "DERIVED_ELEMENTS", frozenset())
     assert defaults.default_model_name("Mn", "cn") != name
 
