@@ -34,11 +34,14 @@ from larch_motif.database import open_database
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
+    DERIVED_WEIGHT,
     augmentation_for,
     cross_validate,
+    derived_pool,
     select_sites,
     site_features,
     training_set,
+    with_pooled_sites,
 )
 
 #: bins of bond_max_A / bond_min_A (upper ends) for the CN 4-6 table
@@ -82,7 +85,10 @@ def main() -> int:
         computed = site_features(sites, prep, augmentation)
         table[el] = {}
         for target in ("cn", "motif"):
-            ts = training_set(sites, target, prep, augmentation, computed)
+            derived = derived_pool(el, target)[0]  # as the default models train (training.DERIVED_ELEMENTS)
+            ts = training_set(sites, target, prep, augmentation, computed, also_counted=derived)
+            if derived:
+                ts = with_pooled_sites(ts, derived, target, prep, augmentation, DERIVED_WEIGHT)
             backend, nearest, wrong, spread = [], [], collections.defaultdict(collections.Counter), \
                 collections.defaultdict(list)
             for seed in range(args.repeats):
@@ -94,7 +100,7 @@ def main() -> int:
                         spread[(t, spread_bin(by_id[sid]))].append(t == pr)
                 nearest.append(recalls(cross_validate(ts, "nearest", estimator=NearestReferenceBaseline(),
                                                       fold_seed=seed, return_predictions=True)["predictions"]))
-            n_sites = collections.Counter(site_label_of(by_id[s], target) for s in set(ts.site_ids))
+            n_sites = collections.Counter(site_label_of(by_id[s], target) for s in set(ts.site_ids[~ts.augmented]))
             classes = {}
             for c in backend[0]:
                 r = [b[c] for b in backend]
