@@ -4,7 +4,7 @@ Issue 20 asks whether structures derived from AMCSD prototypes by substitution o
 site (``larch-motif db derive``: an element put on the tetrahedral sites of Zn, Co, Fe and the
 chromates' Cr, or on the square-planar sites of Cu; ``build.DERIVED_DONORS``) lift the recall
 of an element's rare motifs. The derived spectra are added as training-only rows
-(``training.with_pooled_sites``: never scored, each held out with its parent mineral; those of
+(``training.training_set_with_derived``: never scored, each held out with its parent mineral; those of
 ``training.DERIVED_MOTIFS`` of the element only, ``training.derived_training_sites``) at
 ``--weight`` against 1 for the element's own; the scores are those of the element's own sites,
 grouped 5-fold CV by mineral over ``--repeats`` assignments of minerals to folds (seeds 0..N-1),
@@ -40,7 +40,7 @@ from larch_motif.training import (
     site_features,
     site_label,
     training_set,
-    with_pooled_sites,
+    training_set_with_derived,
 )
 
 
@@ -70,15 +70,15 @@ def main() -> int:
                      "n_parents": len({s["mineral"] for s in derived[el]})}
         for target in ("cn", "motif"):
             ts = training_set(own[el], target, prep, augmentation[el], computed)
-            kept_with = training_set(own[el], target, prep, augmentation[el], computed, also_counted=derived[el])
+            variants = {"own only": ts}
+            for w in args.weight:
+                variants[f"with derived, weight {w:g}"] = training_set_with_derived(
+                    own[el], target, prep, augmentation[el], derived[el], computed, w)
+            kept = set(variants[f"with derived, weight {args.weight[0]:g}"].y)
             row[f"{target}_counts"] = {
                 "own": dict(Counter(site_label(s, target) for s in own[el]).most_common()),
                 "derived": dict(Counter(site_label(s, target) for s in derived[el]).most_common()),
-                "derived_kept": sum(site_label(s, target) in set(kept_with.y) for s in derived[el])}
-            variants = {"own only": ts}
-            for w in args.weight:
-                variants[f"with derived, weight {w:g}"] = with_pooled_sites(
-                    kept_with, derived[el], target, prep, augmentation[el], w)
+                "derived_kept": sum(site_label(s, target) in kept for s in derived[el])}
             common = set(ts.site_ids[~ts.augmented])  # the sites every variant scores
             for name, data in variants.items():
                 accuracy, per_class = [], []

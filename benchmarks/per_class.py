@@ -34,14 +34,12 @@ from larch_motif.database import open_database
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
-    DERIVED_WEIGHT,
     augmentation_for,
     cross_validate,
     derived_pool,
     select_sites,
     site_features,
-    training_set,
-    with_pooled_sites,
+    training_set_with_derived,
 )
 
 #: bins of bond_max_A / bond_min_A (upper ends) for the CN 4-6 table
@@ -86,9 +84,7 @@ def main() -> int:
         table[el] = {}
         for target in ("cn", "motif"):
             derived = derived_pool(el, target)[0]  # as the default models train (training.DERIVED_ELEMENTS)
-            ts = training_set(sites, target, prep, augmentation, computed, also_counted=derived)
-            if derived:
-                ts = with_pooled_sites(ts, derived, target, prep, augmentation, DERIVED_WEIGHT)
+            ts = training_set_with_derived(sites, target, prep, augmentation, derived, computed)
             backend, nearest, wrong, spread = [], [], collections.defaultdict(collections.Counter), \
                 collections.defaultdict(list)
             for seed in range(args.repeats):

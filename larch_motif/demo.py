@@ -21,15 +21,13 @@ from larch_motif.models import available_backends
 from larch_motif.spectra import Preprocessing, preprocessing_for
 from larch_motif.training import (
     DEFAULT_SITE_DOMAIN,
-    DERIVED_WEIGHT,
     Augmentation,
     augmentation_for,
     cross_validate,
     derived_pool,
     select_sites,
     site_features,
-    training_set,
-    with_pooled_sites,
+    training_set_with_derived,
 )
 
 BUILTIN_BACKENDS = ("rf", "xgboost", "lightgbm")
@@ -87,9 +85,7 @@ def compare_methods(sites: list[dict], target: str, prep: Preprocessing, augment
     tie goes to the lower tempered Brier score). ``fold_seed``: see ``cross_validate``.
     ``derived``: sites of derived structures that every method also trains on, as the default
     models do (``training.derived_pool``), never scored."""
-    ts = training_set(sites, target, prep, augmentation, computed, also_counted=derived)
-    if derived:
-        ts = with_pooled_sites(ts, derived, target, prep, augmentation, DERIVED_WEIGHT)
+    ts = training_set_with_derived(sites, target, prep, augmentation, derived, computed)
     out: dict = {}
     for backend in backends:
         if backend not in available_backends():

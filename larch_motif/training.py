@@ -102,12 +102,21 @@ def derived_database_path() -> Path:
     return Path(__file__).resolve().parent / "data" / "derived_xanes.sqlite"
 
 
+def _derived_database_for(element: str, target: str) -> Path | None:
+    """``derived_database_path()`` where ``element``'s ``target`` model learns derived sites
+    (``DERIVED_ELEMENTS``, ``DERIVED_TARGETS``, the file shipped), else ``None``."""
+    path = derived_database_path()
+    if element not in DERIVED_ELEMENTS or target not in DERIVED_TARGETS or not path.is_file():
+        return None
+    return path
+
+
 def derived_pool(element: str, target: str, edge: str = "K") -> tuple[list[dict], str | None]:
     """The derived sites (anion-coordinated) that ``element``'s default ``target`` model learns
     from, and their content hash (the model's key); ``([], None)`` where ``DERIVED_ELEMENTS``
     or ``DERIVED_TARGETS`` leave it out or the file holds none."""
-    path = derived_database_path()
-    if element not in DERIVED_ELEMENTS or target not in DERIVED_TARGETS or not path.is_file():
+    path = _derived_database_for(element, target)
+    if path is None:
         return [], None
     with open_database(path) as store:
         if (element, edge) not in store.elements():
@@ -121,8 +130,8 @@ _DERIVED_HASHES: dict[tuple, str | None] = {}
 def derived_content_hash(element: str, target: str, edge: str = "K") -> str | None:
     """The content hash of the derived sites ``derived_pool`` gives (``None`` where none), read
     once per process while the file is unchanged: the default models' names key it."""
-    path = derived_database_path()
-    if element not in DERIVED_ELEMENTS or target not in DERIVED_TARGETS or not path.is_file():
+    path = _derived_database_for(element, target)
+    if path is None:
         return None
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size, element, edge)
@@ -323,6 +332,17 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
     return TrainingSet(sf.X[rows], labels[idx], groups, site_ids, sf.augmented[rows], dropped)
 
 
+def training_set_with_derived(sites: list[dict], target: str, prep: Preprocessing,
+                              augmentation: Augmentation | None, derived: list[dict],
+                              computed: SiteFeatures | None = None, weight: float = DERIVED_WEIGHT) -> TrainingSet:
+    """``training_set`` of ``sites`` with the ``derived`` sites (``derived_pool``) counted towards
+    the classes kept and added as training-only rows of ``weight`` (``with_pooled_sites``): how
+    the default models, the demo and the benchmarks train where an element learns derived
+    structures. Without ``derived`` it is ``training_set``."""
+    ts = training_set(sites, target, prep, augmentation, computed, also_counted=derived)
+    return with_pooled_sites(ts, derived, target, prep, augmentation, weight) if derived else ts
+
+
 def with_pooled_sites(ts: TrainingSet, other_sites: list[dict], target: str, prep: Preprocessing,
                       augmentation: Augmentation | None = None, weight: float = 1.0) -> TrainingSet:
     """``ts`` with the site spectra of other absorber elements added as training-only rows.
@@ -496,11 +516,9 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     sites = select_sites(sites, site_domain)
     if not sites:
         raise LarchMotifError(f"none of the {n_all} {element} {edge}-edge sites is in the site domain {site_domain!r}")
-    ts = training_set(sites, target, prep, augmentation, also_counted=derived)
+    ts = training_set_with_derived(sites, target, prep, augmentation, derived)
     if pool_sites:
         ts = with_pooled_sites(ts, pool_sites, target, prep, augmentation, METALLIC_POOL_WEIGHT)
-    if derived:
-        ts = with_pooled_sites(ts, derived, target, prep, augmentation, DERIVED_WEIGHT)
     report: dict = {"target": target, "backend": backend, "element": element, "edge": edge,
                     "site_domain": site_domain,
                     "pooled_metallic": ({"elements": sorted(pool_hashes), "n_sites": len(pool_sites),
