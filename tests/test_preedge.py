@@ -96,3 +96,39 @@ def test_strong_preedge_caps_a_cn6_answer_and_says_why(tmp_path, fe_sites, fe_cn
     assert "preedge_strong" in [f["code"] for f in res["findings"]]
     assert res["cn_confidence"] <= CONFIDENCE_CAP < clean["cn_confidence"]
     assert res["in_domain"] is clean["in_domain"]  # a doubt, not a spectrum outside the domain
+
+
+@pytest.mark.parametrize("height", [0.6, 0.9, 1.2])
+def test_half_step_e0_is_on_the_main_edge_not_on_an_intense_preedge_peak(height):
+    """A chromate's or permanganate's 1s->3d peak reaches above half the edge step; the first
+    crossing of 0.5 lies on it, 10 eV low, and E0 must not."""
+    from larch_motif.spectra import e0_half_step
+
+    e, norm = _edge(peak_height=height)
+    first_crossing = e[np.argmax(norm >= 0.5)]
+    assert first_crossing < E0 - 9
+    assert e0_half_step(e, norm) == pytest.approx(E0, abs=0.3)
+
+
+def test_half_step_e0_of_a_noisy_edge_stays_at_the_edge():
+    from larch_motif.spectra import e0_half_step
+
+    e, norm = _edge(step_eV=0.25)
+    noisy = norm + np.random.default_rng(3).normal(0, 0.02, e.size)
+    assert e0_half_step(e, noisy) == pytest.approx(E0, abs=0.5)
+
+
+def test_an_intense_preedge_peak_leaves_the_features_on_the_main_edge(tmp_path, fe_sites, fe_cn_model):
+    """Through Larch's pre_edge and predict: a peak of 0.9 edge steps moves neither the half-step
+    E0 nor the answer, and the pre-edge reading sees the peak."""
+    model_path, _, _ = fe_cn_model
+    site = next(s for s in fe_sites if s["cn"] == 4)
+    plain, peaked = tmp_path / "plain.dat", tmp_path / "peaked.dat"
+    write_measured_like(plain, site)
+    write_measured_like(peaked, site)
+    _with_preedge(peaked, 0.9)
+    (clean,) = predict(plain, model=model_path, target="cn")
+    (res,) = predict(peaked, model=model_path, target="cn")
+    assert res["e0_half"] == pytest.approx(clean["e0_half"], abs=1.0)
+    assert res["preedge"]["height"] > 0.5
+    assert res["cn"] == clean["cn"] and res["in_domain"] is clean["in_domain"]
