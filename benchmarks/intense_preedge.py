@@ -24,6 +24,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from validation_page import emit, provenance
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--heights", nargs="*", type=float, default=[0.0, 0.3, 0.6, 0.9, 1.2])
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--write", default=None)
+    parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args(argv)
     with open_database(None) as db:
         sites = [dict(s, element=el) for el, _ in db.elements() if el in D0_STATE
