@@ -21,9 +21,10 @@ CODES: dict[str, bool] = {
     "other_element": True,  # E0 far from the model's element and edge
     "short_scan": False,  # answered by a short-scan window's models
     "glitch": False,  # one point off its neighbours
-    "white_line_suppressed": False,
+    "white_line_suppressed": False,  # a white line lower than expected (self-absorption?)
     "preedge_strong": False,  # pre-edge stronger than octahedra give, under a CN-6 answer (confidence capped)
-    "preedge_weak": False,  # pre-edge weaker than tetrahedra give, under a CN-4 answer (Ti, V, Cr)  # a white line lower than expected (self-absorption?)
+    "preedge_weak": False,  # pre-edge weaker than tetrahedra give, under a CN-4 answer (Ti, V, Cr)
+    "energy_in_keV": False,  # energies read as keV, converted to eV
     "error": True,  # the spectrum could not be read or normalized
 }
 

@@ -473,6 +473,11 @@ def e0_half_step(energy: np.ndarray, flat: np.ndarray) -> float:
 SHORT_SCAN_POST_EDGE: dict[str, float] = {"nnorm": 0, "norm1": 20.0}
 
 
+#: Energies all below this are keV (K edges of the bundled elements lie at 4.9-9.7 keV; no
+#: spectrum in eV that the models answer lies below 100 eV): ``normalize`` converts them to eV.
+KEV_BELOW = 100.0
+
+
 def normalize(group, theory: bool = False, short_scan: bool = False) -> None:
     """Normalize a Group in place with Larch's ``pre_edge`` and set ``e0_half`` (eV).
 
@@ -484,6 +489,10 @@ def normalize(group, theory: bool = False, short_scan: bool = False) -> None:
 
     energy, mu = check_spectrum(group.energy, group.mu, getattr(group, "filename", "spectrum"))
     warns = list(getattr(group, "motif_warnings", []))
+    if energy.max() < KEV_BELOW:
+        energy = group.energy = energy * 1000.0
+        found = Finding("energy_in_keV", f"energy read as keV (up to {energy.max() / 1000:.4f}), converted to eV")
+        warns += [] if found in warns else [found]
     if getattr(group, "is_normalized", False):
         group.norm = group.flat = mu
         group.edge_step = 1.0

@@ -140,3 +140,23 @@ def test_mu_from_columns_is_an_array_core():
     assert source == "ln(i0/itrans)" and not normalized
     np.testing.assert_allclose(mu, np.log(2.0))
     np.testing.assert_array_equal(energy, e)
+
+
+def test_energies_in_kev_are_converted_to_ev_and_said(tmp_path, fe_sites, fe_cn_model):
+    """A file whose energy column is in keV (7.1-7.3) gives the answer of the same file in eV,
+    with the finding that says so; before, it failed as 'never crosses half the edge step'."""
+    from conftest import write_measured_like
+
+    from larch_motif.findings import code_of
+    from larch_motif.prediction import predict
+
+    model_path, _, _ = fe_cn_model
+    ev, kev = tmp_path / "ev.dat", tmp_path / "kev.dat"
+    write_measured_like(ev, fe_sites[0])
+    e, mu = np.loadtxt(ev, unpack=True)
+    kev.write_text("# energy_keV mu\n" + "\n".join(f"{a / 1000:.7f} {b:.6f}" for a, b in zip(e, mu)) + "\n")
+    (a,) = predict(ev, model=model_path, target="cn")
+    (b,) = predict(kev, model=model_path, target="cn")
+    assert b["e0_half"] == pytest.approx(a["e0_half"], abs=0.01)
+    assert b["cn"] == a["cn"] and b["cn_probabilities"] == pytest.approx(a["cn_probabilities"], abs=1e-6)
+    assert "energy_in_keV" in [code_of(f) for f in b.findings] and "energy_in_keV" not in [code_of(f) for f in a.findings]
