@@ -159,3 +159,22 @@ def test_glitch_and_self_absorption_are_named_in_the_warnings(tmp_path, fe_sites
     np.savetxt(absorbed, np.column_stack([e, norm / (norm + 0.02)]), header="energy mu")
     (res,) = predict(absorbed, model=path, target="cn")
     assert any("self-absorbed" in w for w in res["warnings"]), res["warnings"]
+
+
+def test_two_wrong_held_out_answers_do_not_set_a_sure_models_confidence_to_zero():
+    """A model right 100 times at p 0.99 and wrong twice at p 0.95: without pseudo-answers the
+    isotonic map says 0 for every answer below 0.95; with them it stays between 0 and p, and the
+    sure answers keep their confidence."""
+    from larch_motif.training import fit_confidence_calibration
+
+    p_max = np.r_[np.full(100, 0.99), 0.95, 0.95]
+    correct = np.r_[np.ones(100, bool), False, False]
+
+    def conf(cal: dict, p: float) -> float:
+        return float(np.interp(p, cal["p_max"], cal["accuracy"]))
+
+    bare = fit_confidence_calibration(p_max, correct, prior_weight=0)
+    assert conf(bare, 0.92) == 0.0
+    cal = fit_confidence_calibration(p_max, correct)
+    assert 0.3 < conf(cal, 0.92) < 0.92 and conf(cal, 0.99) > 0.95
+    assert cal["n"] == 102 and np.all(np.diff(cal["accuracy"]) >= 0)
