@@ -80,17 +80,23 @@ def _with_preedge(path, height: float) -> None:
     path.write_text("# energy_eV mu (raw)\n" + "\n".join(f"{a:.4f} {b:.6f}" for a, b in zip(grp.energy, mu)) + "\n")
 
 
-def test_strong_preedge_caps_a_cn6_answer_and_says_why(tmp_path, fe_sites, fe_cn_model):
-    model_path, _, _ = fe_cn_model
-    site = next(s for s in fe_sites if s["cn"] == 6)
+def _plain_and_peaked(tmp_path, model_path, site: dict, height: float) -> tuple:
+    """The CN answers of a measured-like spectrum of ``site`` without and with a pre-edge peak of
+    ``height`` edge steps (``_with_preedge``)."""
     plain, peaked = tmp_path / "plain.dat", tmp_path / "peaked.dat"
     write_measured_like(plain, site)
     write_measured_like(peaked, site)
-    _with_preedge(peaked, 0.3)
+    _with_preedge(peaked, height)
     (clean,) = predict(plain, model=model_path, target="cn")
+    (res,) = predict(peaked, model=model_path, target="cn")
+    return clean, res
+
+
+def test_strong_preedge_caps_a_cn6_answer_and_says_why(tmp_path, fe_sites, fe_cn_model):
+    model_path, _, _ = fe_cn_model
+    clean, res = _plain_and_peaked(tmp_path, model_path, next(s for s in fe_sites if s["cn"] == 6), 0.3)
     assert clean["preedge"] is not None and clean["preedge"]["height"] < OCTAHEDRAL_MAX_HEIGHT["Fe"]
     assert "preedge_strong" not in [f["code"] for f in clean["findings"]]
-    (res,) = predict(peaked, model=model_path, target="cn")
     assert res["preedge"]["height"] > OCTAHEDRAL_MAX_HEIGHT["Fe"]
     assert res["cn"] == "6"  # the models do not see the pre-edge (their grid starts at E0 - 8 eV)
     assert "preedge_strong" in [f["code"] for f in res["findings"]]
@@ -122,13 +128,7 @@ def test_an_intense_preedge_peak_leaves_the_features_on_the_main_edge(tmp_path, 
     """Through Larch's pre_edge and predict: a peak of 0.9 edge steps moves neither the half-step
     E0 nor the answer, and the pre-edge reading sees the peak."""
     model_path, _, _ = fe_cn_model
-    site = next(s for s in fe_sites if s["cn"] == 4)
-    plain, peaked = tmp_path / "plain.dat", tmp_path / "peaked.dat"
-    write_measured_like(plain, site)
-    write_measured_like(peaked, site)
-    _with_preedge(peaked, 0.9)
-    (clean,) = predict(plain, model=model_path, target="cn")
-    (res,) = predict(peaked, model=model_path, target="cn")
+    clean, res = _plain_and_peaked(tmp_path, model_path, next(s for s in fe_sites if s["cn"] == 4), 0.9)
     assert res["e0_half"] == pytest.approx(clean["e0_half"], abs=1.0)
     assert res["preedge"]["height"] > 0.5
     assert res["cn"] == clean["cn"] and res["in_domain"] is clean["in_domain"]
