@@ -9,7 +9,7 @@ Larch's ``pre_edge_baseline`` (``preedge_peak``; ``larch_reading`` runs Larch's 
 element give, under a CN-6 answer, caps that answer's confidence and adds a finding
 (``preedge_strong``); for Ti, V and Cr, whose tetrahedral pre-edges are many times their
 octahedral ones, a peak weaker than half of that under a CN-4 answer does the same
-(``preedge_weak``).
+(``preedge_weak``), and for Ti a peak within the octahedral range under a CN-5 answer.
 
 The array core is ``preedge_peak`` (energy, normalized mu, E0 in; the reading out);
 ``preedge_findings`` compares a reading with an answer. Nothing here writes a Group.
@@ -36,6 +36,13 @@ OCTAHEDRAL_MAX_HEIGHT: dict[str, float] = {"Ti": 0.35, "V": 0.35, "Cr": 0.2, "Mn
 #: Elements whose tetrahedral pre-edge is so much stronger than the octahedral one that a weak
 #: peak (below half ``OCTAHEDRAL_MAX_HEIGHT``) speaks against CN 4
 STRONG_CONTRAST = ("Ti", "V", "Cr")
+#: Elements whose 5-fold sites (square pyramids, trigonal bipyramids) give a pre-edge above the
+#: octahedral range: a peak within ``OCTAHEDRAL_MAX_HEIGHT`` under a CN-5 answer speaks against it
+#: (Ti: [5] 0.4-0.7, [6] 0.1-0.3 of the edge step, Farges, Brown and Rehr 1997). The Ti models
+#: learn square pyramids from vanadates (``training.DERIVED_MOTIFS``) and call a strongly
+#: off-centred octahedron (PbTiO3) CN 5 on theory (``docs/validation/derived.md``); this is the
+#: measured spectrum's say on that.
+FIVE_FOLD_ABOVE_OCTAHEDRA = ("Ti",)
 #: Calibrated confidence an answer keeps at most when the pre-edge speaks against it
 CONFIDENCE_CAP = 0.5
 #: Energies (eV from the half-step E0) of Larch's baseline fit (``emin``..``elo`` and
@@ -156,6 +163,11 @@ def preedge_findings(peak: PreEdgePeak | None, element: str, cn: object) -> list
                         f"pre-edge peak {peak.height:.3f} of the edge step at E0 {peak.centroid_eV:+.1f} eV: stronger "
                         f"than {element} octahedra give (<= {limit:g}); a site without inversion centre (CN 4 or 5) "
                         f"or a mixture of sites is likely, so CN 6 is doubtful (confidence capped at {CONFIDENCE_CAP:g})")]
+    if cn == 5 and element in FIVE_FOLD_ABOVE_OCTAHEDRA and peak.height <= limit:
+        return [Finding("preedge_weak",
+                        f"pre-edge peak {peak.height:.3f} of the edge step: within what {element} octahedra give "
+                        f"(<= {limit:g}), weaker than its 5-fold sites give, so CN 5 is doubtful "
+                        f"(confidence capped at {CONFIDENCE_CAP:g})")]
     if cn == 4 and element in STRONG_CONTRAST and peak.height < limit / 2:
         return [Finding("preedge_weak",
                         f"pre-edge peak {peak.height:.3f} of the edge step: weaker than {element} tetrahedra give "

@@ -68,6 +68,16 @@ def test_findings_compare_the_reading_with_the_answer():
     assert motif_cn("O:6") == 6 and motif_cn("metallic") is None and motif_cn(None) is None
 
 
+def test_a_ti_peak_in_the_octahedral_range_speaks_against_cn5():
+    """PbTiO3-like: an off-centred octahedron's peak (0.25) under a CN-5 answer; a 5-fold site's
+    (0.55) agrees; elements without the rule say nothing."""
+    octahedral, five_fold = PreEdgePeak(0.25, 0.5, -8.0), PreEdgePeak(0.55, 1.1, -8.0)
+    assert [code_of(f) for f in preedge_findings(octahedral, "Ti", 5)] == ["preedge_weak"]
+    assert [code_of(f) for f in preedge_findings(octahedral, "Ti", motif_cn("S:5"))] == ["preedge_weak"]
+    assert preedge_findings(five_fold, "Ti", 5) == [] and preedge_findings(octahedral, "Ti", 6) == []
+    assert preedge_findings(octahedral, "Fe", 5) == []
+
+
 def _with_preedge(path, height: float) -> None:
     """Add a Gaussian pre-edge peak of ``height`` edge steps, 10 eV below the half step, to a
     file of ``write_measured_like`` (edge step 1.7)."""
