@@ -28,6 +28,7 @@ from larch_motif.errors import LarchMotifError
 from larch_motif.models import REGRESSION_TARGETS, MotifModel, load_model
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
+    CALIBRATION_PRIOR_WEIGHT,
     DEFAULT_BACKEND,
     DEFAULT_SITE_DOMAIN,
     DERIVED_MOTIFS,
@@ -141,6 +142,13 @@ def _pool_facts(element: str, edge: str) -> dict[str, str]:
     return facts
 
 
+#: How a default model is made, beyond the settings and data its name keys: changed where the
+#: training or the cut of the short-scan windows changes, so that no model made the old way
+#: (in a user's cache) is read as one made the new way. ``priorN``: the confidence calibration's
+#: pseudo-answers (``training.CALIBRATION_PRIOR_WEIGHT``); ``cut-main-edge``: ``spectra.cut_scan``.
+TRAINING_TAG = f"cv5-calibrated-prior{CALIBRATION_PRIOR_WEIGHT:g}-tempered-always-cut-main-edge"
+
+
 def default_model_name(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,
                        grid_max_eV: float | None = None) -> str:
     """The file name of a default model: element, edge, target, window, backend and a key of
@@ -151,7 +159,7 @@ def default_model_name(element: str, target: str, edge: str = "K", backend: str 
     prep = preprocessing_for(element, grid_max_eV)
     site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     parts = [db_hash, package_version(), prep.as_dict(), augmentation.as_dict(), backend, site_domain,
-             "cv5-calibrated-tempered-always"]
+             TRAINING_TAG]
     derived_hash = derived_content_hash(element, target, edge)
     if derived_hash:  # the structures derived for its rare motifs (training.derived_pool)
         parts.append({"derived": derived_hash, "weight": DERIVED_WEIGHT, "motifs": DERIVED_MOTIFS[element]})

@@ -40,7 +40,7 @@ class Preprocessing:
         instrument resolution and disorder (Gaussian) and extra core-hole/final-state width
         (Lorentzian). 3.0 and 2.0 eV: FEFF10 without SCF gives white lines much sharper than
         measured ones (chosen with ``benchmarks/measured.py``, see the README).
-    scan_end_eV: where the spectra of a window model end (eV above Larch's E0): theory and
+    scan_end_eV: where the spectra of a window model end (eV above the edge, ``cut_scan``): theory and
         measurement alike are cut there and normalized again as a short scan (``cut_scan``),
         since Larch's ``pre_edge`` fits the post-edge over what a scan covers. ``None``: the
         whole range, normalized once.
@@ -598,10 +598,16 @@ def theory_group(energy_eV: np.ndarray, mu: np.ndarray, prep: Preprocessing, nam
 
 
 def cut_scan(group, scan_end_eV: float, theory: bool = False):
-    """A new Group of a normalized ``group``'s spectrum up to ``group.e0 + scan_end_eV`` (eV),
+    """A new Group of a normalized ``group``'s spectrum up to ``scan_end_eV`` above its edge,
     normalized again as a short scan (``SHORT_SCAN_POST_EDGE``): what a window model sees, of
-    theory and of measurement alike. A group given as normalized is cut, not renormalized."""
-    keep = np.asarray(group.energy, float) <= float(group.e0) + scan_end_eV
+    theory and of measurement alike. A group given as normalized is cut, not renormalized.
+
+    The edge is Larch's E0 (the steepest rise), or the half-step E0 where Larch's lies below it:
+    the steepest rise of a chromate's or vanadate's pre-edge peak (measured, and FEFF10's own for
+    some d0 sites) is 14 eV below the edge, and a cut from there left the window's grid uncovered
+    ("range too short" for a scan to +50 eV answered by the +45 eV window)."""
+    edge_eV = max(float(group.e0), float(getattr(group, "e0_half", group.e0)))
+    keep = np.asarray(group.energy, float) <= edge_eV + scan_end_eV
     cut = _group(energy=np.asarray(group.energy, float)[keep], mu=np.asarray(group.mu, float)[keep],
                  groupname=getattr(group, "groupname", None),
                  is_normalized=bool(getattr(group, "is_normalized", False)),

@@ -142,3 +142,21 @@ def test_an_intense_preedge_peak_leaves_the_features_on_the_main_edge(tmp_path, 
     assert res["e0_half"] == pytest.approx(clean["e0_half"], abs=1.0)
     assert res["preedge"]["height"] > 0.5
     assert res["cn"] == clean["cn"] and res["in_domain"] is clean["in_domain"]
+
+
+def test_a_short_scan_is_cut_from_the_main_edge_not_from_the_preedge_peak():
+    """Larch's E0 (steepest rise) lands on an intense pre-edge peak, 10 eV below the edge; the
+    window's cut must still reach ``scan_end_eV`` above the edge."""
+    from larch import Group
+
+    from larch_motif.spectra import cut_scan, normalize
+
+    e, norm = _edge(step_eV=0.25, peak_height=1.0, start_eV=-150.0)
+    e = np.concatenate([e, np.arange(e[-1] + 0.25, E0 + 150, 0.25)])
+    norm = np.concatenate([norm, 0.5 + np.arctan((e[norm.size:] - E0) / 1.0) / np.pi])
+    grp = Group(energy=e, mu=0.2 + 1.7 * norm)
+    normalize(grp)
+    assert grp.e0 < grp.e0_half - 6  # Larch's E0 is on the peak's flank
+    cut = cut_scan(grp, 45.0)
+    assert cut.energy[-1] >= grp.e0_half + 44.5
+    assert cut.e0_half == pytest.approx(grp.e0_half, abs=0.5)
