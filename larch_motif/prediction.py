@@ -372,7 +372,8 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
             if doubts:
                 conf = min(float(conf), CONFIDENCE_CAP)
                 res["warnings"].extend(f for f in doubts if f not in res["warnings"])
-            res[f"{name}_confidence"] = round(float(conf), 4)
+            conf = round(float(conf), 4)  # judged as shown: a min_confidence equal to it keeps the answer
+            res[f"{name}_confidence"] = conf
             if min_confidence is not None and conf < min_confidence:
                 top = np.argsort(p)[::-1][:2]
                 res[f"{name}_top2"] = [[m.classes[int(k)], round(float(p[k]), 4)] for k in top]
