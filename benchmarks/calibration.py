@@ -33,6 +33,7 @@ from larch_motif.database import open_database
 from larch_motif.models import temper
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
+    CALIBRATION_PRIOR_WEIGHT,
     DEFAULT_BACKEND,
     augmentation_for,
     cross_validate,
@@ -41,6 +42,23 @@ from larch_motif.training import (
     select_sites,
     training_set,
 )
+
+
+def held_out_groups(ts, predictions: dict) -> np.ndarray:
+    """The CV group (mineral) of each held-out answer of ``cross_validate``'s ``predictions``."""
+    group_of = dict(zip(ts.site_ids, ts.groups))
+    return np.array([group_of[s] for s in predictions["site_id"]])
+
+
+def out_of_sample_confidence(p_max: np.ndarray, correct: np.ndarray, groups: np.ndarray,
+                             prior_weight: float = CALIBRATION_PRIOR_WEIGHT) -> np.ndarray:
+    """The calibrated confidence of each held-out answer, the calibration fitted on the answers
+    of the other four fifths of the groups (``GroupKFold(5)``)."""
+    conf = np.empty_like(p_max, dtype=float)
+    for fit, apply in GroupKFold(5).split(p_max, correct, groups):
+        cal = fit_confidence_calibration(p_max[fit], correct[fit], prior_weight=prior_weight)
+        conf[apply] = np.interp(p_max[apply], cal["p_max"], cal["accuracy"])
+    return conf
 
 
 def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
@@ -74,13 +92,11 @@ def main() -> int:
         res = cross_validate(ts, args.backend, 5, return_predictions=True)["predictions"]
         p_max = np.array(res["probability"])
         correct = (np.array(res["true"]) == np.array(res["predicted"])).astype(float)
-        group_of = dict(zip(ts.site_ids, ts.groups))
-        groups = np.array([group_of[s] for s in res["site_id"]])
+        groups = held_out_groups(ts, res)
         proba, truth = np.array(res["probabilities"]), np.array(res["true"])
-        calibrated, tempered = np.empty_like(p_max), np.empty_like(p_max)
+        calibrated = out_of_sample_confidence(p_max, correct, groups)
+        tempered = np.empty_like(p_max)
         for fit, apply in GroupKFold(5).split(p_max, correct, groups):
-            cal = fit_confidence_calibration(p_max[fit], correct[fit])
-            calibrated[apply] = np.interp(p_max[apply], cal["p_max"], cal["accuracy"])
             tempered[apply] = temper(proba[apply], fit_temperature(proba[fit], res["labels"], truth[fit])).max(axis=1)
         abstain = {}
         for level in (0.6, 0.8, 0.9):

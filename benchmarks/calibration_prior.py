@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from calibration import ece
-from sklearn.model_selection import GroupKFold
+from calibration import ece, held_out_groups, out_of_sample_confidence
 from validation_page import emit, provenance
 
 from larch_motif.database import open_database
@@ -38,7 +37,6 @@ from larch_motif.training import (
     CALIBRATION_PRIOR_WEIGHT,
     augmentation_for,
     cross_validate,
-    fit_confidence_calibration,
     select_sites,
     training_set,
 )
@@ -48,10 +46,7 @@ TARGETS = ("cn", "motif", "metallic")
 
 def scores(p_max: np.ndarray, correct: np.ndarray, groups: np.ndarray, weight: float) -> dict:
     """Out-of-sample calibration scores of one prior weight."""
-    conf = np.empty_like(p_max)
-    for fit, apply in GroupKFold(5).split(p_max, correct, groups):
-        cal = fit_confidence_calibration(p_max[fit], correct[fit], prior_weight=weight)
-        conf[apply] = np.interp(p_max[apply], cal["p_max"], cal["accuracy"])
+    conf = out_of_sample_confidence(p_max, correct, groups, weight)
     return {"ece": round(ece(conf, correct), 4),
             "wrong_at_0.9": int(((conf >= 0.9) & ~correct).sum()),
             "sure_right_below_0.5": int(((p_max >= 0.8) & correct & (conf < 0.5)).sum())}
@@ -81,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                     pred = res["predictions"]
                     p_max = np.array(pred["probability"], float)
                     correct = np.array(pred["true"]) == np.array(pred["predicted"])
-                    base = ~np.asarray(ts.augmented)
-                    group_of = dict(zip(np.asarray(ts.site_ids)[base], np.asarray(ts.groups)[base]))
-                    groups = np.array([group_of[s] for s in pred["site_id"]])
+                    groups = held_out_groups(ts, pred)
                     rows.append({"element": element, "target": target, "backend": backend, "n": int(p_max.size),
                                  **{f"{w:g}": scores(p_max, correct, groups, w) for w in args.weights}})
             print(f"{element}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
