@@ -492,7 +492,8 @@ def normalize(group, theory: bool = False, short_scan: bool = False) -> None:
     if energy.max() < KEV_BELOW:
         energy = group.energy = energy * 1000.0
         found = Finding("energy_in_keV", f"energy read as keV (up to {energy.max() / 1000:.4f}), converted to eV")
-        warns += [] if found in warns else [found]
+        if found not in warns:
+            warns.append(found)
     if getattr(group, "is_normalized", False):
         group.norm = group.flat = mu
         group.edge_step = 1.0
@@ -606,7 +607,7 @@ def cut_scan(group, scan_end_eV: float, theory: bool = False):
     the steepest rise of a chromate's or vanadate's pre-edge peak (measured, and FEFF10's own for
     some d0 sites) is 14 eV below the edge, and a cut from there left the window's grid uncovered
     ("range too short" for a scan to +50 eV answered by the +45 eV window)."""
-    edge_eV = max(float(group.e0), float(getattr(group, "e0_half", group.e0)))
+    edge_eV = max(float(group.e0), float(group.e0_half))
     keep = np.asarray(group.energy, float) <= edge_eV + scan_end_eV
     cut = _group(energy=np.asarray(group.energy, float)[keep], mu=np.asarray(group.mu, float)[keep],
                  groupname=getattr(group, "groupname", None),

@@ -612,7 +612,7 @@ def fit_confidence_calibration(p_max: np.ndarray, correct: np.ndarray,
     n_answers = int(p_max.size)
     weight = np.ones_like(p_max)
     if prior_weight > 0:
-        prior = np.linspace(min(0.5, float(p_max.min(initial=0.5))), 1.0, CALIBRATION_PRIOR_POINTS)
+        prior = np.linspace(float(p_max.min(initial=0.5)), 1.0, CALIBRATION_PRIOR_POINTS)
         p_max, correct = np.concatenate([p_max, prior]), np.concatenate([correct, prior])
         weight = np.concatenate([weight, np.full(prior.size, prior_weight / prior.size)])
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p_max, correct, sample_weight=weight)
