@@ -316,7 +316,8 @@ def training_set(sites: list[dict], target: str, prep: Preprocessing,
     labels = np.array([site_label(s, target) for s in sites])
     extra = [site_label(s, target) for s in also_counted]
     classes, counts = np.unique(np.concatenate([labels, extra]) if extra else labels, return_counts=True)
-    classes, counts = classes[np.isin(classes, labels)], counts[np.isin(classes, labels)]
+    own = np.isin(classes, labels)  # derived sites count only towards the element's own classes
+    classes, counts = classes[own], counts[own]
     # a database with one large class (Ni: CN 6) keeps its rare classes down to 2 sites, so
     # that the model can still say "not CN 6"
     min_sites = MIN_CLASS_SITES if (counts >= MIN_CLASS_SITES).sum() >= 2 else 2
@@ -590,7 +591,7 @@ def fit_temperature(probabilities: np.ndarray, labels: list[str], truth: np.ndar
 
 #: Held-out answers' worth of pseudo-answers that pull the isotonic confidence toward the
 #: model's own top probability where held-out answers are few: spread evenly over the top
-#: probabilities from ``1 / n_classes`` (at most 0.5) to 1, each right with the chance it states.
+#: probabilities from the lowest held-out one (at most 0.5) to 1, each right with the chance it states.
 #: Without them, the two or three held-out answers below a very sure model's usual probability
 #: set the confidence there: xgboost's Cr CN model gave measured CrO2 (right, p 0.92) confidence
 #: 0.00, and an rf metallic model jumped from 0 to 1 at p 0.6 (``benchmarks/calibration_prior.py``).
