@@ -19,7 +19,8 @@ augmentation (which the transfer to measurements needs) costs on theory.
 
 Every method sees the features of the element's default models (``spectra.preprocessing_for``);
 ``--grid-max-eV`` sets the upper end of the feature grid (eV above E0) instead, for every
-element and method, to compare representations on the same folds.
+element and method, to compare representations on the same folds; ``--grid-min-eV`` its lower
+end (eV relative to E0, e.g. -12 to take in the 1s->3d pre-edge).
 
 ``--derivative`` appends d(norm)/dE on the same grid to the features of every method (as the
 short-scan window models do), to compare that representation on the same folds.
@@ -32,7 +33,7 @@ sites, moving one mineral to another fold moves a score by a site or two, so a l
 holds in most repeats says more than one that holds in one assignment.
 
     .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--no-augmentation]
-        [--grid-max-eV 100] [--derivative] [--repeats 5] [--json]
+        [--grid-max-eV 100] [--grid-min-eV -12] [--derivative] [--repeats 5] [--json]
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def main() -> int:
                         help="train on the unaugmented spectra only (what augmentation costs on theory)")
     parser.add_argument("--grid-max-eV", type=float, default=None,
                         help="upper end of the feature grid (eV above E0); default: the element's default")
+    parser.add_argument("--grid-min-eV", type=float, default=None,
+                        help="lower end of the feature grid (eV relative to E0); default: the element's default")
     parser.add_argument("--derivative", action="store_true",
                         help="append d(norm)/dE to every method's features (Preprocessing.derivative)")
     parser.add_argument("--repeats", type=int, default=1,
@@ -88,8 +91,11 @@ def main() -> int:
         prep = preprocessing_for(el) if args.grid_max_eV is None else Preprocessing(grid_max_eV=args.grid_max_eV)
         if args.derivative:
             prep = dataclasses.replace(prep, derivative=True)
+        if args.grid_min_eV is not None:
+            prep = dataclasses.replace(prep, grid_min_eV=args.grid_min_eV)
         computed = site_features(sites[el], prep, augmentation)
         table[el]["grid_max_eV"] = prep.grid_max_eV
+        table[el]["grid_min_eV"] = prep.grid_min_eV
         for target in ("cn", "motif"):
             derived = derived_pool(el, target)[0]  # as the default models train (training.DERIVED_ELEMENTS)
             runs = [compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed,
@@ -125,7 +131,8 @@ def main() -> int:
              f"means over {args.repeats} shuffled assignments of groups to folds (seeds 0-{args.repeats - 1})")
     out(f"\ncells: accuracy (balanced accuracy; mean Brier score / tempered out of sample), grouped {args.cv}-fold CV by "
           f"{args.group_by} ({groups} groups), {folds}; grid to "
-          + ", ".join(f"{el} +{table[el]['grid_max_eV']:.0f}" for el in elements) + " eV above E0")
+          + ", ".join(f"{el} {table[el]['grid_min_eV']:+.0f} to +{table[el]['grid_max_eV']:.0f}" for el in elements)
+          + " eV around E0")
     if args.repeats > 1:
         baselines = [m for m in methods if m.startswith("baseline:")]
         out("\n| element | target | backend | " + " | ".join(

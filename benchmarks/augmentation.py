@@ -12,7 +12,9 @@ Variants (``--variants``), each the augmentation of ``training.augmentation_for`
   (the ranges up to commit 65200f0);
 - ``sharp``: broadening from Gaussian 0.5, Lorentzian 0.3 eV (sharper measurements: HERFD, a
   Si(311) monochromator), stretch from 1.0;
-- ``after``: as ``sharp``, the stretch from 0.85 (measured features nearer E0 than theory's).
+- ``after``: as ``sharp``, the stretch from 0.85 (measured features nearer E0 than theory's);
+- ``copiesN`` (``copies4``, ``copies10``, ...): the default augmentation with N perturbed copies
+  of each training spectrum.
 
     .venv/bin/python benchmarks/augmentation.py [--elements Zn Fe] [--repeats 3] [--write PAGE]
 """
@@ -60,7 +62,9 @@ def variant(name: str, calculation: dict | None):
     if name == "after":
         return dataclasses.replace(base, gaussian_fwhm_eV=(0.5, 5.0), lorentzian_fwhm_eV=(0.3, 4.0),
                                    energy_stretch=(0.85, high))
-    raise SystemExit(f"unknown variant {name!r} (before, sharp, after)")
+    if name.startswith("copies") and name[6:].isdigit():
+        return dataclasses.replace(base, copies=int(name[6:]))
+    raise SystemExit(f"unknown variant {name!r} (before, sharp, after, copiesN)")
 
 
 def measured_files(element: str, folders: list[Path]) -> list[tuple[Path, dict]]:

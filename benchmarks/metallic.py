@@ -15,7 +15,7 @@ is held out with every element it holds): ``default`` as the default models do
 other element's metallic sites) or ``all`` (every other element's sites).
 
     .venv/bin/python benchmarks/metallic.py [--elements Fe Zn] [--repeats 5] [--pool default]
-        [--backends lightgbm] [--write docs/validation/metallic.md] [--json]
+        [--backends lightgbm] [--grid-min-eV -12] [--write docs/validation/metallic.md] [--json]
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def main() -> int:
                              "default: training.METALLIC_POOL_WEIGHT for neighbours, else 1)")
     parser.add_argument("--derivative", action="store_true",
                         help="append d(norm)/dE to the features (Preprocessing.derivative)")
+    parser.add_argument("--grid-min-eV", type=float, default=None,
+                        help="lower end of the feature grid (eV relative to E0; default: the element's)")
     parser.add_argument("--write", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -81,6 +83,8 @@ def main() -> int:
         prep = preprocessing_for(el)
         if args.derivative:
             prep = dataclasses.replace(prep, derivative=True)
+        if args.grid_min_eV is not None:
+            prep = dataclasses.replace(prep, grid_min_eV=args.grid_min_eV)
         ts = training_set(sites[el], "metallic", prep, augmentation[el])
         pooled_from = pooled_elements(el, loaded, args.pool)
         if pooled_from:
