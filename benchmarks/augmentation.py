@@ -148,7 +148,8 @@ def main() -> int:
              f"{args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1}); metallic on the "
              "anion+metallic sites. Variants: `before` Gaussian 1.5-5.0 eV, Lorentzian 1.0-4.0 eV FWHM, energy "
              "stretch 1.0 to the element's upper end (1.15 with SCF, 1.4 without); `sharp` the broadening from "
-             "0.5 / 0.3 eV; `after` that and the stretch from 0.85.", "",
+             "0.5 / 0.3 eV; `after` that and the stretch from 0.85; `copiesN` the default augmentation with N "
+             "perturbed copies of each training spectrum (the default models: 4).", "",
              "| element | variant | CN | motif | metallic | sites (CN, motif, metallic) | seconds |",
              "|---|---|---|---|---|---|---|"]
     for r in cv_rows:
