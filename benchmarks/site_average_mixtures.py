@@ -8,7 +8,8 @@ by at least 0.5, mixed on the absolute FEFF10 energy axis (which keeps the chemi
 Mn3+, Mn4+ oxides have median half-step E0 6548.0, 6550.7, 6553.2 eV) with a weight w drawn in
 0.2-0.8, labelled w CN_A + (1 - w) CN_B. Grouped 5-fold CV by mineral (3 assignments): a mixture
 is a training row of a fold only where both its parents' minerals are; scores on the real
-compounds only. Then models trained on every row answer the measured mixed file of the element.
+compounds only. Then models trained on every row answer the element's measured mixed compounds
+(``kind`` mixed in the ``labels.json`` of ``measured.DEFAULT_DATA``).
 
     .venv/bin/python benchmarks/site_average_mixtures.py Mn [--per-compound 2]
 """
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
+from augmentation import measured_files
+from measured import DEFAULT_DATA
 
 from larch_motif.database import open_database
 from larch_motif.labels import cv_group
@@ -32,12 +34,6 @@ from larch_motif.training import (
     select_compounds,
     site_features,
 )
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MEASURED = {"Mn": [("experimental", "Mn_Mn3O4.dat", 5.33)],
-            "Fe": [("xaslib", "Hansel2001_magnetite_xanes_001.xdi", 5.33)],
-            "Zn": [("xaslib", "Chorover13BM_Zn_hopeite_rt_01.xdi", 4.67)],
-            "Cu": [("xaslib", "CuS_covellite_13K_01.xdi", 3.67)]}
 
 
 def mixtures(compounds: list[dict], ligands: dict[str, str], n: int, rng: np.random.Generator) -> list[dict]:
@@ -81,12 +77,12 @@ def main() -> int:
     real = sf.site_index < len(compounds)
     groups = np.array([cv_group(rows[k]) if r else "mixture" for k, r in zip(sf.site_index, real)])
     measured = []
-    for folder, name, truth in MEASURED.get(el, []):
-        if (DATA / folder / name).is_file():
-            grp = read_spectrum(DATA / folder / name)
+    for path, lab in measured_files(el, [f for f in DEFAULT_DATA if (f / "labels.json").is_file()]):
+        if lab["kind"] == "mixed" and path.is_file():
+            grp = read_spectrum(path, normalized=bool(lab.get("normalized")))
             grp.motif_warnings = []
             normalize(grp)
-            measured.append((name, truth, features(grp, prep)[None, :]))
+            measured.append((path.name, lab["cn_site_average"], features(grp, prep)[None, :]))
     for use in (False, True):
         errors, mixed = [], []
         rows_real = np.where(real)[0]
