@@ -29,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from hyperparameters import SETS
 from validation_page import emit, provenance
 
 from larch_motif.database import open_database
@@ -65,6 +66,9 @@ def main() -> int:
                         help="append d(norm)/dE to the features (Preprocessing.derivative)")
     parser.add_argument("--grid-min-eV", type=float, default=None,
                         help="lower end of the feature grid (eV relative to E0; default: the element's)")
+    parser.add_argument("--params", default="default", choices=list(SETS),
+                        help="hyper-parameter set of benchmarks/hyperparameters.py laid over the backend's defaults")
+    parser.add_argument("--seed0", type=int, default=0, help="first fold seed (the validation pages use 0..)")
     parser.add_argument("--write", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -102,8 +106,9 @@ def main() -> int:
             continue
         for backend in args.backends:
             accuracy, missed, confusion = [], Counter(), Counter()
-            for seed in range(args.repeats):
-                res = cross_validate(ts, backend, fold_seed=seed, return_predictions=True)
+            for seed in range(args.seed0, args.seed0 + args.repeats):
+                res = cross_validate(ts, backend, fold_seed=seed, return_predictions=True,
+                                     backend_params=SETS[args.params])
                 accuracy.append(res["accuracy"])
                 pred = res["predictions"]
                 for site_id, true, got in zip(pred["site_id"], pred["true"], pred["predicted"]):
@@ -146,7 +151,9 @@ POOL_TEXT = {"metallic": "the other elements' metallic sites", "all": "the other
 def render(table: dict, args: argparse.Namespace) -> str:
     lines = ["# The metallic detector on theory", "",
              provenance() + f": grouped 5-fold CV by mineral, {args.repeats} assignments of minerals to "
-             "folds; the sites of the anion+metallic domain"
+             f"folds (seeds {args.seed0}-{args.seed0 + args.repeats - 1})"
+             + ("" if args.params == "default" else f", backend parameters {SETS[args.params]} over the defaults")
+             + "; the sites of the anion+metallic domain"
              + ("" if args.pool == "none" else f", with {POOL_TEXT[args.pool]} "
                 f"as training-only rows (never scored) of weight {args.pool_weight:g}") + ". Errors are summed over the assignments "
              "(each site is answered once per assignment).", "",

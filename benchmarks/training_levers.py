@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from hyperparameters import SETS
 from sklearn.metrics import balanced_accuracy_score
 from validation_page import emit, provenance
 
@@ -92,7 +93,8 @@ def principal_scores(X_ref: np.ndarray, *Xs: np.ndarray, k: int = PCA_COMPONENTS
     return [(X - mean) @ vt[:k].T for X in Xs]
 
 
-def fit_predict(variant: str, backend: str, ts, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+def fit_predict(variant: str, backend: str, ts, train: np.ndarray, test: np.ndarray,
+                params: dict | None = None) -> np.ndarray:
     """Fit ``backend`` with ``variant`` on the rows ``train`` of ``ts``; the answers for ``test``."""
     X_train, X_test = ts.X[train], ts.X[test]
     ref = train[~ts.augmented[train]]  # the fold's unaugmented training spectra
@@ -109,9 +111,9 @@ def fit_predict(variant: str, backend: str, ts, train: np.ndarray, test: np.ndar
     if variant.endswith("sqrt"):
         _, codes, counts = np.unique(ts.y[train], return_inverse=True, return_counts=True)
         w = np.sqrt(counts.max() / counts)[codes]
-        clf = MotifClassifier(backend, class_weight=None).fit(X_train, ts.y[train], sample_weight=w / w.mean())
+        clf = MotifClassifier(backend, params, class_weight=None).fit(X_train, ts.y[train], sample_weight=w / w.mean())
     else:
-        clf = MotifClassifier(backend).fit(X_train, ts.y[train])
+        clf = MotifClassifier(backend, params).fit(X_train, ts.y[train])
     return clf.predict(X_test)
 
 
@@ -120,9 +122,15 @@ def main() -> int:
     parser.add_argument("--elements", nargs="*", default=None, help="default: all bundled")
     parser.add_argument("--repeats", type=int, default=5, help="shuffled fold assignments (seeds 0..N-1)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--backends", nargs="*", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--params", default="default", choices=list(SETS),
+                        help="hyper-parameter set of benchmarks/hyperparameters.py laid over each backend's defaults")
+    parser.add_argument("--seed0", type=int, default=0, help="first fold seed")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
+    params = SETS[args.params]
+    seeds = range(args.seed0, args.seed0 + args.repeats)
     with open_database(None) as store:
         elements = args.elements or [el for el, _ in store.elements()]
         data = {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
@@ -139,22 +147,22 @@ def main() -> int:
             ts = training_set(sites, target, prep, augmentation, computed)
             ts_d = None if computed_d is None else training_set(sites, target, prep_d, augmentation, computed_d)
             cell = scores.setdefault(f"{el} {target}", {})
-            for seed in range(args.repeats):
+            for seed in seeds:
                 # the default weighting and the nearest reference: the library's own grouped CV
                 library = {"nearest reference": cross_validate(ts, "nearest", estimator=NearestReferenceBaseline(),
                                                               fold_seed=seed)}
-                library.update({f"{b} balanced": cross_validate(ts, b, fold_seed=seed)
-                               for b in BACKENDS if "balanced" in args.variants})
-                library.update({f"{b} derivative": cross_validate(ts_d, b, fold_seed=seed)
-                               for b in BACKENDS if ts_d is not None})
+                library.update({f"{b} balanced": cross_validate(ts, b, fold_seed=seed, backend_params=params)
+                               for b in args.backends if "balanced" in args.variants})
+                library.update({f"{b} derivative": cross_validate(ts_d, b, fold_seed=seed, backend_params=params)
+                               for b in args.backends if ts_d is not None})
                 for name, res in library.items():
                     cell.setdefault(name, []).append((res["accuracy"], res["balanced_accuracy"]))
                 folds = grouped_folds(ts.groups, ts.augmented, fold_seed=seed)  # the same folds
                 truth = np.concatenate([ts.y[te] for _, te in folds])
-                for backend in BACKENDS:
+                for backend in args.backends:
                     for v in args.variants:
                         if v not in ("balanced", "derivative"):
-                            pred = np.concatenate([fit_predict(v, backend, ts, tr, te) for tr, te in folds])
+                            pred = np.concatenate([fit_predict(v, backend, ts, tr, te, params) for tr, te in folds])
                             cell.setdefault(f"{backend} {v}", []).append(
                                 (float(np.mean(pred == truth)), float(balanced_accuracy_score(truth, pred))))
         print(f"{el}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
@@ -167,18 +175,19 @@ def main() -> int:
     for c, by in means.items():
         el, target = c.split()
         nn = by["nearest reference"]
-        for backend in BACKENDS:
+        for backend in args.backends:
             lines.append(f"| {el} | {target} | {backend} | {nn[0]:.3f} ({nn[1]:.2f}) | " + " | ".join(
                 f"{by[f'{backend} {v}'][0]:.3f} ({by[f'{backend} {v}'][1]:.2f})" for v in args.variants) + " |")
     summary = [f"| backend | variant | summed accuracy, {len(means)} cells | cells ahead of the nearest reference |",
                "|---|---|---|---|"]
-    for backend in BACKENDS:
+    for backend in args.backends:
         for v in args.variants:
             acc = [by[f"{backend} {v}"][0] for by in means.values()]
             ahead = sum(by[f"{backend} {v}"][0] > by["nearest reference"][0] + 1e-9 for by in means.values())
             summary.append(f"| {backend} | {v} | {sum(acc):.3f} | {ahead} of {len(acc)} |")
-    legend = (f"means over {args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1}): "
-              "accuracy (balanced accuracy)")
+    legend = (f"means over {args.repeats} assignments of minerals to folds (seeds {seeds[0]}-{seeds[-1]}): "
+              "accuracy (balanced accuracy)"
+              + ("" if args.params == "default" else f"; backend parameters {params} over the defaults"))
     if args.write is None:
         print("\n".join(lines) + f"\n\n{legend}\n\n" + "\n".join(summary))
         return 0
