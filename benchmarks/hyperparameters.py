@@ -1,6 +1,7 @@
 """Backend hyper-parameters measured against the nearest reference on the theory table's CV.
 
-The bundled models use each backend's ``defaults`` (``larch_motif/plugins/*_backend.py``),
+The bundled models use each backend's ``defaults`` (``larch_motif/plugins/*_backend.py``; LightGBM's
+classifiers also its ``classifier_defaults``),
 set once by hand and never measured against alternatives. This script runs the repeated
 grouped CV of ``benchmarks/accuracy.py`` (5-fold by mineral, augmented training rows,
 unaugmented test spectra, each element on its default grid) with named parameter sets laid
@@ -34,6 +35,7 @@ from larch_motif.baselines import NearestReferenceBaseline
 from larch_motif.database import open_database
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
+    SHAPE_COMPONENTS,
     augmentation_for,
     cross_validate,
     select_sites,
@@ -44,6 +46,9 @@ from larch_motif.training import (
 #: Parameter sets laid over the backend's defaults (keys are the backend's own names).
 SETS: dict[str, dict] = {
     "default": {},
+    # the LightGBM classifiers before the shape features ("shape_components": MotifClassifier's, not the backend's)
+    "before": {"extra_trees": False, "n_estimators": 300, "shape_components": 0},
+    "no_shape": {"shape_components": 0},
     "trees600": {"n_estimators": 600},
     "lr0.1": {"learning_rate": 0.1},
     "col0.2": {"colsample_bytree": 0.2},
@@ -70,6 +75,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="shuffled fold assignments")
     parser.add_argument("--seed0", type=int, default=100, help="first fold seed (the theory table uses 0-19)")
     parser.add_argument("--derivative", action="store_true", help="features: the grid with d(norm)/dE appended")
+    parser.add_argument("--shape-components", type=int, default=SHAPE_COMPONENTS,
+                        help="whole-spectrum shape features (MotifClassifier.shape_components; 0: the grid "
+                             "alone) where a set does not say")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
     seeds = range(args.seed0, args.seed0 + args.repeats)
@@ -92,7 +100,10 @@ def main() -> int:
                 res = cross_validate(ts, "nearest", estimator=NearestReferenceBaseline(), fold_seed=seed)
                 cell.setdefault("nearest reference", []).append((res["accuracy"], res["balanced_accuracy"]))
                 for name in args.sets:
-                    res = cross_validate(ts, args.backend, backend_params=SETS[name], fold_seed=seed)
+                    params = dict(SETS[name])
+                    shape = params.pop("shape_components", args.shape_components)
+                    res = cross_validate(ts, args.backend, backend_params=params, fold_seed=seed,
+                                         shape_components=shape)
                     cell.setdefault(name, []).append((res["accuracy"], res["balanced_accuracy"]))
         print(f"{el}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     means = {c: {n: np.mean(v, axis=0) for n, v in by.items()} for c, by in scores.items()}
@@ -109,7 +120,8 @@ def main() -> int:
         ahead = sum(by[s][0] > by["nearest reference"][0] + 1e-9 for by in means.values())
         worse = sum(by[s][0] < by["default"][0] - 0.01 for by in means.values()) if "default" in args.sets else "-"
         summary.append(f"| {s} | `{SETS[s] or 'defaults'}` | {sum(acc):.3f} | {ahead} of {len(acc)} | {worse} |")
-    legend = (f"{args.backend}{' on the grid with d(norm)/dE appended' if args.derivative else ''}; "
+    legend = (f"{args.backend}{' on the grid with d(norm)/dE appended' if args.derivative else ''}, "
+              f"{args.shape_components} shape components unless a set says; "
               f"means over {args.repeats} assignments of minerals to folds (seeds {seeds[0]}-{seeds[-1]}): "
               "accuracy (balanced accuracy)")
     if args.write is None:

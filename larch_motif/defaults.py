@@ -35,6 +35,7 @@ from larch_motif.training import (
     DERIVED_WEIGHT,
     METALLIC_POOL_ELEMENTS,
     METALLIC_POOL_WEIGHT,
+    SHAPE_COMPONENTS,
     SITE_DOMAIN_BY_TARGET,
     Augmentation,
     Progress,
@@ -145,8 +146,11 @@ def _pool_facts(element: str, edge: str) -> dict[str, str]:
 #: How a default model is made, beyond the settings and data its name keys: changed where the
 #: training or the cut of the short-scan windows changes, so that no model made the old way
 #: (in a user's cache) is read as one made the new way. ``priorN``: the confidence calibration's
-#: pseudo-answers (``training.CALIBRATION_PRIOR_WEIGHT``); ``cut-main-edge``: ``spectra.cut_scan``.
-TRAINING_TAG = f"cv5-calibrated-prior{CALIBRATION_PRIOR_WEIGHT:g}-tempered-always-cut-main-edge"
+#: pseudo-answers (``training.CALIBRATION_PRIOR_WEIGHT``); ``cut-main-edge``: ``spectra.cut_scan``;
+#: ``shapeN``: ``training.SHAPE_COMPONENTS``; ``extra600``: LightGBM's ``classifier_defaults``;
+#: ``weighted``: the final fit weighs pooled and derived rows as the CV folds do.
+TRAINING_TAG = (f"cv5-calibrated-prior{CALIBRATION_PRIOR_WEIGHT:g}-tempered-always-cut-main-edge"
+                f"-shape{SHAPE_COMPONENTS}-extra600-weighted")
 
 
 def default_model_name(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,

@@ -55,9 +55,25 @@ def tree_explainer(model: MotifModel):
 
 def raw_output(model: MotifModel, X: np.ndarray) -> np.ndarray:
     """The model's own output per class, (n, n_classes), in its output space."""
-    out = backend_raw_output(model.classifier.backend_, model.classifier.estimator_, np.asarray(X, float))
+    clf = model.classifier
+    out = backend_raw_output(clf.backend_, clf.estimator_, clf.expand(np.asarray(X, float)))
     out = np.asarray(out, float)
     return np.column_stack([-out, out]) if out.ndim == 1 else out
+
+
+def _grid_shap(model: MotifModel, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TreeSHAP values of rows X (n, n_features, n_classes) on the energy grid, and the expected
+    value per class: the shape scores' values (``MotifClassifier.shape_components``) carried
+    back onto the grid by ``MotifClassifier.fold_shape``, so they still add up to the output."""
+    explainer = tree_explainer(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = np.asarray(explainer.shap_values(model.classifier.expand(X)))
+    expected = np.atleast_1d(np.asarray(explainer.expected_value, float))
+    if values.ndim == 2:  # binary margin models: one column for class 1
+        values = np.stack([-values, values], axis=-1)
+        expected = np.array([-expected[0], expected[0]])
+    return model.classifier.fold_shape(values, X), expected
 
 
 def shap_values(model: MotifModel, X: np.ndarray, class_name: str | None = None) -> dict:
@@ -66,14 +82,7 @@ def shap_values(model: MotifModel, X: np.ndarray, class_name: str | None = None)
     Returns ``class_index`` (n,), ``values`` (n, n_features), ``expected`` (n,), ``output`` (n,).
     """
     X = np.atleast_2d(np.asarray(X, float))
-    explainer = tree_explainer(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        values = np.asarray(explainer.shap_values(X))
-    expected = np.atleast_1d(np.asarray(explainer.expected_value, float))
-    if values.ndim == 2:  # binary margin models: one column for class 1
-        values = np.stack([-values, values], axis=-1)
-        expected = np.array([-expected[0], expected[0]])
+    values, expected = _grid_shap(model, X)
     output = raw_output(model, X)
     if class_name is None:
         index = output.argmax(axis=1)
@@ -245,11 +254,7 @@ def explain_model(model: str | os.PathLike | MotifModel, X: np.ndarray | None = 
     X = m.training_features if X is None else np.atleast_2d(np.asarray(X, float))
     if X.shape[0] > max_samples:
         X = X[np.random.default_rng(seed).choice(X.shape[0], max_samples, replace=False)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        values = np.asarray(tree_explainer(m).shap_values(X))
-    if values.ndim == 2:
-        values = np.stack([-values, values], axis=-1)
+    values, _ = _grid_shap(m, X)
     energy = m.preprocessing.feature_energies()
     mean_abs = np.abs(values).mean(axis=0)  # (n_features, n_classes)
     per_class, summary = {}, {}
@@ -266,7 +271,8 @@ def explain_model(model: str | os.PathLike | MotifModel, X: np.ndarray | None = 
     return ModelExplanation(target=m.target, element=m.element, n_spectra=int(X.shape[0]),
                             output_space=m.classifier.backend_.output_space, energy=energy.tolist(),
                             classes=per_class,
-                            impurity_importance=None if importance is None else np.asarray(importance, float).tolist(),
+                            impurity_importance=None if importance is None
+                            else m.classifier.fold_importance(importance).tolist(),
                             summary=summary, shap_array=values, X=X)
 
 

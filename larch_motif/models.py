@@ -129,19 +129,81 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
     backend_params: hyper-parameters passed to the backend's estimator.
     class_weight: ``'balanced'`` weighs classes inversely to their frequency, or ``None``.
     random_state: seed of the backend estimator.
+    shape_components: number of whole-spectrum shape features appended to the grid: the scores
+        of the spectrum on the first principal components of the training spectra (fitted in
+        ``fit``; 0: the grid alone). A split on one score follows a shape over the whole grid,
+        as the nearest reference's cosine does; each score is a linear sum over the grid, so
+        ``fold_shape`` carries its SHAP value back onto the energy axis exactly (it adds up).
     """
 
     def __init__(self, backend: str = "rf", backend_params: dict | None = None,
-                 class_weight: str | None = "balanced", random_state: int = 0) -> None:
+                 class_weight: str | None = "balanced", random_state: int = 0,
+                 shape_components: int = 0) -> None:
         self.backend = backend
         self.backend_params = backend_params
         self.class_weight = class_weight
         self.random_state = random_state
+        self.shape_components = shape_components
 
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> MotifClassifier:
+    def fit_shape(self, X: np.ndarray) -> None:
+        """Fit the shape basis (``shape_mean_``, ``shape_basis_``: principal components, one per
+        row) on the training rows X; none where ``shape_components`` is 0."""
+        k = int(self.shape_components or 0)
+        if k <= 0:
+            self.shape_mean_, self.shape_basis_ = None, None
+            return
+        if k > min(X.shape) - 1:
+            raise LarchMotifError(f"{k} shape components need more than {k} training spectra and features "
+                                  f"(given {X.shape[0]} x {X.shape[1]})")
+        self.shape_mean_ = X.mean(axis=0)
+        _, _, vt = np.linalg.svd(X - self.shape_mean_, full_matrices=False)
+        signs = np.sign(vt[:k, np.argmax(np.abs(vt[:k]), axis=1)].diagonal())  # a deterministic sign
+        self.shape_basis_ = vt[:k] * signs[:, None]
+
+    def expand(self, X: np.ndarray) -> np.ndarray:
+        """What the backend estimator sees: the grid X (n, n_features), with the shape scores
+        appended where the model has a shape basis."""
+        basis = getattr(self, "shape_basis_", None)
+        if basis is None:
+            return X
+        return np.hstack([X, (X - self.shape_mean_) @ basis.T])
+
+    def fold_shape(self, values: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Attributions of the expanded features (n, n_features + k, ...: SHAP values, any
+        trailing axes such as classes) carried onto the grid (n, n_features, ...): score j is
+        the sum over the grid of basis_j(E) (x(E) - mean(E)), so its value is split over the
+        energies in proportion to those terms (the split adds up to it). A score within 1e-9 of
+        zero splits in proportion to |basis_j(E)|."""
+        basis = getattr(self, "shape_basis_", None)
+        values = np.asarray(values, float)
+        if basis is None:
+            return values
+        n = X.shape[1]
+        terms = (X - self.shape_mean_)[:, None, :] * basis[None, :, :]  # (n, k, n_features)
+        score = terms.sum(axis=2, keepdims=True)
+        flat = np.abs(basis) / np.abs(basis).sum(axis=1, keepdims=True)
+        share = np.where(np.abs(score) > 1e-9, terms / np.where(np.abs(score) > 1e-9, score, 1.0), flat[None])
+        grid, shape = values[:, :n], values[:, n:]
+        return grid + np.einsum("nkf,nk...->nf...", share, shape)
+
+    def fold_importance(self, importance: np.ndarray) -> np.ndarray:
+        """A per-feature importance (n_features + k,) on the grid (n_features,): each score's
+        share spread over the energies by its basis squared (a unit vector)."""
+        basis = getattr(self, "shape_basis_", None)
+        importance = np.asarray(importance, float)
+        if basis is None:
+            return importance
+        n = basis.shape[1]
+        return importance[:n] + importance[n:] @ basis ** 2
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
+            shape_rows: np.ndarray | None = None) -> MotifClassifier:
         """Fit on features X (n_spectra, n_features) and labels y (any type; the database's are
-        strings such as ``'6'`` or ``'O:6'``), optionally weighted per spectrum."""
+        strings such as ``'6'`` or ``'O:6'``), optionally weighted per spectrum. ``shape_rows``
+        (boolean, one per spectrum): the rows the shape basis is fitted on (the database's own
+        spectra, not their augmented copies); default all."""
         X, y = check_X_y(X, y, dtype=float)
+        self.fit_shape(X if shape_rows is None else X[np.asarray(shape_rows, bool)])
         check_classification_targets(y)
         if sample_weight is not None:  # spectra of weight 0 do not count towards the classes
             sample_weight = np.asarray(sample_weight, float)
@@ -162,13 +224,13 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         if self.class_weight == "balanced" and not backend_trait(self.backend_, "weighs_classes"):
             counts = np.bincount(codes)
             weights = weights * (len(codes) / (len(counts) * counts[codes]))
-        self.estimator_.fit(X, codes, sample_weight=weights)
+        self.estimator_.fit(self.expand(X), codes, sample_weight=weights)
         self.n_features_in_ = X.shape[1]
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = checked_input(self, X, "estimator_")
-        return self.backend_.predict_proba(self.estimator_, X)
+        return self.backend_.predict_proba(self.estimator_, self.expand(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         proba = self.predict_proba(X)  # refuses an unfitted model before classes_ is read
@@ -268,6 +330,9 @@ class MotifModel:
         backend = self.classifier.backend_
         members = {"estimator.bin": backend.dumps(self.classifier.estimator_),
                    "training_features.npy": npy_bytes(self.training_features.astype(np.float32))}
+        basis = getattr(self.classifier, "shape_basis_", None)
+        if basis is not None:  # row 0: the mean spectrum; then one principal component per row
+            members["shape.npy"] = npy_bytes(np.vstack([self.classifier.shape_mean_, basis]))
         meta = {
             **file_metadata(MODEL_FORMAT, MODEL_FORMAT_VERSION, self.element, self.edge, backend,
                             self.preprocessing, self.classifier.backend_params, self.classifier.random_state,
@@ -275,6 +340,7 @@ class MotifModel:
             "target": self.target,
             "classes": self.classes,
             "class_weight": getattr(self.classifier, "class_weight", None),
+            "shape_components": 0 if basis is None else int(basis.shape[0]),
             **self.metadata,
         }
         return write_archive(path, meta, members)
@@ -286,8 +352,10 @@ def load_model(path: str | Path) -> MotifModel:
     Nothing in the file is unpickled: metadata is JSON, features are ``.npy`` read with
     ``allow_pickle=False``, and the estimator is read by its backend's safe loader.
     """
-    meta, members = read_archive(path, MODEL_FORMAT, MODEL_FORMAT_VERSION,
-                                 ("estimator.bin", "training_features.npy"))
+    names = ("estimator.bin", "training_features.npy")
+    meta, members = read_archive(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, names)
+    if meta.get("shape_components"):
+        meta, members = read_archive(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, (*names, "shape.npy"))
     backend = get_backend(meta["backend"])
     estimator = backend.loads(members["estimator.bin"])
     training = npy_array(members["training_features.npy"]).astype(float)
@@ -295,8 +363,13 @@ def load_model(path: str | Path) -> MotifModel:
         clf = SiteAverageRegressor(meta["backend"], meta.get("backend_params") or None, meta.get("random_state", 0))
     else:
         clf = MotifClassifier(meta["backend"], meta.get("backend_params") or None,
-                              meta.get("class_weight"), meta.get("random_state", 0))
+                              meta.get("class_weight"), meta.get("random_state", 0),
+                              int(meta.get("shape_components") or 0))
         clf.classes_ = np.array(meta["classes"])
+        clf.shape_mean_, clf.shape_basis_ = None, None
+        if clf.shape_components:
+            shape = npy_array(members["shape.npy"]).astype(float)
+            clf.shape_mean_, clf.shape_basis_ = shape[0], shape[1:]
     clf.backend_ = backend
     clf.estimator_ = estimator
     clf.n_features_in_ = int(meta["n_features"])

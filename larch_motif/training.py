@@ -46,6 +46,13 @@ SITE_DOMAIN_BY_TARGET: dict[str, str] = {"metallic": "anion+metallic"}
 METALLIC, NOT_METALLIC = "metallic", "not metallic"
 #: LightGBM: the best of the three on both grouped CV and the measured references (README)
 DEFAULT_BACKEND = "lightgbm"
+#: Whole-spectrum shape features of every classifier (``MotifClassifier.shape_components``): the
+#: scores on the first 20 principal components of the training spectra, appended to the grid.
+#: With LightGBM's extremely randomized splits (its ``classifier_defaults``), grouped CV on fold
+#: seeds 100-102 (``benchmarks/training_levers.py --variants balanced grid_pca --params extra600``)
+#: summed 17.05 over the 18 element-target cells against 16.95 before, and put the CN of 7 of
+#: the 9 elements ahead of the nearest reference against 4; either change alone: 16.97, 16.96.
+SHAPE_COMPONENTS = 20
 
 #: The 3d K edges in order of atomic number: the neighbours of an element for ``metallic_pool``
 #: (``neighbour_elements``)
@@ -395,7 +402,7 @@ def grouped_folds(groups: np.ndarray, augmented: np.ndarray, cv: int = 5,
 def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
                    random_state: int = 0, return_predictions: bool = False,
                    estimator: object | None = None, fold_seed: int | None = None,
-                   progress: Progress | None = None) -> dict:
+                   progress: Progress | None = None, shape_components: int = SHAPE_COMPONENTS) -> dict:
     """Grouped K-fold CV: sites of one mineral are never in both train and test.
 
     Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
@@ -412,7 +419,8 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
     ``fold_seed``: ``None`` assigns minerals to folds as ``GroupKFold`` does (by size, the same
     every time); a number shuffles the assignment with that seed, so that repeated CV over
     several seeds shows how much a score owes to one assignment. ``progress(done, total)`` is
-    called after each fold's fit (total: the ``cv`` folds).
+    called after each fold's fit (total: the ``cv`` folds). ``shape_components``: as
+    ``MotifClassifier``'s (the backend's classifier only).
     """
     from sklearn.base import clone
 
@@ -429,8 +437,10 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
             proba = class_probabilities(clf, ts.X[test])
             confidence = proba.max(axis=1)
         else:
-            clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(
-                ts.X[train], ts.y[train], sample_weight=None if ts.weights is None else ts.weights[train])
+            clf = MotifClassifier(backend, backend_params, random_state=random_state,
+                                  shape_components=shape_components).fit(
+                ts.X[train], ts.y[train], sample_weight=None if ts.weights is None else ts.weights[train],
+                shape_rows=~ts.augmented[train])
             proba = clf.predict_proba(ts.X[test])
             pred, confidence = clf.classes_[proba.argmax(axis=1)], proba.max(axis=1)
         full = np.zeros((len(test), len(labels)))  # a class missing from a training fold has p = 0
@@ -537,7 +547,9 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         calibration = fit_confidence_calibration(
             np.array(held_out["probability"]), np.array(held_out["true"]) == np.array(held_out["predicted"]))
         report.update(res)
-    clf = MotifClassifier(backend, backend_params, random_state=random_state).fit(ts.X, ts.y)
+    clf = MotifClassifier(backend, backend_params, random_state=random_state,
+                          shape_components=SHAPE_COMPONENTS).fit(ts.X, ts.y, sample_weight=ts.weights,
+                                                                 shape_rows=~ts.augmented)
     if progress is not None:
         progress(n_fits, n_fits)
     metadata = {"database": db_path, "database_sha256": db_hash,

@@ -136,3 +136,30 @@ def test_site_averaged_cn_regressor_learns_compound_spectra_and_round_trips(tmp_
     X = model.training_features[:10]
     assert np.allclose(loaded.predict(X), model.predict(X), atol=1e-5)
     assert np.all((loaded.predict(X) > 1) & (loaded.predict(X) < 14))
+
+
+def test_shape_features_are_fitted_saved_and_carried_back_onto_the_grid(tmp_path, cn_set):
+    """The whole-spectrum shape scores: appended for the backend, stored in the model file, and
+    their attributions split over the energies so that every row still adds up."""
+    from larch_motif.models import MotifModel
+
+    X, y = cn_set.X, cn_set.y
+    clf = MotifClassifier("lightgbm", {"n_estimators": 20}, shape_components=5).fit(X, y)
+    assert clf.expand(X).shape == (len(X), X.shape[1] + 5)
+    # the scores are projections on orthonormal components of the centred training spectra
+    np.testing.assert_allclose(clf.shape_basis_ @ clf.shape_basis_.T, np.eye(5), atol=1e-8)
+    np.testing.assert_allclose(clf.expand(X)[:, X.shape[1]:].mean(axis=0), 0, atol=1e-8)
+    values = np.random.default_rng(0).normal(size=(7, X.shape[1] + 5, 3))
+    folded = clf.fold_shape(values, X[:7])
+    assert folded.shape == (7, X.shape[1], 3)
+    np.testing.assert_allclose(folded.sum(axis=1), values.sum(axis=1), atol=1e-8)
+    importance = np.abs(values[0, :, 0])
+    assert clf.fold_importance(importance).sum() == pytest.approx(importance.sum())
+    model = MotifModel(clf, "Fe", "K", "cn", Preprocessing(), X[:50])
+    loaded = load_model(model.save(tmp_path / "shape.lmm"))
+    assert loaded.metadata["shape_components"] == 5
+    np.testing.assert_allclose(loaded.predict_proba(X[:30]), clf.predict_proba(X[:30]), atol=1e-6)
+    plain = MotifModel(MotifClassifier("rf", {"n_estimators": 10}).fit(X, y), "Fe", "K", "cn", Preprocessing(), X[:5])
+    assert load_model(plain.save(tmp_path / "plain.lmm")).classifier.shape_basis_ is None
+    with pytest.raises(LarchMotifError, match="shape components"):
+        MotifClassifier("rf", shape_components=50).fit(X[:30], y[:30])
