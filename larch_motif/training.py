@@ -49,9 +49,8 @@ DEFAULT_BACKEND = "lightgbm"
 #: Whole-spectrum shape features of every classifier (``MotifClassifier.shape_components``): the
 #: scores on the first 20 principal components of the training spectra, appended to the grid.
 #: With LightGBM's extremely randomized splits (its ``classifier_defaults``), grouped CV on fold
-#: seeds 100-102 (``benchmarks/training_levers.py --variants balanced grid_pca --params extra600``)
-#: summed 17.05 over the 18 element-target cells against 16.95 before, and put the CN of 7 of
-#: the 9 elements ahead of the nearest reference against 4; either change alone: 16.97, 16.96.
+#: seeds 100-102 summed 17.07 over the 18 element-target cells against 16.95 before
+#: (``benchmarks/hyperparameters.py --sets before default``, docs/validation/hyperparameters.md).
 SHAPE_COMPONENTS = 20
 
 #: The 3d K edges in order of atomic number: the neighbours of an element for ``metallic_pool``

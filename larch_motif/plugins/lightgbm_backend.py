@@ -45,9 +45,9 @@ class LightGBMBackend(EstimatorBackend):
     defaults = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 5,
                 "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.5, "n_jobs": 2,
                 "verbose": -1}
-    #: Over ``defaults`` for the classifiers only: extremely randomized split thresholds, twice the
-    #: trees. Measured with the shape features (``training.SHAPE_COMPONENTS``), where it lifts the
-    #: grouped-CV CN of Co, Cu, Ni and V (``benchmarks/training_levers.py --params extra600``)
+    #: Over ``defaults`` for the classifiers only (the regressors keep ``defaults``): extremely
+    #: randomized split thresholds, twice the trees. Chosen with the shape features
+    #: (``training.SHAPE_COMPONENTS``): docs/validation/hyperparameters.md
     classifier_defaults = {"extra_trees": True, "n_estimators": 600}
 
     def versions(self) -> dict[str, str]:
