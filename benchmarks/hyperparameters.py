@@ -35,10 +35,10 @@ from larch_motif.baselines import NearestReferenceBaseline
 from larch_motif.database import open_database
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
-    SHAPE_COMPONENTS,
     augmentation_for,
     cross_validate,
     select_sites,
+    shape_components_for,
     site_features,
     training_set,
 )
@@ -75,9 +75,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="shuffled fold assignments")
     parser.add_argument("--seed0", type=int, default=100, help="first fold seed (the theory table uses 0-19)")
     parser.add_argument("--derivative", action="store_true", help="features: the grid with d(norm)/dE appended")
-    parser.add_argument("--shape-components", type=int, default=SHAPE_COMPONENTS,
+    parser.add_argument("--shape-components", type=int, default=None,
                         help="whole-spectrum shape features (MotifClassifier.shape_components; 0: the grid "
-                             "alone) where a set does not say")
+                             "alone) where a set does not say; default: the backend's (training.shape_components_for)")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
     seeds = range(args.seed0, args.seed0 + args.repeats)
@@ -120,8 +120,9 @@ def main() -> int:
         ahead = sum(by[s][0] > by["nearest reference"][0] + 1e-9 for by in means.values())
         worse = sum(by[s][0] < by["default"][0] - 0.01 for by in means.values()) if "default" in args.sets else "-"
         summary.append(f"| {s} | `{SETS[s] or 'defaults'}` | {sum(acc):.3f} | {ahead} of {len(acc)} | {worse} |")
+    n_shape = shape_components_for(args.backend) if args.shape_components is None else args.shape_components
     legend = (f"{args.backend}{' on the grid with d(norm)/dE appended' if args.derivative else ''}, "
-              f"{args.shape_components} shape components unless a set says; "
+              f"{n_shape} shape components unless a set says; "
               f"means over {args.repeats} assignments of minerals to folds (seeds {seeds[0]}-{seeds[-1]}): "
               "accuracy (balanced accuracy)")
     if args.write is None:

@@ -147,10 +147,10 @@ def _pool_facts(element: str, edge: str) -> dict[str, str]:
 #: training or the cut of the short-scan windows changes, so that no model made the old way
 #: (in a user's cache) is read as one made the new way. ``priorN``: the confidence calibration's
 #: pseudo-answers (``training.CALIBRATION_PRIOR_WEIGHT``); ``cut-main-edge``: ``spectra.cut_scan``;
-#: ``shapeN``: ``training.SHAPE_COMPONENTS``; ``extra600``: LightGBM's ``classifier_defaults``;
+#: ``shapeN``: ``training.SHAPE_COMPONENTS`` (LightGBM's); ``extra600``: LightGBM's ``classifier_defaults``;
 #: ``weighted``: the final fit weighs pooled and derived rows as the CV folds do.
 TRAINING_TAG = (f"cv5-calibrated-prior{CALIBRATION_PRIOR_WEIGHT:g}-tempered-always-cut-main-edge"
-                f"-shape{SHAPE_COMPONENTS}-extra600-weighted")
+                f"-shape{SHAPE_COMPONENTS}-extra600-weighted")  # shape: LightGBM's
 
 
 def default_model_name(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,

@@ -51,7 +51,15 @@ DEFAULT_BACKEND = "lightgbm"
 #: With LightGBM's extremely randomized splits (its ``classifier_defaults``), grouped CV on fold
 #: seeds 100-102 summed 17.07 over the 18 element-target cells against 16.95 before
 #: (``benchmarks/hyperparameters.py --sets before default``, docs/validation/hyperparameters.md).
+#: Measured for LightGBM only: the random forest and XGBoost keep the grid alone (0).
 SHAPE_COMPONENTS = 20
+SHAPE_COMPONENTS_BY_BACKEND: dict[str, int] = {"lightgbm": SHAPE_COMPONENTS}
+
+
+def shape_components_for(backend: str) -> int:
+    """The number of shape features of ``backend``'s default classifiers
+    (``SHAPE_COMPONENTS_BY_BACKEND``, else 0)."""
+    return SHAPE_COMPONENTS_BY_BACKEND.get(backend, 0)
 
 #: The 3d K edges in order of atomic number: the neighbours of an element for ``metallic_pool``
 #: (``neighbour_elements``)
@@ -401,7 +409,7 @@ def grouped_folds(groups: np.ndarray, augmented: np.ndarray, cv: int = 5,
 def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: dict | None = None,
                    random_state: int = 0, return_predictions: bool = False,
                    estimator: object | None = None, fold_seed: int | None = None,
-                   progress: Progress | None = None, shape_components: int = SHAPE_COMPONENTS) -> dict:
+                   progress: Progress | None = None, shape_components: int | None = None) -> dict:
     """Grouped K-fold CV: sites of one mineral are never in both train and test.
 
     Scores count only unaugmented spectra in the test folds. Returns accuracy, balanced
@@ -419,9 +427,12 @@ def cross_validate(ts: TrainingSet, backend: str, cv: int = 5, backend_params: d
     every time); a number shuffles the assignment with that seed, so that repeated CV over
     several seeds shows how much a score owes to one assignment. ``progress(done, total)`` is
     called after each fold's fit (total: the ``cv`` folds). ``shape_components``: as
-    ``MotifClassifier``'s (the backend's classifier only).
+    ``MotifClassifier``'s (the backend's classifier only); default ``shape_components_for(backend)``.
     """
     from sklearn.base import clone
+
+    if shape_components is None:
+        shape_components = shape_components_for(backend)
 
     n_groups = np.unique(ts.groups).size
     if n_groups < cv:
@@ -547,7 +558,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
             np.array(held_out["probability"]), np.array(held_out["true"]) == np.array(held_out["predicted"]))
         report.update(res)
     clf = MotifClassifier(backend, backend_params, random_state=random_state,
-                          shape_components=SHAPE_COMPONENTS).fit(ts.X, ts.y, sample_weight=ts.weights,
+                          shape_components=shape_components_for(backend)).fit(ts.X, ts.y, sample_weight=ts.weights,
                                                                  shape_rows=~ts.augmented)
     if progress is not None:
         progress(n_fits, n_fits)
