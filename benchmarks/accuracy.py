@@ -71,6 +71,8 @@ def main() -> int:
                         help="append d(norm)/dE to every method's features (Preprocessing.derivative)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="shuffled assignments of the groups to folds (default 1: GroupKFold's own)")
+    parser.add_argument("--backends", nargs="*", default=None,
+                        help="backends to cross-validate beside the baselines (default: every built-in one)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", type=Path, default=None, help="also write the page there (Markdown)")
     args = parser.parse_args()
@@ -98,8 +100,9 @@ def main() -> int:
         table[el]["grid_min_eV"] = prep.grid_min_eV
         for target in ("cn", "motif"):
             derived = derived_pool(el, target)[0]  # as the default models train (training.DERIVED_ELEMENTS)
+            backends = {} if args.backends is None else {"backends": tuple(args.backends)}
             runs = [compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed,
-                                    fold_seed=seed, derived=derived) for seed in seeds]
+                                    fold_seed=seed, derived=derived, **backends) for seed in seeds]
             table[el][target] = mean_over_repeats(runs)
             table[el][target]["paired"] = paired_with(runs[0], "baseline:nearest_reference")
             table[el][target]["repeats"] = lead_counts(runs)
