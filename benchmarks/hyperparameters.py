@@ -29,15 +29,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from validation_page import emit, provenance
+from validation_page import element_sites, emit, provenance
 
 from larch_motif.baselines import NearestReferenceBaseline
-from larch_motif.database import open_database
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
-    augmentation_for,
     cross_validate,
-    select_sites,
     shape_components_for,
     site_features,
     training_set,
@@ -81,10 +78,7 @@ def main() -> int:
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
     seeds = range(args.seed0, args.seed0 + args.repeats)
-    with open_database(None) as store:
-        elements = args.elements or [el for el, _ in store.elements()]
-        data = {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
-                for el in elements}
+    elements, data = element_sites(args.elements)
     scores: dict = {}
     for el in elements:
         t0 = time.perf_counter()

@@ -27,17 +27,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from validation_page import emit, provenance
+from validation_page import element_sites, emit, provenance
 
 from larch_motif.baselines import NearestReferenceBaseline
-from larch_motif.database import open_database
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
-    augmentation_for,
     cross_validate,
     derived_pool,
-    select_sites,
     site_features,
     training_set_with_derived,
 )
@@ -70,10 +67,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
-    with open_database(None) as store:
-        elements = args.elements or [el for el, _ in store.elements()]
-        data = {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
-                for el in elements}
+    elements, data = element_sites(args.elements)
     table: dict = {}
     for el in elements:
         t0 = time.perf_counter()

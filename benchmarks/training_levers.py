@@ -49,17 +49,14 @@ from pathlib import Path
 import numpy as np
 from hyperparameters import SETS
 from sklearn.metrics import balanced_accuracy_score
-from validation_page import emit, provenance
+from validation_page import element_sites, emit, provenance
 
 from larch_motif.baselines import NearestReferenceBaseline
-from larch_motif.database import open_database
 from larch_motif.models import MotifClassifier
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
-    augmentation_for,
     cross_validate,
     grouped_folds,
-    select_sites,
     site_features,
     training_set,
 )
@@ -131,10 +128,7 @@ def main() -> int:
     args = parser.parse_args()
     params = SETS[args.params]
     seeds = range(args.seed0, args.seed0 + args.repeats)
-    with open_database(None) as store:
-        elements = args.elements or [el for el, _ in store.elements()]
-        data = {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
-                for el in elements}
+    elements, data = element_sites(args.elements)
     scores: dict = {}
     for el in elements:
         t0 = time.perf_counter()

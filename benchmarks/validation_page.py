@@ -35,3 +35,16 @@ def emit(text: str, write: Path | None, as_json: str | None = None) -> None:
         write.parent.mkdir(parents=True, exist_ok=True)
         write.write_text(text)
     print(as_json if as_json is not None else text)
+
+
+def element_sites(elements: list[str] | None) -> tuple[list[str], dict]:
+    """The elements asked for (default: every bundled one) and, for each, its anion-domain site
+    spectra of the bundled database with the augmentation of its calculation settings, as the
+    theory-table benchmarks train on them: ``(elements, {element: (sites, augmentation)})``."""
+    from larch_motif.database import open_database
+    from larch_motif.training import augmentation_for, select_sites
+
+    with open_database(None) as store:
+        elements = elements or [el for el, _ in store.elements()]
+        return elements, {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
+                          for el in elements}
