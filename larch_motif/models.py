@@ -133,7 +133,7 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         of the spectrum on the first principal components of the training spectra (fitted in
         ``fit``; 0: the grid alone). A split on one score follows a shape over the whole grid,
         as the nearest reference's cosine does; each score is a linear sum over the grid, so
-        ``fold_shape`` carries its SHAP value back onto the energy axis exactly (it adds up).
+        ``fold_shape`` carries its SHAP value back onto the energy axis (it adds up).
     """
 
     def __init__(self, backend: str = "rf", backend_params: dict | None = None,
@@ -170,19 +170,21 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
 
     def fold_shape(self, values: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Attributions of the expanded features (n, n_features + k, ...: SHAP values, any
-        trailing axes such as classes) carried onto the grid (n, n_features, ...): score j is
-        the sum over the grid of basis_j(E) (x(E) - mean(E)), so its value is split over the
-        energies in proportion to those terms (the split adds up to it). A score within 1e-9 of
-        zero splits in proportion to |basis_j(E)|."""
+        trailing axes such as classes) carried onto the grid (n, n_features, ...). Score j is the
+        sum over the grid of the terms basis_j(E) (x(E) - mean(E)); its value is split over the
+        energies in proportion to |term| (the shares are positive and add up to 1, so each
+        row still adds up, and no energy gets more than the score's own value: a split by the
+        signed terms blows up where they nearly cancel). A spectrum equal to the mean splits by
+        |basis_j(E)|."""
         basis = getattr(self, "shape_basis_", None)
         values = np.asarray(values, float)
         if basis is None:
             return values
         n = X.shape[1]
-        terms = (X - self.shape_mean_)[:, None, :] * basis[None, :, :]  # (n, k, n_features)
-        score = terms.sum(axis=2, keepdims=True)
+        terms = np.abs((X - self.shape_mean_)[:, None, :] * basis[None, :, :])  # (n, k, n_features)
+        total = terms.sum(axis=2, keepdims=True)
         flat = np.abs(basis) / np.abs(basis).sum(axis=1, keepdims=True)
-        share = np.where(np.abs(score) > 1e-9, terms / np.where(np.abs(score) > 1e-9, score, 1.0), flat[None])
+        share = np.where(total > 0, terms / np.where(total > 0, total, 1.0), flat[None])
         grid, shape = values[:, :n], values[:, n:]
         return grid + np.einsum("nkf,nk...->nf...", share, shape)
 
