@@ -150,7 +150,7 @@ def _pool_facts(element: str, edge: str) -> dict[str, str]:
 #: ``shapeN``: ``training.SHAPE_COMPONENTS`` (LightGBM's); ``extra600``: LightGBM's ``classifier_defaults``;
 #: ``weighted``: the final fit weighs pooled and derived rows as the CV folds do.
 TRAINING_TAG = (f"cv5-calibrated-prior{CALIBRATION_PRIOR_WEIGHT:g}-tempered-always-cut-main-edge"
-                f"-shape{SHAPE_COMPONENTS}-extra600-weighted")  # shape: LightGBM's
+                f"-shape{SHAPE_COMPONENTS}-extra600-weighted")
 
 
 def default_model_name(element: str, target: str, edge: str = "K", backend: str = DEFAULT_BACKEND,

@@ -66,10 +66,11 @@ def write_archive(path: str | Path, meta: dict, members: dict[str, bytes]) -> Pa
     return path
 
 
-def read_archive(path: str | Path, fmt: str, fmt_version: int, names: tuple[str, ...]) -> tuple[dict, dict[str, bytes]]:
-    """Read a model archive of format ``fmt``: its metadata and the members ``names``, each
-    checked against its SHA-256; a foreign, tampered or incompatible file raises
-    ``ModelFileError``."""
+def read_archive(path: str | Path, fmt: str, fmt_version: int, names: tuple[str, ...],
+                 optional: tuple[str, ...] = ()) -> tuple[dict, dict[str, bytes]]:
+    """Read a model archive of format ``fmt``: its metadata and the members ``names`` (and those
+    of ``optional`` that it holds), each checked against its SHA-256; a foreign, tampered or
+    incompatible file raises ``ModelFileError``."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
@@ -80,6 +81,8 @@ def read_archive(path: str | Path, fmt: str, fmt_version: int, names: tuple[str,
             if isinstance(kind, str) and kind != fmt and kind.startswith("larch_motif"):
                 raise ModelFileError(f"{path}: a {kind} file, not a {fmt} file")
             members = {name: zf.read(name) for name in names}
+            held = set(zf.namelist())
+            members.update({name: zf.read(name) for name in optional if name in held})
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: not a larch_motif model file ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != fmt:

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from larch_motif.errors import LarchMotifError
+from larch_motif.errors import LarchMotifError, ModelFileError
 from larch_motif.modelfile import file_metadata, npy_array, npy_bytes, read_archive, write_archive
 from larch_motif.spectra import Preprocessing
 
@@ -354,10 +354,10 @@ def load_model(path: str | Path) -> MotifModel:
     Nothing in the file is unpickled: metadata is JSON, features are ``.npy`` read with
     ``allow_pickle=False``, and the estimator is read by its backend's safe loader.
     """
-    names = ("estimator.bin", "training_features.npy")
-    meta, members = read_archive(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, names)
-    if meta.get("shape_components"):
-        meta, members = read_archive(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, (*names, "shape.npy"))
+    meta, members = read_archive(path, MODEL_FORMAT, MODEL_FORMAT_VERSION,
+                                 ("estimator.bin", "training_features.npy"), optional=("shape.npy",))
+    if meta.get("shape_components") and "shape.npy" not in members:
+        raise ModelFileError(f"{path}: not a larch_motif model file (its shape features are missing)")
     backend = get_backend(meta["backend"])
     estimator = backend.loads(members["estimator.bin"])
     training = npy_array(members["training_features.npy"]).astype(float)

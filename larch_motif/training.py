@@ -46,8 +46,8 @@ SITE_DOMAIN_BY_TARGET: dict[str, str] = {"metallic": "anion+metallic"}
 METALLIC, NOT_METALLIC = "metallic", "not metallic"
 #: LightGBM: the best of the three on both grouped CV and the measured references (README)
 DEFAULT_BACKEND = "lightgbm"
-#: Whole-spectrum shape features of every classifier (``MotifClassifier.shape_components``): the
-#: scores on the first 20 principal components of the training spectra, appended to the grid.
+#: Whole-spectrum shape features of the default classifiers (``MotifClassifier.shape_components``):
+#: the scores on the first 20 principal components of the training spectra, appended to the grid.
 #: With LightGBM's extremely randomized splits (its ``classifier_defaults``), grouped CV on fold
 #: seeds 100-102 summed 17.07 over the 18 element-target cells against 16.95 before
 #: (``benchmarks/hyperparameters.py --sets before default``, docs/validation/hyperparameters.md).

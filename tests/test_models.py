@@ -163,6 +163,12 @@ def test_shape_features_are_fitted_saved_and_carried_back_onto_the_grid(tmp_path
     model = MotifModel(clf, "Fe", "K", "cn", Preprocessing(), X[:50])
     loaded = load_model(model.save(tmp_path / "shape.lmm"))
     assert loaded.metadata["shape_components"] == 5
+    with zipfile.ZipFile(tmp_path / "shape.lmm") as src, zipfile.ZipFile(tmp_path / "cut.lmm", "w") as dst:
+        for item in src.infolist():
+            if item.filename != "shape.npy":
+                dst.writestr(item, src.read(item))
+    with pytest.raises(ModelFileError, match="shape features are missing"):
+        load_model(tmp_path / "cut.lmm")
     np.testing.assert_allclose(loaded.predict_proba(X[:30]), clf.predict_proba(X[:30]), atol=1e-6)
     plain = MotifModel(MotifClassifier("rf", {"n_estimators": 10}).fit(X, y), "Fe", "K", "cn", Preprocessing(), X[:5])
     assert load_model(plain.save(tmp_path / "plain.lmm")).classifier.shape_basis_ is None
