@@ -62,6 +62,13 @@ SETS: dict[str, dict] = {
 }
 
 
+def parameter_set(name: str) -> tuple[dict, int | None]:
+    """The backend parameters of set ``name`` and its number of shape features
+    (``MotifClassifier``'s, not the backend's; ``None``: the backend's default)."""
+    params = dict(SETS[name])
+    return params, params.pop("shape_components", None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="lightgbm")
@@ -94,10 +101,9 @@ def main() -> int:
                 res = cross_validate(ts, "nearest", estimator=NearestReferenceBaseline(), fold_seed=seed)
                 cell.setdefault("nearest reference", []).append((res["accuracy"], res["balanced_accuracy"]))
                 for name in args.sets:
-                    params = dict(SETS[name])
-                    shape = params.pop("shape_components", args.shape_components)
+                    params, shape = parameter_set(name)
                     res = cross_validate(ts, args.backend, backend_params=params, fold_seed=seed,
-                                         shape_components=shape)
+                                         shape_components=args.shape_components if shape is None else shape)
                     cell.setdefault(name, []).append((res["accuracy"], res["balanced_accuracy"]))
         print(f"{el}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     means = {c: {n: np.mean(v, axis=0) for n, v in by.items()} for c, by in scores.items()}

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from hyperparameters import SETS
+from hyperparameters import SETS, parameter_set
 from validation_page import emit, provenance
 
 from larch_motif.database import open_database
@@ -106,9 +106,10 @@ def main() -> int:
             continue
         for backend in args.backends:
             accuracy, missed, confusion = [], Counter(), Counter()
+            params, shape = parameter_set(args.params)
             for seed in range(args.seed0, args.seed0 + args.repeats):
                 res = cross_validate(ts, backend, fold_seed=seed, return_predictions=True,
-                                     backend_params=SETS[args.params])
+                                     backend_params=params, shape_components=shape)
                 accuracy.append(res["accuracy"])
                 pred = res["predictions"]
                 for site_id, true, got in zip(pred["site_id"], pred["true"], pred["predicted"]):

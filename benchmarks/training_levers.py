@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hyperparameters import SETS
+from hyperparameters import SETS, parameter_set
 from sklearn.metrics import balanced_accuracy_score
 from validation_page import element_sites, emit, provenance
 
@@ -126,7 +126,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
-    params = SETS[args.params]
+    params, shape = parameter_set(args.params)
     seeds = range(args.seed0, args.seed0 + args.repeats)
     elements, data = element_sites(args.elements)
     scores: dict = {}
@@ -145,9 +145,11 @@ def main() -> int:
                 # the default weighting and the nearest reference: the library's own grouped CV
                 library = {"nearest reference": cross_validate(ts, "nearest", estimator=NearestReferenceBaseline(),
                                                               fold_seed=seed)}
-                library.update({f"{b} balanced": cross_validate(ts, b, fold_seed=seed, backend_params=params)
+                library.update({f"{b} balanced": cross_validate(ts, b, fold_seed=seed, backend_params=params,
+                                                                 shape_components=shape)
                                for b in args.backends if "balanced" in args.variants})
-                library.update({f"{b} derivative": cross_validate(ts_d, b, fold_seed=seed, backend_params=params)
+                library.update({f"{b} derivative": cross_validate(ts_d, b, fold_seed=seed, backend_params=params,
+                                                                   shape_components=shape)
                                for b in args.backends if ts_d is not None})
                 for name, res in library.items():
                     cell.setdefault(name, []).append((res["accuracy"], res["balanced_accuracy"]))
