@@ -24,6 +24,7 @@ CODES: dict[str, bool] = {
     "white_line_suppressed": False,  # a white line lower than expected (self-absorption?)
     "preedge_strong": False,  # pre-edge stronger than octahedra give, under a CN-6 answer (confidence capped)
     "preedge_weak": False,  # pre-edge weaker than tetrahedra give, under a CN-4 answer (Ti, V, Cr)
+    "cn_motif_disagree": False,  # the motif's CN is not the CN answer (both confidences capped)
     "energy_in_keV": False,  # energies read as keV, converted to eV
     "error": True,  # the spectrum could not be read or normalized
 }

@@ -27,6 +27,7 @@ from larch_motif.models import MotifModel, load_model, temper
 from larch_motif.preedge import (
     CONFIDENCE_CAP,
     OCTAHEDRAL_MAX_HEIGHT,
+    as_cn,
     motif_cn,
     preedge_findings,
     preedge_peak,
@@ -323,6 +324,32 @@ METALLIC_THRESHOLD = 0.5
 METALLIC_MIN_CONFIDENCE = 0.9
 
 
+#: Calibrated confidence the CN and the motif answer each keep at most where the motif's CN is
+#: not the CN answer (CN 2 with O:6): one of them is wrong. Held-out theory (grouped CV, lightgbm,
+#: 9 elements, fold seeds 100-102): of 5,910 site answers 163 disagreed, and of those the CN was
+#: right for 68 (0.42) and the motif for 72 (0.44), against 0.95 and 0.94 where they agreed
+#: (``benchmarks/agreement.py``, ``docs/validation/agreement.md``).
+DISAGREEMENT_CONFIDENCE = 0.43
+
+
+def check_agreement(res: dict) -> None:
+    """Flag a result whose CN answer and motif answer name different CNs (finding
+    ``cn_motif_disagree``) and cap both confidences at ``DISAGREEMENT_CONFIDENCE``. ``res``: a
+    result dict with ``cn``, ``motif`` and their ``*_confidence`` (0-1); one without both, or
+    with a motif that names no CN, is left as it is."""
+    motif_says, cn = motif_cn(res.get("motif")), as_cn(res.get("cn"))
+    if motif_says is None or cn is None or motif_says == cn:
+        return
+    for name in ("cn", "motif"):
+        res[f"{name}_confidence"] = min(float(res[f"{name}_confidence"]), DISAGREEMENT_CONFIDENCE)
+    finding = Finding("cn_motif_disagree",
+                      f"the CN model says {cn} but the motif model says {res['motif']} (CN {motif_says}): one of "
+                      f"them is wrong (on held-out theory such answers were right about "
+                      f"{DISAGREEMENT_CONFIDENCE:.0%} of the time; both confidences capped at that)")
+    if finding not in res["warnings"]:
+        res["warnings"].append(finding)
+
+
 def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | None, edge: str,
                     min_confidence: float | None, site_average: MotifModel | None,
                     metallic: MotifModel | None = None, window: float | None = None) -> list[Prediction]:
@@ -358,10 +385,11 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
              for res, g in zip(results, groups)]
     for res, peak in zip(results, peaks):
         res["preedge"] = peak.to_dict() if peak is not None else None
+    tempered: dict[str, np.ndarray] = {}
     for name, m in models.items():
         X = np.vstack([features(g, m.preprocessing) for g in groups])
         model_proba = m.predict_proba(X)
-        proba = temper(model_proba, m.temperature)
+        tempered[name] = proba = temper(model_proba, m.temperature)
         distance = m.domain_distance(X)
         threshold = float(m.metadata.get("domain_threshold", np.inf))
         confidence = m.confidence(model_proba.max(axis=1))
@@ -372,12 +400,7 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
             if doubts:
                 conf = min(float(conf), CONFIDENCE_CAP)
                 res["warnings"].extend(f for f in doubts if f not in res["warnings"])
-            conf = round(float(conf), 4)  # judged as shown: a min_confidence equal to it keeps the answer
             res[f"{name}_confidence"] = conf
-            if min_confidence is not None and conf < min_confidence:
-                top = np.argsort(p)[::-1][:2]
-                res[f"{name}_top2"] = [[m.classes[int(k)], round(float(p[k]), 4)] for k in top]
-                res[name] = "uncertain"
             res["domain_distance"] = round(float(d), 4)
             if d > threshold:
                 res["warnings"].append(Finding(
@@ -386,6 +409,16 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
             mismatch = edge_mismatch(res["e0"], m.element, m.edge)
             if mismatch and mismatch not in res["warnings"]:
                 res["warnings"].append(mismatch)
+    for res in results:
+        check_agreement(res)
+    for name, m in models.items():
+        for res, p in zip(results, tempered[name]):
+            conf = res[f"{name}_confidence"] = round(float(res[f"{name}_confidence"]), 4)
+            # judged as shown: a min_confidence equal to it keeps the answer
+            if min_confidence is not None and conf < min_confidence:
+                top = np.argsort(p)[::-1][:2]
+                res[f"{name}_top2"] = [[m.classes[int(k)], round(float(p[k]), 4)] for k in top]
+                res[name] = "uncertain"
     if site_average is not None:
         X = np.vstack([features(g, site_average.preprocessing) for g in groups])
         for res, value in zip(results, site_average.predict(X)):
@@ -420,9 +453,10 @@ def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) ->
                 del res[key]
             res.update(cn=None, motif="metallic", cn_site_average=None)
             # the CN/motif models' distance says nothing of a metal: the detector's does
-            # nor does the pre-edge's check of a CN answer that is gone
+            # nor do the pre-edge's check and the CN/motif agreement of answers that are gone
             res["warnings"] = [w for w in res["warnings"]
-                               if code_of(w) not in ("far_from_training", "preedge_strong", "preedge_weak")]
+                               if code_of(w) not in ("far_from_training", "preedge_strong", "preedge_weak",
+                                                     "cn_motif_disagree")]
     distance = detector.domain_distance(X)
     threshold = float(detector.metadata.get("domain_threshold", np.inf))
     for res, d in zip(results, distance):

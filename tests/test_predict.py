@@ -7,8 +7,9 @@ import pytest
 from conftest import write_measured_like
 
 from larch_motif.errors import SpectrumError
+from larch_motif.findings import code_of
 from larch_motif.models import load_model, temper
-from larch_motif.prediction import predict
+from larch_motif.prediction import DISAGREEMENT_CONFIDENCE, check_agreement, predict
 from larch_motif.spectra import features, normalize, read_spectrum
 
 
@@ -178,3 +179,29 @@ def test_two_wrong_held_out_answers_do_not_set_a_sure_models_confidence_to_zero(
     cal = fit_confidence_calibration(p_max, correct)
     assert 0.3 < conf(cal, 0.92) < 0.92 and conf(cal, 0.99) > 0.95
     assert cal["n"] == 102 and np.all(np.diff(cal["accuracy"]) >= 0)
+
+
+def _answer(cn: str, motif: str, cn_confidence: float = 0.97, motif_confidence: float = 0.95) -> dict:
+    return {"cn": cn, "motif": motif, "cn_confidence": cn_confidence, "motif_confidence": motif_confidence,
+            "warnings": []}
+
+
+def test_a_motif_that_names_another_cn_caps_both_confidences_and_says_so():
+    res = _answer("2", "O:6")
+    check_agreement(res)
+    assert res["cn_confidence"] == res["motif_confidence"] == DISAGREEMENT_CONFIDENCE
+    assert [code_of(w) for w in res["warnings"]] == ["cn_motif_disagree"]
+    assert "says 2" in res["warnings"][0] and "O:6 (CN 6)" in res["warnings"][0]
+    check_agreement(res)  # said once
+    assert len(res["warnings"]) == 1
+    low = _answer("4", "O:6", cn_confidence=0.3, motif_confidence=0.2)
+    check_agreement(low)
+    assert (low["cn_confidence"], low["motif_confidence"]) == (0.3, 0.2)  # a cap never raises
+
+
+@pytest.mark.parametrize("cn, motif", [("6", "O:6"), ("4", "T:4"), ("4", "S:4"), ("6", "uncertain"),
+                                        ("uncertain", "O:6"), ("6", None)])
+def test_answers_that_agree_or_say_no_cn_are_left_as_they_are(cn, motif):
+    res = _answer(cn, motif)
+    check_agreement(res)
+    assert (res["cn_confidence"], res["motif_confidence"], res["warnings"]) == (0.97, 0.95, [])
