@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 from conftest import write_measured_like
@@ -41,3 +42,9 @@ def test_spectra_of_two_elements_in_one_call_each_get_their_elements_models(tmp_
     for res in results:  # typed findings beside the texts, in the same order
         assert [f["message"] for f in res["findings"]] == res["warnings"]
         assert res["in_domain"] == (not any(f["out_of_domain"] for f in res["findings"]))
+
+
+def test_every_finding_code_is_in_the_docs_table_with_its_domain_flag():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
+    for code, out in CODES.items():
+        assert f"| `{code}` | {'yes' if out else 'no'} |" in text, code
