@@ -31,6 +31,7 @@ from larch_motif.preedge import as_cn, motif_cn
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
+    TrainingSet,
     cross_validate,
     derived_pool,
     fit_confidence_calibration,
@@ -42,11 +43,8 @@ FIELDS = ("answers", "disagree", "cn_right_agree", "cn_right_disagree", "motif_r
           "motif_right_disagree", "wrong_hi_before", "wrong_hi_after", "right_hi_before", "right_hi_after")
 
 
-def held_out_answers(sites: list[dict], target: str, element: str, augmentation, computed, backend: str,
-                     seed: int) -> dict[str, tuple[str, str, float]]:
-    """``{site_id: (true, answer, calibrated confidence)}`` of one grouped CV of ``target``."""
-    derived, _ = derived_pool(element, target)
-    ts = training_set_with_derived(sites, target, preprocessing_for(element), augmentation, derived, computed)
+def held_out_answers(ts: TrainingSet, backend: str, seed: int) -> dict[str, tuple[str, str, float]]:
+    """``{site_id: (true, answer, calibrated confidence)}`` of one grouped CV of the training set ``ts``."""
     pr = cross_validate(ts, backend, return_predictions=True, fold_seed=seed)["predictions"]
     right = np.array(pr["true"]) == np.array(pr["predicted"])
     cal = fit_confidence_calibration(np.array(pr["probability"]), right)
@@ -87,11 +85,14 @@ def main() -> int:
     for el in elements:
         t0 = time.perf_counter()
         sites, augmentation = data[el]
-        computed = site_features(sites, preprocessing_for(el), augmentation)
+        prep = preprocessing_for(el)
+        computed = site_features(sites, prep, augmentation)
+        sets = {target: training_set_with_derived(sites, target, prep, augmentation, derived_pool(el, target)[0],
+                                                  computed)
+                for target in ("cn", "motif")}  # built once; each seed only re-assigns the folds
         total = dict.fromkeys(FIELDS, 0)
         for seed in seeds:
-            answers = {target: held_out_answers(sites, target, el, augmentation, computed, args.backend, seed)
-                       for target in ("cn", "motif")}
+            answers = {target: held_out_answers(ts, args.backend, seed) for target, ts in sets.items()}
             for k, v in count(answers["cn"], answers["motif"]).items():
                 total[k] += v
         rows[el] = total
