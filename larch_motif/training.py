@@ -52,7 +52,8 @@ DEFAULT_BACKEND = "lightgbm"
 #: seeds 100-102 summed 17.07 over the 18 element-target cells against 16.95 before
 #: (``benchmarks/hyperparameters.py --sets before default``, docs/validation/hyperparameters.md).
 #: LightGBM only: XGBoost with them lost Zn motif 0.015 (docs/validation/hyperparameters_xgboost.md),
-#: the random forest was not measured; both keep the grid alone (0).
+#: the random forest gained nothing (summed 16.883 -> 16.887, ``benchmarks/hyperparameters.py --backend
+#: rf --sets no_shape default --shape-components 20``, seeds 100-102); both keep the grid alone (0).
 SHAPE_COMPONENTS = 20
 SHAPE_COMPONENTS_BY_BACKEND: dict[str, int] = {"lightgbm": SHAPE_COMPONENTS}
 
