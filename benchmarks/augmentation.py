@@ -14,7 +14,10 @@ Variants (``--variants``), each the augmentation of ``training.augmentation_for`
   Si(311) monochromator), stretch from 1.0;
 - ``after``: as ``sharp``, the stretch from 0.85 (measured features nearer E0 than theory's);
 - ``copiesN`` (``copies4``, ``copies10``, ...): the default augmentation with N perturbed copies
-  of each training spectrum.
+  of each training spectrum;
+- ``default``: ``training.augmentation_for`` as it stands;
+- ``log``, ``logN``: the broadening widths drawn uniform in their logarithm
+  (``Augmentation.width_draw``), with N copies (default: as many as ``default``).
 
     .venv/bin/python benchmarks/augmentation.py [--elements Zn Fe] [--repeats 3] [--write PAGE]
 """
@@ -64,7 +67,11 @@ def variant(name: str, calculation: dict | None):
                                    energy_stretch=(0.85, high))
     if name.startswith("copies") and name[6:].isdigit():
         return dataclasses.replace(base, copies=int(name[6:]))
-    raise SystemExit(f"unknown variant {name!r} (before, sharp, after, copiesN)")
+    if name == "default":
+        return base
+    if name == "log" or (name.startswith("log") and name[3:].isdigit()):
+        return dataclasses.replace(base, width_draw="log", copies=int(name[3:] or base.copies))
+    raise SystemExit(f"unknown variant {name!r} (default, before, sharp, after, copiesN, log, logN)")
 
 
 def measured_files(element: str, folders: list[Path]) -> list[tuple[Path, dict]]:

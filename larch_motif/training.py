@@ -189,6 +189,10 @@ STRETCH_WITHOUT_SCF: tuple[float, float] = (0.85, 1.4)
 STRETCH_WITH_SCF: tuple[float, float] = (0.85, 1.15)
 
 
+#: ``Augmentation.width_draw`` values
+WIDTH_DRAWS = ("uniform", "log")
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """Random perturbations of theoretical spectra (ranges are uniform draws).
@@ -202,6 +206,10 @@ class Augmentation:
     scale: largest relative normalization error of the edge step.
     noise: standard deviation of Gaussian noise in normalized units.
     seed: random seed (augmentation is reproducible).
+    width_draw: how each broadening width is drawn in its range: ``"uniform"`` in the width,
+        or ``"log"``, uniform in its logarithm (as many copies between 0.5 and 1.6 eV as between
+        1.6 and 5 eV Gaussian FWHM), which puts more copies at the sharp end that HERFD and
+        other high-resolution measurements reach (``benchmarks/sharp_spectra.py``).
     """
 
     copies: int = 4
@@ -212,9 +220,26 @@ class Augmentation:
     scale: float = 0.05
     noise: float = 0.005
     seed: int = 0
+    width_draw: str = "uniform"
+
+    def __post_init__(self) -> None:
+        if self.width_draw not in WIDTH_DRAWS:
+            raise LarchMotifError(f"width_draw must be one of {', '.join(WIDTH_DRAWS)}, not {self.width_draw!r}")
+
+    def draw_width_eV(self, rng: np.random.Generator, low_high: tuple[float, float]) -> float:
+        """One broadening width (eV FWHM) in ``low_high``, drawn as ``width_draw`` says."""
+        low, high = low_high
+        if self.width_draw == "log" and low > 0:
+            return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        return float(rng.uniform(low, high))
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields; ``width_draw`` only where it is not ``"uniform"``, so that the model files
+        and cache keys of the uniform draws (every default model) stay what they were."""
+        d = asdict(self)
+        if d["width_draw"] == "uniform":
+            del d["width_draw"]
+        return d
 
 
 #: ``augmentation=FROM_DATABASE``: the augmentation that suits the database's calculation settings
@@ -310,8 +335,8 @@ def site_features(sites: list[dict], prep: Preprocessing,
         index.append(k), aug.append(False)
         for _ in range(augmentation.copies if augmentation else 0):
             varied = Preprocessing(**{**prep.as_dict(),
-                                      "gaussian_fwhm_eV": rng.uniform(*augmentation.gaussian_fwhm_eV),
-                                      "lorentzian_fwhm_eV": rng.uniform(*augmentation.lorentzian_fwhm_eV)})
+                                      "gaussian_fwhm_eV": augmentation.draw_width_eV(rng, augmentation.gaussian_fwhm_eV),
+                                      "lorentzian_fwhm_eV": augmentation.draw_width_eV(rng, augmentation.lorentzian_fwhm_eV)})
             grp = theory_group(site["energy_eV"], site["mu"], varied, site["site_id"])
             values = perturbed_features(grp, prep, rng.uniform(-1, 1) * augmentation.e0_shift_eV,
                                 1 + rng.uniform(-1, 1) * augmentation.scale,

@@ -27,6 +27,7 @@ from larch_motif.spectra import (
 from larch_motif.training import (
     STRETCH_WITH_SCF,
     STRETCH_WITHOUT_SCF,
+    Augmentation,
     augmentation_for,
     cross_validate,
     fit_temperature,
@@ -104,6 +105,23 @@ def test_energy_stretch_moves_the_white_line_away_from_e0(fe_sites):
     stretched = grid[np.argmax(perturbed_features(grp, prep, 0.0, 1.0, 1.4))]
     assert peak > 0 and stretched == pytest.approx(1.4 * peak, abs=0.5)
     assert np.allclose(features(grp, prep), perturbed_features(grp, prep, 0.0, 1.0, 1.0))
+
+
+def test_log_width_draw_puts_half_the_copies_below_the_geometric_middle():
+    """``width_draw="log"``: widths stay in their range, and as many fall below the geometric
+    middle (1.58 eV of 0.5-5 eV) as above it; uniform draws put only a quarter there."""
+    low_high = (0.5, 5.0)
+    middle = np.sqrt(low_high[0] * low_high[1])
+    shares = {}
+    for draw in ("uniform", "log"):
+        rng = np.random.default_rng(1)
+        widths = np.array([Augmentation(width_draw=draw).draw_width_eV(rng, low_high) for _ in range(4000)])
+        assert widths.min() >= low_high[0] and widths.max() <= low_high[1]
+        shares[draw] = float((widths < middle).mean())
+    assert shares["log"] == pytest.approx(0.5, abs=0.03)
+    assert shares["uniform"] == pytest.approx((middle - 0.5) / 4.5, abs=0.03)
+    with pytest.raises(LarchMotifError, match="width_draw"):
+        Augmentation(width_draw="gamma")
 
 
 def test_augmentation_follows_the_calculation_settings_of_the_database():
