@@ -175,7 +175,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     # batches keep memory bounded on thousands of files; a bad file is reported, not fatal
     results = predict_iter(args.files, model=args.model, element=args.element, target=args.target,
                            group=args.group, normalized=args.normalized, backend=args.backend,
-                           min_confidence=args.min_confidence, errors="flag", mu_columns=args.mu_columns)
+                           min_confidence=args.min_confidence, errors="flag", mu_columns=args.mu_columns,
+                           herfd=args.herfd)
     collected, failed = [], 0
     for res in results:
         if res.error is not None:
@@ -494,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None, help="backend of the default models (default: lightgbm)")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="below this calibrated confidence (0-1) answer 'uncertain' with the top two classes")
+    p.add_argument("--herfd", action="store_true",
+                   help="HERFD spectra (K edge, Kalpha1): broaden them by the core-hole width HERFD takes away "
+                        "(Cu 1.02 eV) before the models read them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predict)
 

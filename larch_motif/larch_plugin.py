@@ -126,10 +126,11 @@ _MOTIF_KEYS = ("cn", "cn_probabilities", "cn_confidence", "cn_top2", "cn_site_av
 
 
 def motif_predict(group=None, model=None, target="both", element=None, normalized=False,
-                  mu_columns=None, _larch=None):
+                  mu_columns=None, herfd=False, _larch=None):
     """Coordination number (CN) and coordination motif of the absorber from a XANES spectrum.
 
-    motif_predict(group, model=None, target='both', element=None, normalized=False, mu_columns=None)
+    motif_predict(group, model=None, target='both', element=None, normalized=False, mu_columns=None,
+                  herfd=False)
 
     Parameters:
       group       Group with energy (eV) and mu (raw or normalized), or a list of such Groups.
@@ -141,6 +142,9 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
       mu_columns  how mu is made from the group's columns where it has no mu (a group from
                   read_xdi) or the labels do not tell: 'ln(i0/itrans)', 'ifluor/i0', 'mutrans'.
                   Default: from XDI's column names (i0 and itrans give ln(i0/itrans)).
+      herfd       True for a HERFD spectrum (K edge, Kalpha1): the models read a copy broadened
+                  by the core-hole width HERFD takes away (Cu 1.02 eV); the group's own arrays
+                  are then left as they are (no pre_edge results written back).
 
     Runs pre_edge on the group unless it is already normalized (an existing pre_edge result,
     e0, edge_step and flat, is used as it is), then writes:
@@ -172,17 +176,18 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
       motif_predict([dat1, dat2, dat3], element='Fe')
     """
     if isinstance(group, (list, tuple)):
-        return _motif_predict_groups(group, model, target, element, normalized, _larch, mu_columns)
+        return _motif_predict_groups(group, model, target, element, normalized, _larch, mu_columns, herfd)
     try:
-        ((work, res),) = predict_groups([group], model, target, element, normalized, mu_columns)
+        ((work, res),) = predict_groups([group], model, target, element, normalized, mu_columns, herfd)
     except LarchMotifError as exc:
         return _report(_larch, "motif_predict", exc)
-    write_prediction(group, work, res, model, target)
+    write_prediction(group, work, res, model, target, herfd)
     return None
 
 
 def predict_groups(groups: list, model=None, target: str = "both", element: str | None = None,
-                   normalized: bool = False, mu_columns: str | None = None) -> list[tuple[object, dict]]:
+                   normalized: bool = False, mu_columns: str | None = None,
+                   herfd: bool = False) -> list[tuple[object, dict]]:
     """CN and/or motif of Larch Groups, computed on copies in one ``predict`` call: the Groups
     are not changed (``write_prediction`` puts a result on its Group, as ``motif_predict`` does).
 
@@ -194,7 +199,7 @@ def predict_groups(groups: list, model=None, target: str = "both", element: str 
 
     works = [_copy_of(group, mu_columns) for group in groups]
     m = _model_for(target, model, element)
-    results = predict(works, model=m, element=element, target=target, normalized=normalized)
+    results = predict(works, model=m, element=element, target=target, normalized=normalized, herfd=herfd)
     for group, res in zip(groups, results):
         _refuse_other_element(res.findings, group)
     return list(zip(works, results))
@@ -228,16 +233,19 @@ class MotifResult(Group):
     __str__ = __repr__
 
 
-def write_prediction(group, work, res: Prediction, model=None, target: str = "both") -> None:
+def write_prediction(group, work, res: Prediction, model=None, target: str = "both", herfd: bool = False) -> None:
     """Write a prediction of ``predict_groups`` on its Group: pre_edge results, ``group.motif``
-    (the attributes of the JSON form, ``Prediction.to_dict``)."""
-    _write_back(group, work)
+    (the attributes of the JSON form, ``Prediction.to_dict``). ``herfd``: the copy was
+    broadened, so none of its arrays is written back; only ``group.motif``."""
+    if not herfd:
+        _write_back(group, work)
     values = res.to_dict()
     group.motif = MotifResult(_spectrum_name(group), **{k: values[k] for k in _MOTIF_KEYS if k in values},
                               model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
 
 
-def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu_columns=None) -> None:
+def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu_columns=None,
+                          herfd: bool = False) -> None:
     """``motif_predict`` on a list of Groups: batched, a failed Group flagged on its own."""
 
     from larch_motif.prediction import predict_iter
@@ -253,7 +261,7 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu
                 raise LarchMotifError(f"item {k} of the list: {exc}") from None
         m = _model_for(target, model, element)
         results = predict_iter(works, model=m, element=element, target=target, normalized=normalized,
-                               errors="flag")
+                               errors="flag", herfd=herfd)
         pairs = list(zip(groups, works, results))
     except LarchMotifError as exc:
         return _report(_larch, "motif_predict", exc)
@@ -263,7 +271,7 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu
             grp.motif = MotifResult(_spectrum_name(grp), error=res.error, in_domain=False,
                                     warnings=res.warnings, model=model_name, target=target)
             continue
-        write_prediction(grp, work, res, model, target)
+        write_prediction(grp, work, res, model, target, herfd)
     return None
 
 

@@ -28,15 +28,18 @@ def fe_cn_model(tmp_path_factory, fe_sites):
     return path, model, report
 
 
-def write_measured_like(path, site: dict, noise: float = 0.0, seed: int = 0) -> None:
+def write_measured_like(path, site: dict, noise: float = 0.0, seed: int = 0,
+                        lorentzian_fwhm_eV: float | None = None) -> None:
     """Write a site spectrum as a two-column file that looks like a raw measurement:
-    broadened as the models assume (``Preprocessing`` defaults), on an extended grid with a
-    sloped pre-edge, an edge step of 1.7 and an offset."""
+    broadened as the models assume (``Preprocessing`` defaults; ``lorentzian_fwhm_eV`` in place
+    of its Lorentzian), on an extended grid with a sloped pre-edge, an edge step of 1.7 and an
+    offset."""
     from larch_motif.spectra import Preprocessing, broaden
 
     energy, mu = site["energy_eV"], site["mu"]
     prep = Preprocessing()
-    mu = broaden(energy, mu, prep.gaussian_fwhm_eV, prep.lorentzian_fwhm_eV)
+    lorentzian = prep.lorentzian_fwhm_eV if lorentzian_fwhm_eV is None else lorentzian_fwhm_eV
+    mu = broaden(energy, mu, prep.gaussian_fwhm_eV, lorentzian)
     pre = np.arange(energy[0] - 150, energy[0], 2.0)
     e = np.concatenate([pre, energy])
     m = np.concatenate([np.full(pre.size, mu[0]), mu])
