@@ -254,6 +254,10 @@ def prediction_row(name: str, motif) -> tuple[str, ...]:
     return (name, cn, p_cn, motif_label, p_motif, "yes" if motif.in_domain else "NO", "; ".join(motif.warnings))
 
 
+#: The Motif menu's switch for HERFD spectra (``predict(..., herfd=True)``)
+HERFD_LABEL = "HERFD spectra"
+
+
 class MotifMenu:
     """The "Motif" menu of a LarixFrame and the state behind it: the model used (``model``:
     None for the bundled models of the element found from E0) and the running job (one at a time).
@@ -291,6 +295,12 @@ class MotifMenu:
                 self.menu.AppendSeparator()
             else:
                 self.add_action(label, help_text, handler)
+        # a switch, not an action: Predict coordination reads it
+        self.herfd_item = self.menu.AppendCheckItem(
+            wx.ID_ANY, HERFD_LABEL, "The checked groups are HERFD spectra (K edge, Kalpha1): each is broadened by the "
+                                    "core-hole width HERFD takes away before the models read it (predict --herfd)")
+        self.items[HERFD_LABEL] = self.herfd_item
+        self.menu.AppendSeparator()
         self.model_item = self.menu.Append(wx.ID_ANY, "model")
         self.model_item.Enable(False)
         self._show_model()
@@ -328,14 +338,15 @@ class MotifMenu:
             return
         model, recorded_model = self.model, self.model_file
         target = "both" if model is None else model.target
+        herfd = self.herfd_item.IsChecked()
 
         def work(progress):
-            return predict_groups([group for _, group in groups], model, target)
+            return predict_groups([group for _, group in groups], model, target, herfd=herfd)
 
         def done(results, seconds):
             rows = []
             for (name, group), (copy, prediction) in zip(groups, results):
-                write_prediction(group, copy, prediction, recorded_model, target)
+                write_prediction(group, copy, prediction, recorded_model, target, herfd)
                 rows.append(prediction_row(name, group.motif))
             if self.results is None or not self.results.frame:
                 self.results = ResultsWindow(self.frame)
