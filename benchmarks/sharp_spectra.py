@@ -60,7 +60,8 @@ from larch_motif.training import (
 #: about 1.5 / 1 eV sharper (HERFD-like), sharper still, and FEFF10's own core-hole width only;
 #: each element adds the default less the core-hole width that Kalpha1 HERFD takes away
 #: (``spectra.herfd_lorentzian_eV``), the part that ``predict(..., herfd=True)`` adds back
-LEVELS: tuple[tuple[float, float], ...] = ((3.0, 2.0), (1.5, 1.0), (1.0, 0.3), (0.5, 0.0))
+LEVELS: tuple[tuple[float, float], ...] = (
+    (Preprocessing().gaussian_fwhm_eV, Preprocessing().lorentzian_fwhm_eV), (1.5, 1.0), (1.0, 0.3), (0.5, 0.0))
 HIGH = 0.9
 
 
@@ -151,7 +152,7 @@ def main() -> int:
         r, a = one_element(el, args.variants, args.targets, args.backend, seeds, args.data)
         rows += r
         answers += a
-    columns = [*(level_name(lv) for lv in LEVELS), "G 3 / L 2 less HERFD's"]
+    columns = [*(level_name(lv) for lv in LEVELS), f"{level_name(LEVELS[0])} less HERFD's"]
     levels = range(len(columns))
     lines = ["# Sharper spectra than the training theory (HERFD-like)", "",
              provenance() + f". {args.backend}, grouped 5-fold CV by mineral over {args.repeats} assignments "

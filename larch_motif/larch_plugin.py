@@ -142,9 +142,9 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
       mu_columns  how mu is made from the group's columns where it has no mu (a group from
                   read_xdi) or the labels do not tell: 'ln(i0/itrans)', 'ifluor/i0', 'mutrans'.
                   Default: from XDI's column names (i0 and itrans give ln(i0/itrans)).
-      herfd       True for a HERFD spectrum (K edge, Kalpha1): the models read a copy broadened
-                  by the core-hole width HERFD takes away (Cu 1.02 eV); the group's own arrays
-                  are then left as they are (no pre_edge results written back).
+      herfd       True for a HERFD spectrum (K edge, Kalpha1): the models read a copy of the
+                  normalized spectrum broadened by the core-hole width HERFD takes away (Cu
+                  1.02 eV); the group keeps its mu and gets its own pre_edge results.
 
     Runs pre_edge on the group unless it is already normalized (an existing pre_edge result,
     e0, edge_step and flat, is used as it is), then writes:
@@ -181,7 +181,7 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
         ((work, res),) = predict_groups([group], model, target, element, normalized, mu_columns, herfd)
     except LarchMotifError as exc:
         return _report(_larch, "motif_predict", exc)
-    write_prediction(group, work, res, model, target, herfd)
+    write_prediction(group, work, res, model, target)
     return None
 
 
@@ -233,12 +233,10 @@ class MotifResult(Group):
     __str__ = __repr__
 
 
-def write_prediction(group, work, res: Prediction, model=None, target: str = "both", herfd: bool = False) -> None:
+def write_prediction(group, work, res: Prediction, model=None, target: str = "both") -> None:
     """Write a prediction of ``predict_groups`` on its Group: pre_edge results, ``group.motif``
-    (the attributes of the JSON form, ``Prediction.to_dict``). ``herfd``: the copy was
-    broadened, so none of its arrays is written back; only ``group.motif``."""
-    if not herfd:
-        _write_back(group, work)
+    (the attributes of the JSON form, ``Prediction.to_dict``)."""
+    _write_back(group, work)
     values = res.to_dict()
     group.motif = MotifResult(_spectrum_name(group), **{k: values[k] for k in _MOTIF_KEYS if k in values},
                               model=str(model) if isinstance(model, (str, os.PathLike)) else None, target=target)
@@ -271,7 +269,7 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu
             grp.motif = MotifResult(_spectrum_name(grp), error=res.error, in_domain=False,
                                     warnings=res.warnings, model=model_name, target=target)
             continue
-        write_prediction(grp, work, res, model, target, herfd)
+        write_prediction(grp, work, res, model, target)
     return None
 
 

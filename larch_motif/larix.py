@@ -297,8 +297,9 @@ class MotifMenu:
                 self.add_action(label, help_text, handler)
         # a switch, not an action: Predict coordination reads it
         self.herfd_item = self.menu.AppendCheckItem(
-            wx.ID_ANY, HERFD_LABEL, "The checked groups are HERFD spectra (K edge, Kalpha1): each is broadened by the "
-                                    "core-hole width HERFD takes away before the models read it (predict --herfd)")
+            wx.ID_ANY, HERFD_LABEL, "The checked groups are HERFD spectra (K edge, Kalpha1): Predict coordination reads "
+                                    "each broadened by the core-hole width HERFD takes away (predict --herfd); "
+                                    "Explain prediction does not")
         self.items[HERFD_LABEL] = self.herfd_item
         self.menu.AppendSeparator()
         self.model_item = self.menu.Append(wx.ID_ANY, "model")
@@ -346,7 +347,7 @@ class MotifMenu:
         def done(results, seconds):
             rows = []
             for (name, group), (copy, prediction) in zip(groups, results):
-                write_prediction(group, copy, prediction, recorded_model, target, herfd)
+                write_prediction(group, copy, prediction, recorded_model, target)
                 rows.append(prediction_row(name, group.motif))
             if self.results is None or not self.results.frame:
                 self.results = ResultsWindow(self.frame)

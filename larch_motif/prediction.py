@@ -34,9 +34,9 @@ from larch_motif.preedge import (
 )
 from larch_motif.results import Prediction
 from larch_motif.spectra import (
-    broaden_herfd,
     cut_scan,
     features,
+    herfd_broadened,
     normalize,
     preprocessing_for,
     read_spectrum,
@@ -212,11 +212,12 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     (``"ln(i0/itrans)"``, ``"ifluor/i0"``, ``"mutrans"``; ``spectra.mu_from_columns``) where
     the column labels do not tell it.
 
-    ``herfd``: the spectra are HERFD (K edge, Kalpha1 detection). Each is first broadened by the
-    part of its absorber's core-hole width that HERFD takes away (``spectra.broaden_herfd``:
-    0.73 eV FWHM for Ti to 1.06 eV for Zn), since the models learned spectra with the full width
-    and read sharper ones less well (``docs/validation/sharp_spectra.md``); finding
-    ``herfd_broadened``.
+    ``herfd``: the spectra are HERFD (K edge, Kalpha1 detection). The models read a copy of each
+    normalized spectrum broadened by the part of its absorber's core-hole width that HERFD takes
+    away (``spectra.herfd_broadened``: 0.73 eV FWHM for Ti to 1.06 eV for Zn), since they learned
+    spectra with the full width and read sharper ones less well
+    (``docs/validation/sharp_spectra.md``); finding ``herfd_broadened``. A Group given keeps its
+    mu; e0_half in the answer is the broadened spectrum's. A model of another edge is refused.
 
     Returns one ``results.Prediction`` per spectrum: typed fields (``answer("cn")``,
     ``metallic``, ``findings``, ...) and, read as a mapping or through ``to_dict()`` (the
@@ -264,6 +265,8 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGET_CHOICES)})")
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise LarchMotifError(f"min_confidence {min_confidence!r} must lie between 0 and 1")
+    if herfd and edge != "K":
+        raise LarchMotifError(f"herfd: HERFD broadening is for K edges (Kalpha1 detection), not {edge}")
     iterator = iter(spectra)
     # models by element, edge and short-scan window (None: the full grid); a model file serves all
     model_sets: dict[tuple, tuple[dict[str, MotifModel], MotifModel | None, MotifModel | None]] = {}
@@ -296,8 +299,10 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
             models, site_average, metallic = model_sets[el, ed, window]
             chunk = [good[k] for k in members]
             if herfd:
-                for grp in chunk:
-                    broaden_herfd(grp, el or next(iter(models.values())).element, ed)
+                first = next(iter(models.values()))
+                if first.edge != "K":
+                    raise LarchMotifError(f"herfd: HERFD broadening is for K edges; the model is for the {first.edge} edge")
+                chunk = [herfd_broadened(grp, el or first.element, first.edge) for grp in chunk]
             for k, res in zip(members, _predict_groups(chunk, models, el, ed, min_confidence,
                                                        site_average, metallic, window)):
                 predicted[k] = res

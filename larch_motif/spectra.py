@@ -528,8 +528,11 @@ def herfd_lorentzian_eV(element: str, edge: str = "K") -> float:
     A HERFD spectrum recorded on the Kalpha1 line has the effective width
     ``(G_K**-2 + G_L3**-2)**-0.5`` in place of the K core-hole width ``G_K`` (``G_L3``: the
     2p3/2 hole that the emission leaves; Hamalainen et al., PRL 67, 2850 (1991)); the
-    difference is what is added back here. Widths from xraydb (Krause and Oliver): Ti 0.73,
-    Fe 0.90, Cu 1.02, Zn 1.06 eV. Only K edges are HERFD-corrected (``SpectrumError`` otherwise).
+    difference is what is added back here. The core-hole widths are xraydb's (Krause and Oliver;
+    Keski-Rahkonen and Krause), e.g. Fe: G_K 1.25, G_L3 0.36 eV; the widths added back are
+    Ti 0.73, Fe 0.90, Cu 1.02, Zn 1.06 eV. The formula holds for a spectrometer whose resolution
+    is well below ``G_L3``; a coarser one leaves less to add back, and this then over-broadens.
+    Only K edges are HERFD-corrected (``SpectrumError`` otherwise).
     """
     import xraydb
 
@@ -539,25 +542,25 @@ def herfd_lorentzian_eV(element: str, edge: str = "K") -> float:
     return k - (k**-2 + l3**-2) ** -0.5
 
 
-def broaden_herfd(group, element: str, edge: str = "K") -> float:
-    """Convolve a Group's mu with ``herfd_lorentzian_eV`` of its absorber and normalize it
-    again (Larch ``pre_edge``), so that the models, which learned spectra with the full core-hole
-    width, read a HERFD spectrum as they read transmission. Adds the finding
-    ``herfd_broadened``; returns the width (eV FWHM)."""
+def herfd_broadened(group, element: str, edge: str = "K"):
+    """A new normalized Group: the normalized spectrum (``flat``) of a normalized ``group``
+    convolved with ``herfd_lorentzian_eV`` of its absorber, so that the models, which learned
+    spectra with the full core-hole width, read a HERFD spectrum as they read transmission.
+
+    ``group`` is left as it is: its mu, and the normalization it has (the user's own
+    ``pre_edge`` ranges included), which the broadening keeps. The copy keeps the group's
+    findings and adds ``herfd_broadened``; E0 at half the edge step is that of the broadened
+    spectrum."""
     width = herfd_lorentzian_eV(element, edge)
     energy = np.asarray(group.energy, float)
-    group.mu = broaden(energy, np.asarray(group.mu, float), 0.0, width)
-    for name in ("flat", "norm", "edge_step", "e0"):
-        if hasattr(group, name):
-            delattr(group, name)
-    # what normalize finds again on the broadened mu is dropped, not said twice
-    again = {"herfd_broadened", "normalization_unstable", "white_line_suppressed"}
-    group.motif_warnings = [w for w in getattr(group, "motif_warnings", []) if getattr(w, "code", None) not in again]
-    normalize(group)
-    group.motif_warnings.append(Finding(
+    copy = _group(energy=energy, mu=broaden(energy, np.asarray(group.flat, float), 0.0, width),
+                  groupname=getattr(group, "groupname", None), filename=getattr(group, "filename", None),
+                  is_normalized=True)
+    normalize(copy)
+    copy.motif_warnings = [*getattr(group, "motif_warnings", []), Finding(
         "herfd_broadened", f"read as HERFD: broadened by a {width:.2f} eV Lorentzian (FWHM), the part of the "
-                           f"{element} {edge} core-hole width that HERFD takes away, before the models read it"))
-    return width
+                           f"{element} {edge} core-hole width that HERFD takes away, before the models read it")]
+    return copy
 
 
 #: A point farther than this many robust standard deviations from its neighbours' mean is a glitch.

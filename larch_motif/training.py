@@ -225,11 +225,13 @@ class Augmentation:
     def __post_init__(self) -> None:
         if self.width_draw not in WIDTH_DRAWS:
             raise LarchMotifError(f"width_draw must be one of {', '.join(WIDTH_DRAWS)}, not {self.width_draw!r}")
+        if self.width_draw == "log" and min(self.gaussian_fwhm_eV[0], self.lorentzian_fwhm_eV[0]) <= 0:
+            raise LarchMotifError("width_draw 'log' needs broadening ranges that start above 0 eV")
 
     def draw_width_eV(self, rng: np.random.Generator, low_high: tuple[float, float]) -> float:
         """One broadening width (eV FWHM) in ``low_high``, drawn as ``width_draw`` says."""
         low, high = low_high
-        if self.width_draw == "log" and low > 0:
+        if self.width_draw == "log":
             return float(np.exp(rng.uniform(np.log(low), np.log(high))))
         return float(rng.uniform(low, high))
 

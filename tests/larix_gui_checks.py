@@ -261,7 +261,7 @@ def test_predict_action_writes_what_motif_predict_writes(frame, fe_spectrum, tra
                                                tmp_path / "results_window.png")))
 
 
-def test_herfd_switch_predicts_as_motif_predict_herfd_and_leaves_the_arrays(frame, fe_spectrum, trained, messages):
+def test_herfd_switch_predicts_as_motif_predict_herfd_and_keeps_the_arrays(frame, fe_spectrum, trained, messages):
     name, group, _ = fe_spectrum
     shell_group = shell_copy(group)
     mu, flat = group.mu, getattr(group, "flat", None)
@@ -279,7 +279,7 @@ def test_herfd_switch_predicts_as_motif_predict_herfd_and_leaves_the_arrays(fram
     assert "herfd_broadened" in [f["code"] for f in group.motif.findings]
     for attr in ("cn", "cn_probabilities", "in_domain", "warnings", "domain_distance"):
         assert getattr(group.motif, attr) == getattr(shell_group.motif, attr), attr
-    assert group.mu is mu and getattr(group, "flat", None) is flat  # the broadened copy is not written back
+    assert group.mu is mu and getattr(group, "flat", None) is flat  # the broadened copy is the models' alone
 
 
 def test_results_window_shows_a_metallic_answer_as_metallic_without_cn(frame):

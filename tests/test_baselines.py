@@ -122,6 +122,10 @@ def test_log_width_draw_puts_half_the_copies_below_the_geometric_middle():
     assert shares["uniform"] == pytest.approx((middle - 0.5) / 4.5, abs=0.03)
     with pytest.raises(LarchMotifError, match="width_draw"):
         Augmentation(width_draw="gamma")
+    with pytest.raises(LarchMotifError, match="above 0"):
+        Augmentation(width_draw="log", lorentzian_fwhm_eV=(0.0, 4.0))
+    # the uniform draw leaves the field out, so the default models keep their names and cache keys
+    assert "width_draw" not in Augmentation().as_dict() and Augmentation(width_draw="log").as_dict()["width_draw"] == "log"
 
 
 def test_augmentation_follows_the_calculation_settings_of_the_database():

@@ -94,8 +94,8 @@ def test_motif_predict_keeps_an_existing_pre_edge(session, spectrum_file, fe_cn_
     assert session.get("dat").flat is flat
 
 
-def test_motif_predict_herfd_reads_a_broadened_copy_and_leaves_the_group_as_it_was(session, tmp_path,
-                                                                                  spectrum_file, fe_cn_model):
+def test_motif_predict_herfd_reads_a_broadened_copy_and_keeps_the_group_s_mu(session, tmp_path,
+                                                                            spectrum_file, fe_cn_model):
     model_path, _, _ = fe_cn_model
     session.run(f"dat = read_ascii('{spectrum_file}', labels='energy mu')")
     mu = np.array(session.get("dat").mu)
@@ -104,7 +104,10 @@ def test_motif_predict_herfd_reads_a_broadened_copy_and_leaves_the_group_as_it_w
     (expected,) = predict(spectrum_file, model=model_path, target="cn", herfd=True)
     _assert_same_prediction(dat.motif, expected)
     assert "herfd_broadened" in [f["code"] for f in dat.motif.findings]
-    assert np.array_equal(dat.mu, mu) and not hasattr(dat, "flat")  # nothing of the copy written back
+    assert np.array_equal(dat.mu, mu)  # the broadened copy is the models', not the group's
+    session.run(f"plain = read_ascii('{spectrum_file}', labels='energy mu')")
+    session.run("pre_edge(plain)")
+    assert np.allclose(dat.flat, session.get("plain").flat)  # the group's own normalization, unbroadened
 
 
 @pytest.mark.parametrize("imports, call", [

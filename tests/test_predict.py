@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from conftest import write_measured_like
 
-from larch_motif.errors import SpectrumError
+from larch_motif.errors import LarchMotifError, SpectrumError
 from larch_motif.findings import code_of
 from larch_motif.models import load_model, temper
 from larch_motif.prediction import DISAGREEMENT_CONFIDENCE, check_agreement, predict
 from larch_motif.spectra import (
-    broaden_herfd,
+    Preprocessing,
     features,
+    herfd_broadened,
     herfd_lorentzian_eV,
     normalize,
     read_spectrum,
@@ -217,31 +218,37 @@ def test_herfd_spectrum_is_read_with_the_core_hole_width_it_lacks(tmp_path, fe_s
     """A HERFD-like file (the Lorentzian of the measured-like one less the part of the Fe K
     core-hole width that Kalpha1 HERFD takes away, 0.90 eV) is read with ``herfd=True`` as the
     transmission-like file is: its features come back to within 0.01 of those, from up to 10
-    times that without, and the answer and its probabilities follow."""
+    times that without, and the answer and its probabilities follow. A Group given keeps its
+    mu, and a second call answers the same."""
     path, _, _ = fe_cn_model
     width = herfd_lorentzian_eV("Fe")
     assert 0.85 < width < 0.95
     site = _site(fe_sites, 4)
     transmission, herfd = tmp_path / "transmission.dat", tmp_path / "herfd.dat"
     write_measured_like(transmission, site)
-    write_measured_like(herfd, site, lorentzian_fwhm_eV=2.0 - width)
+    write_measured_like(herfd, site, lorentzian_fwhm_eV=Preprocessing().lorentzian_fwhm_eV - width)
     prep = load_model(path).preprocessing
     groups = []
     for f in (transmission, herfd):
         grp = read_spectrum(f)
         normalize(grp)
         groups.append(grp)
-    sharp = features(groups[1], prep)
-    assert broaden_herfd(groups[1], "Fe") == pytest.approx(width)
-    reference, rebroadened = features(groups[0], prep), features(groups[1], prep)
-    assert np.abs(rebroadened - reference).max() < 0.01 < np.abs(sharp - reference).max()
-    assert [code_of(w) for w in groups[1].motif_warnings].count("herfd_broadened") == 1
+    mu = groups[1].mu.copy()
+    rebroadened = herfd_broadened(groups[1], "Fe")
+    reference, sharp = features(groups[0], prep), features(groups[1], prep)
+    assert np.abs(features(rebroadened, prep) - reference).max() < 0.01 < np.abs(sharp - reference).max()
+    assert [code_of(w) for w in rebroadened.motif_warnings].count("herfd_broadened") == 1
+    assert np.array_equal(groups[1].mu, mu) and "herfd_broadened" not in map(code_of, groups[1].motif_warnings)
     with pytest.raises(SpectrumError, match="K edges"):
         herfd_lorentzian_eV("Fe", "L3")
-    plain, read_as_herfd = predict([transmission, herfd], model=path, target="cn", herfd=False)[0], \
-        predict(herfd, model=path, target="cn", herfd=True)[0]
-    assert "herfd_broadened" in [f.code for f in read_as_herfd.findings]
+    (plain,) = predict(transmission, model=path, target="cn")
+    read_as_herfd = [predict(groups[1], model=path, target="cn", herfd=True)[0] for _ in range(2)]
+    assert np.array_equal(groups[1].mu, mu)
+    assert read_as_herfd[0].to_dict() == read_as_herfd[1].to_dict()
+    assert [f.code for f in read_as_herfd[0].findings].count("herfd_broadened") == 1
     assert "herfd_broadened" not in [f.code for f in plain.findings]
-    assert read_as_herfd["cn"] == plain["cn"]
+    assert read_as_herfd[0]["cn"] == plain["cn"]
     for cls, p in plain["cn_probabilities"].items():
-        assert read_as_herfd["cn_probabilities"][cls] == pytest.approx(p, abs=0.05)
+        assert read_as_herfd[0]["cn_probabilities"][cls] == pytest.approx(p, abs=0.05)
+    with pytest.raises(LarchMotifError, match="K edges"):
+        predict(herfd, model=path, target="cn", herfd=True, edge="L3")
