@@ -200,7 +200,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     out = []
     for k, path in enumerate(args.files):
         expl = explain_spectrum(path, model, args.class_name, group=args.group, normalized=args.normalized,
-                                mu_columns=args.mu_columns)
+                                mu_columns=args.mu_columns, herfd=args.herfd)
         if args.plot:
             plot = args.plot if len(args.files) == 1 else f"{args.plot.rsplit('.', 1)[0]}_{k}.png"
             plot_explanation(expl, plot)
@@ -380,7 +380,7 @@ def _cmd_uninstall_larch(args: argparse.Namespace) -> int:
 
 def _spectrum_arguments(parser: argparse.ArgumentParser, targets: tuple[str, ...], default_target: str) -> None:
     """The arguments of the commands that read spectra (predict, explain): files, model,
-    element, target, Athena group, normalized, mu columns."""
+    element, target, Athena group, normalized, mu columns, HERFD."""
     parser.add_argument("files", nargs="+", help="spectrum files (XDI, columns, Athena .prj)")
     parser.add_argument("--model", default=None, help="model file (default: the bundled default of --element)")
     parser.add_argument("--element", default=None, help="absorber (default: from E0)")
@@ -390,6 +390,9 @@ def _spectrum_arguments(parser: argparse.ArgumentParser, targets: tuple[str, ...
     parser.add_argument("--mu-columns", default=None, metavar="EXPR",
                         help="how mu is made where the column labels do not tell: a column ('mutrans'), "
                              "a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
+    parser.add_argument("--herfd", action="store_true",
+                        help="HERFD spectra (K edge, Kalpha1): the models read them broadened by the core-hole "
+                             "width HERFD takes away (Cu 1.02 eV)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -495,9 +498,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None, help="backend of the default models (default: lightgbm)")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="below this calibrated confidence (0-1) answer 'uncertain' with the top two classes")
-    p.add_argument("--herfd", action="store_true",
-                   help="HERFD spectra (K edge, Kalpha1): broaden them by the core-hole width HERFD takes away "
-                        "(Cu 1.02 eV) before the models read them")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predict)
 

@@ -19,7 +19,7 @@ from larch_motif.findings import Finding
 from larch_motif.models import MotifModel, explained_model, load_model
 from larch_motif.models import raw_output as backend_raw_output
 from larch_motif.results import Explanation, ModelExplanation
-from larch_motif.spectra import features, normalize
+from larch_motif.spectra import features, herfd_broadened, normalize
 
 #: Physical regions, (low, high) in eV relative to E0 (half edge step): the pre-edge peak lies
 #: below the edge, the rising edge spans the half-step point, the white line is the first maximum,
@@ -140,7 +140,7 @@ def summarize(energy: np.ndarray, values: np.ndarray, regions: dict[str, tuple[f
 def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, target_class: str | None = None,
                      group: str | None = None, normalized: bool = False,
                      regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS,
-                     mu_columns: str | None = None) -> Explanation:
+                     mu_columns: str | None = None, herfd: bool = False) -> Explanation:
     """Local explanation of one spectrum (file or Larch Group) for one class (default: predicted).
 
     Returns a ``results.Explanation`` (read as a mapping: its JSON form): file, group, target, class, energy (eV relative to E0), shap_values, expected_value,
@@ -151,6 +151,8 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     windows (every 5-eV window in energy order, ``shap`` and ``probability``: its share of the
     change of the class probability) and regions_probability.
     ``mu_columns``: how mu is made from the columns (``spectra.mu_from_columns``).
+    ``herfd``: a HERFD spectrum, explained as ``predict(..., herfd=True)`` reads it (a copy
+    broadened by ``spectra.herfd_broadened``; ``norm`` is that copy's).
     """
     from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings
 
@@ -158,6 +160,11 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     grp = _as_group(spectrum, group, normalized, mu_columns)
     grp.motif_warnings = []
     normalize(grp)
+    shape_warnings = edge_shape_warnings(grp)
+    if herfd:
+        if m.edge != "K":
+            raise LarchMotifError(f"herfd: HERFD broadening is for K edges; the model is for the {m.edge} edge")
+        grp = herfd_broadened(grp, m.element, m.edge)
     x = features(grp, m.preprocessing)
     res = shap_values(m, x[None], target_class)
     energy = m.preprocessing.feature_energies()
@@ -166,7 +173,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     index = int(res["class_index"][0])
     p_expected, p_class, scale = probability_scale(m, x, index, float(res["expected"][0]), float(res["output"][0]))
     fine = [{**w, "probability": w["shap"] * scale} for w in energy_windows(energy, values)]
-    warns = list(grp.motif_warnings) + edge_shape_warnings(grp)
+    warns = list(grp.motif_warnings) + shape_warnings
     mismatch = edge_mismatch(float(grp.e0), m.element, m.edge)
     if mismatch:
         warns.append(mismatch)

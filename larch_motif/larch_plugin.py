@@ -274,11 +274,11 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu
 
 
 def motif_explain(group=None, model=None, target="cn", class_name=None, element=None, normalized=False,
-                  mu_columns=None, _larch=None):
+                  mu_columns=None, herfd=False, _larch=None):
     """TreeSHAP explanation of a CN or motif prediction on the energy axis.
 
     motif_explain(group, model=None, target='cn', class_name=None, element=None, normalized=False,
-                  mu_columns=None)
+                  mu_columns=None, herfd=False)
 
     Parameters:
       group       Group with energy (eV) and mu.
@@ -289,6 +289,7 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
       element     absorbing element; default: the model's, else found from E0.
       normalized  True when mu is already normalized.
       mu_columns  how mu is made from the group's columns, as in motif_predict.
+      herfd       True for a HERFD spectrum, explained as motif_predict(..., herfd=True) reads it.
 
     Runs pre_edge as motif_predict does and writes group.motif_explain, a Group with
       class_name        the class explained
@@ -304,7 +305,7 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
     """
     try:
         ((work, expl),) = explain_groups([group], model, target, class_name, element, normalized,
-                                         mu_columns=mu_columns)
+                                         mu_columns=mu_columns, herfd=herfd)
     except LarchMotifError as exc:
         return _report(_larch, "motif_explain", exc)
     write_explanation(group, work, expl)
@@ -314,7 +315,7 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
 def explain_groups(groups: list, model=None, target: str = "cn", class_name: str | None = None,
                    element: str | None = None, normalized: bool = False,
                    progress: Callable[[int, int], None] | None = None,
-                   mu_columns: str | None = None) -> list[tuple[object, dict]]:
+                   mu_columns: str | None = None, herfd: bool = False) -> list[tuple[object, dict]]:
     """TreeSHAP explanations of Larch Groups, computed on copies with one model: the Groups are
     not changed (``write_explanation`` puts a result on its Group, as ``motif_explain`` does).
 
@@ -344,7 +345,7 @@ def explain_groups(groups: list, model=None, target: str = "cn", class_name: str
         (m,) = resolve_models(target, None, element).values()
     explained = []
     for group, work in zip(groups, works):
-        expl = explain_spectrum(work, m, class_name)
+        expl = explain_spectrum(work, m, class_name, herfd=herfd)
         _refuse_other_element(expl.findings, group)
         explained.append((work, expl))
         if progress is not None:

@@ -297,9 +297,9 @@ class MotifMenu:
                 self.add_action(label, help_text, handler)
         # a switch, not an action: Predict coordination reads it
         self.herfd_item = self.menu.AppendCheckItem(
-            wx.ID_ANY, HERFD_LABEL, "The checked groups are HERFD spectra (K edge, Kalpha1): Predict coordination reads "
-                                    "each broadened by the core-hole width HERFD takes away (predict --herfd); "
-                                    "Explain prediction does not")
+            wx.ID_ANY, HERFD_LABEL, "The checked groups are HERFD spectra (K edge, Kalpha1): Predict coordination and "
+                                    "Explain prediction read each broadened by the core-hole width HERFD takes away "
+                                    "(predict --herfd)")
         self.items[HERFD_LABEL] = self.herfd_item
         self.menu.AppendSeparator()
         self.model_item = self.menu.Append(wx.ID_ANY, "model")
@@ -366,11 +366,12 @@ class MotifMenu:
             return
         model = self.model
         target = "cn" if model is None else model.target
+        herfd = self.herfd_item.IsChecked()
         current = self.controller.get_group()
         shown = next((pair for pair in groups if pair[1] is current), groups[0])
 
         def work(progress):
-            return explain_groups([group for _, group in groups], model, target, progress=progress)
+            return explain_groups([group for _, group in groups], model, target, progress=progress, herfd=herfd)
 
         def done(results, seconds):
             for (_, group), (copy, explanation) in zip(groups, results):

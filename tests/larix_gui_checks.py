@@ -272,9 +272,12 @@ def test_herfd_switch_predicts_as_motif_predict_herfd_and_keeps_the_arrays(frame
         check(frame, [name])
         fire(frame, "Predict coordination")
         finish(frame)
+        fire(frame, "Explain prediction")
+        finish(frame)
     finally:
         item.Check(False)
     assert messages == []
+    assert "herfd_broadened" in [f["code"] for f in group.motif_explain.findings]
     motif_predict(shell_group, model=trained, target="cn", herfd=True)
     assert "herfd_broadened" in [f["code"] for f in group.motif.findings]
     for attr in ("cn", "cn_probabilities", "in_domain", "warnings", "domain_distance"):

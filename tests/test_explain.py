@@ -85,6 +85,29 @@ def test_cli_explain_json_shape_and_plot(tmp_path, spectrum_file, fe_cn_model):
     assert expl["class"] == "4" and png.stat().st_size > 10_000
 
 
+def test_herfd_explanation_explains_what_predict_herfd_answers(tmp_path, fe_sites, fe_cn_model):
+    """A HERFD-like file explained with ``--herfd`` (CLI) explains the class and probability that
+    ``predict(..., herfd=True)`` gives, on the broadened spectrum, with the finding."""
+    from larch_motif.prediction import predict
+    from larch_motif.spectra import Preprocessing, herfd_lorentzian_eV
+
+    path, _, _ = fe_cn_model
+    herfd = tmp_path / "herfd.dat"
+    write_measured_like(herfd, next(s for s in fe_sites if s["motif"] == "T:4"),
+                        lorentzian_fwhm_eV=Preprocessing().lorentzian_fwhm_eV - herfd_lorentzian_eV("Fe"))
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "explain", str(herfd), "--model", str(path),
+                        "--herfd", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (expl,) = json.loads(r.stdout)
+    (res,) = predict(herfd, model=path, target="cn", herfd=True)
+    assert expl["class"] == res["cn"]
+    assert expl["class_probability"] == pytest.approx(res["cn_probabilities"][res["cn"]], abs=0.02)
+    assert "herfd_broadened" in [f["code"] for f in expl["findings"]]
+    plain = explain_spectrum(herfd, path, expl["class"])
+    assert "herfd_broadened" not in [f.code for f in plain.findings]
+    assert not np.allclose(plain["shap_values"], expl["shap_values"])
+
+
 def test_global_explanation_covers_every_class_and_is_consistent(tmp_path, fe_cn_model):
     from larch_motif.explain import explain_model, plot_model_explanation
 
