@@ -85,6 +85,18 @@ def measured_files(element: str, folders: list[Path]) -> list[tuple[Path, dict]]
     return out
 
 
+def measured_groups(element: str, folders: list[Path]) -> tuple[list[tuple[Path, dict]], list]:
+    """The measured files of ``element`` that exist (``measured_files``) and their spectra read
+    and normalized as ``predict`` reads them (Larch Groups, in the same order)."""
+    files = [(path, lab) for path, lab in measured_files(element, folders) if path.exists()]
+    groups = []
+    for path, lab in files:
+        grp = read_spectrum(path, normalized=bool(lab.get("normalized")))
+        normalize(grp)
+        groups.append(grp)
+    return files, groups
+
+
 def truth_text(lab: dict) -> str:
     if lab["kind"] == "metal":
         return "metallic"
@@ -98,12 +110,7 @@ def one_element(el: str, sites: list[dict], calculation: dict | None, variants: 
     """The CV rows (one per variant) and measured answers of one element."""
     cv_rows, measured_rows = [], []
     prep = preprocessing_for(el)
-    files = [(path, lab) for path, lab in measured_files(el, folders) if path.exists()]
-    groups = []
-    for path, lab in files:
-        grp = read_spectrum(path, normalized=bool(lab.get("normalized")))
-        normalize(grp)
-        groups.append(grp)
+    files, groups = measured_groups(el, folders)
     for name in variants:
         t0 = time.perf_counter()
         aug = variant(name, calculation)

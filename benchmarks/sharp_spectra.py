@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from augmentation import measured_files, truth_text, variant
+from augmentation import measured_groups, truth_text, variant
 from measured import DEFAULT_DATA
 from validation_page import emit, provenance
 
@@ -37,9 +37,7 @@ from larch_motif.spectra import (
     Preprocessing,
     features,
     herfd_lorentzian_eV,
-    normalize,
     preprocessing_for,
-    read_spectrum,
     theory_group,
 )
 from larch_motif.training import (
@@ -79,12 +77,8 @@ def one_element(el: str, variants: list[str], targets: list[str], backend: str, 
         all_sites = store.site_spectra(el)
         calculation = store.calculation(el)
         pool = metallic_pool(store, el)[0]
-    files = [(path, lab) for path, lab in measured_files(el, folders) if path.exists()]
-    measured_X = []
-    for path, lab in files:
-        grp = read_spectrum(path, normalized=bool(lab.get("normalized")))
-        normalize(grp)
-        measured_X.append(features(grp, prep))
+    files, groups = measured_groups(el, folders)
+    measured_X = [features(grp, prep) for grp in groups]
     rows, answers = [], []
     for target in targets:
         sites = select_sites(all_sites, SITE_DOMAIN_BY_TARGET.get(target, "anion"))

@@ -161,9 +161,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     grp.motif_warnings = []
     normalize(grp)
     shape_warnings = edge_shape_warnings(grp)
-    if herfd:
-        if m.edge != "K":
-            raise LarchMotifError(f"herfd: HERFD broadening is for K edges; the model is for the {m.edge} edge")
+    if herfd:  # refuses a model of another edge than K
         grp = herfd_broadened(grp, m.element, m.edge)
     x = features(grp, m.preprocessing)
     res = shap_values(m, x[None], target_class)

@@ -298,10 +298,8 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                 model_sets[el, ed, window] = _model_set(target, model, el, ed, backend, window)
             models, site_average, metallic = model_sets[el, ed, window]
             chunk = [good[k] for k in members]
-            if herfd:
+            if herfd:  # herfd_broadened refuses a model of another edge than K
                 first = next(iter(models.values()))
-                if first.edge != "K":
-                    raise LarchMotifError(f"herfd: HERFD broadening is for K edges; the model is for the {first.edge} edge")
                 chunk = [herfd_broadened(grp, el or first.element, first.edge) for grp in chunk]
             for k, res in zip(members, _predict_groups(chunk, models, el, ed, min_confidence,
                                                        site_average, metallic, window)):

@@ -195,7 +195,8 @@ WIDTH_DRAWS = ("uniform", "log")
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random perturbations of theoretical spectra (ranges are uniform draws).
+    """Random perturbations of theoretical spectra (uniform draws in the ranges; the broadening
+    widths as ``width_draw`` says).
 
     copies: augmented copies per site spectrum (besides the unperturbed one).
     gaussian_fwhm_eV, lorentzian_fwhm_eV: (min, max) broadening widths (eV).
