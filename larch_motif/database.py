@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import glob
 import json
 import os
 import sqlite3
@@ -102,6 +103,93 @@ def blob_crc(*blobs: bytes) -> int:
     return crc
 
 
+def _write_schema(conn: sqlite3.Connection) -> None:
+    """Mark an empty SQLite file as a larch_motif database and create its tables (in the
+    caller's transaction)."""
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _create_database_file(path: Path) -> None:
+    """Create a new, empty database at ``path`` so that it appears complete or not at all.
+
+    The schema is written into a temporary file beside ``path`` (``.NAME.PID.creating``),
+    switched to WAL mode and linked into place: a process killed during creation leaves no empty
+    or half-written file that readers would refuse, only its temporary file, which the next
+    writable opening removes. Where another process creates ``path`` first, its file is kept.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    for leftover in _sqlite_files(temporary):
+        leftover.unlink(missing_ok=True)
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # the umask's mode
+    try:
+        conn = sqlite3.connect(temporary)
+        try:
+            _write_schema(conn)
+            conn.commit()
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # created meanwhile by another build: that one stands
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(temporary, path)
+    finally:
+        for leftover in _sqlite_files(temporary):
+            leftover.unlink(missing_ok=True)
+
+
+def _sqlite_files(path: Path) -> list[Path]:
+    """``path`` and the journal files SQLite may keep beside it."""
+    return [path.with_name(path.name + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
+
+
+def _remove_abandoned_creations(path: Path) -> None:
+    """Remove the temporary files of creations of ``path`` whose process no longer runs."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.creating*"):
+        pid = leftover.name[len(path.name) + 2:].split(".")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            leftover.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's running process
+
+
+def _is_interrupted_write(exc: BaseException | None) -> bool:
+    """Whether SQLite refused a read-only connection because a writer was killed mid-transaction
+    (a hot rollback journal, or a write-ahead log to recover): SQLite's SQLITE_READONLY codes."""
+    return isinstance(exc, sqlite3.Error) and str(getattr(exc, "sqlite_errorname", "")).startswith(
+        "SQLITE_READONLY")
+
+
+def _roll_back_interrupted_write(path: Path) -> None:
+    """Let SQLite undo the half-written transaction of a killed writer, which a read-only
+    connection cannot do: one read through a read-write connection rolls it back. The content
+    committed before the kill is kept; nothing else is written."""
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise DatabaseError(
+            f"{path}: a write to this database was interrupted and must be rolled back, which needs "
+            "write access to the file and its folder; open it once with write access (for example, "
+            "run the build again to resume it)"
+        )
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"{path}: not a readable larch_motif database ({exc})") from None
+    finally:
+        conn.close()
+
+
 class SpectralDatabase:
     """Open a database file for reading (default) or writing (``writable=True``).
 
@@ -117,20 +205,35 @@ class SpectralDatabase:
             raise DatabaseError(f"database {str(self.path)!r} does not exist")
         if self.path.exists() and self.path.is_dir():
             raise DatabaseError(f"database {str(self.path)!r} is a folder, not a file")
+        if writable:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_abandoned_creations(self.path)
+            if not self.path.exists():
+                _create_database_file(self.path)
         try:
-            if writable:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connect()
+        except DatabaseError as exc:
+            if writable or not _is_interrupted_write(exc.__cause__):
+                raise
+            _roll_back_interrupted_write(self.path)
+            self._connect()
+
+    def _connect(self) -> None:
+        """Connect and check the file; ``DatabaseError`` (with SQLite's error as its cause) where
+        the file cannot be read as a larch_motif database."""
+        try:
+            if self.writable:
                 self.conn = sqlite3.connect(self.path, timeout=30)
             else:
                 self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
             self.conn.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from None
+            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from exc
         try:
             self._check_or_create()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from None
+            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from exc
         except Exception:
             self.conn.close()
             raise
@@ -143,11 +246,7 @@ class SpectralDatabase:
         if app_id == 0 and not tables:
             if not self.writable:
                 raise DatabaseError(f"{self.path}: empty file, not a larch_motif database")
-            self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self.conn.execute(statement)
+            _write_schema(self.conn)
         elif app_id != APPLICATION_ID:
             raise DatabaseError(f"{self.path}: not a larch_motif database (foreign SQLite file)")
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]

@@ -278,6 +278,54 @@ def test_foreign_sqlite_file_is_refused(tmp_path):
         SpectralDatabase(path)
 
 
+def _killed(code: str) -> None:
+    """Run ``code`` in a Python process that SIGKILLs itself where the code says ``KILL``."""
+    script = "import os, signal, sqlite3\nKILL = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n" + code
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+
+
+def test_a_write_killed_mid_transaction_is_rolled_back_when_the_file_is_read(tmp_path):
+    """A killed writer in rollback-journal mode leaves a hot journal that a read-only connection
+    cannot roll back (SQLite: "attempt to write a readonly database"); reading rolls it back and
+    finds what was committed before the kill."""
+    path = tmp_path / "hot.sqlite"
+    with SpectralDatabase(path, writable=True) as store:
+        store.set_meta("committed", 1)
+    _killed(f"""
+con = sqlite3.connect({str(path)!r})
+con.execute("PRAGMA journal_mode=DELETE")
+con.execute("PRAGMA cache_size=1")  # the transaction's pages spill into the database file
+con.execute("BEGIN IMMEDIATE")
+for i in range(300):
+    con.execute("INSERT INTO meta VALUES (?, ?)", (f"k{{i}}", "x" * 3000))
+KILL()
+""")
+    assert path.with_name("hot.sqlite-journal").exists()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        sqlite3.connect(f"file:{path}?mode=ro", uri=True).execute("SELECT COUNT(*) FROM meta").fetchone()
+    with SpectralDatabase(path) as store:
+        assert store.get_meta("committed") == 1
+        assert store.get_meta("k0") is None
+    assert not path.with_name("hot.sqlite-journal").exists()
+
+
+def test_a_creation_killed_before_the_file_is_complete_leaves_no_file_readers_refuse(tmp_path):
+    path = tmp_path / "new.sqlite"
+    _killed(f"""
+os.link = KILL  # killed with the schema written, before the file is in place
+from larch_motif.database import SpectralDatabase
+SpectralDatabase({str(path)!r}, writable=True)
+""")
+    assert not path.exists()
+    assert [p.name.endswith(".creating") for p in tmp_path.iterdir()] == [True]
+    with SpectralDatabase(path, writable=True) as store:  # the next build starts afresh
+        store.set_meta("built", True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.sqlite"]
+    with SpectralDatabase(path) as store:
+        assert store.get_meta("built") is True
+
+
 @pytest.mark.feff
 def test_corrupted_database_is_detected(tmp_path, tiny_db):
     path = tmp_path / "corrupt.sqlite"
