@@ -15,7 +15,7 @@ is held out with every element it holds): ``default`` as the default models do
 other element's metallic sites) or ``all`` (every other element's sites).
 
     .venv/bin/python benchmarks/metallic.py [--elements Fe Zn] [--repeats 5] [--pool default]
-        [--backends lightgbm] [--grid-min-eV -12] [--write docs/validation/metallic.md] [--json]
+        [--backends lightgbm] [--grid-min-eV -12] [--grid-max-eV 100] [--write docs/validation/metallic.md] [--json]
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def main() -> int:
                         help="append d(norm)/dE to the features (Preprocessing.derivative)")
     parser.add_argument("--grid-min-eV", type=float, default=None,
                         help="lower end of the feature grid (eV relative to E0; default: the element's)")
+    parser.add_argument("--grid-max-eV", type=float, default=None,
+                        help="upper end of the feature grid (eV above E0; default: the element's, +60)")
     parser.add_argument("--params", default="default", choices=list(SETS),
                         help="hyper-parameter set of benchmarks/hyperparameters.py laid over the backend's defaults")
     parser.add_argument("--seed0", type=int, default=0, help="first fold seed (the validation pages use 0..)")
@@ -84,11 +86,13 @@ def main() -> int:
     table: dict = {}
     for el in elements:
         t0 = time.perf_counter()
-        prep = preprocessing_for(el)
+        prep = preprocessing_for(el, target="metallic")
         if args.derivative:
             prep = dataclasses.replace(prep, derivative=True)
         if args.grid_min_eV is not None:
             prep = dataclasses.replace(prep, grid_min_eV=args.grid_min_eV)
+        if args.grid_max_eV is not None:
+            prep = dataclasses.replace(prep, grid_max_eV=args.grid_max_eV)
         ts = training_set(sites[el], "metallic", prep, augmentation[el])
         pooled_from = pooled_elements(el, loaded, args.pool)
         if pooled_from:

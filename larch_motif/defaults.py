@@ -160,7 +160,7 @@ def default_model_name(element: str, target: str, edge: str = "K", backend: str 
     preprocessing, the augmentation, the backend and the site domain), so that a change of any
     of them names another file and the stale one is never read."""
     db_hash, augmentation = _bundled_facts(element, edge)
-    prep = preprocessing_for(element, grid_max_eV)
+    prep = preprocessing_for(element, grid_max_eV, target)
     site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     parts = [db_hash, package_version(), prep.as_dict(), augmentation.as_dict(), backend, site_domain,
              TRAINING_TAG]
@@ -203,7 +203,7 @@ def default_model(element: str, target: str, edge: str = "K", backend: str = DEF
     found = find_default_model(name, folder)
     if found is not None:
         return load_model(found)
-    prep = preprocessing_for(element, grid_max_eV)
+    prep = preprocessing_for(element, grid_max_eV, target)
     site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     window = "" if grid_max_eV is None else f", window to +{grid_max_eV:g} eV"
     reporter = _REPORTER.get() or _tqdm_reporter

@@ -539,7 +539,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     ligands; ``anion+metallic``: metallic sites too; ``all``: every site); ``None`` takes
     ``SITE_DOMAIN_BY_TARGET`` of the target, else ``anion``.
 
-    ``prep``: the feature grid and broadening; ``None`` takes ``preprocessing_for(element)``,
+    ``prep``: the feature grid and broadening; ``None`` takes ``preprocessing_for(element, target=target)``,
     the grid of the element's default models.
 
     Returns the model fitted on all spectra and a report: target, backend, n_spectra (site
@@ -551,7 +551,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
     if target not in TARGETS:
         raise LarchMotifError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
     get_backend(backend)
-    prep = prep or preprocessing_for(element)
+    prep = prep or preprocessing_for(element, target=target)
     site_domain = site_domain or SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     with open_database(db) as store:
         sites = store.site_spectra(element, edge)

@@ -14,11 +14,13 @@ from larch_motif.baselines import (
     brier_scores,
 )
 from larch_motif.database import open_database
+from larch_motif.defaults import default_model
 from larch_motif.errors import LarchMotifError
 from larch_motif.labels import in_site_domain
 from larch_motif.models import temper
 from larch_motif.spectra import (
     GRID_MAX_EV_BY_ELEMENT,
+    METALLIC_GRID_MAX_EV_BY_ELEMENT,
     Preprocessing,
     features,
     preprocessing_for,
@@ -161,6 +163,19 @@ def test_default_models_use_the_feature_grid_chosen_for_their_element():
     model, _ = train("Zn", "cn", "rf", cv=None, augmentation=None, backend_params={"n_estimators": 5},
                      prep=Preprocessing())
     assert model.training_features.shape[1] == Preprocessing().grid().size
+
+
+def test_a_metallic_detector_with_its_own_grid_is_trained_and_bundled_on_it():
+    """Cu's detector reads -8..+60 eV while its CN and motif models read to +100 eV; each
+    detector's grid lies inside its element's, so that a spectrum given the full-grid models
+    reaches the detector's grid too."""
+    assert preprocessing_for("Cu", target="metallic").grid_max_eV == 60.0 < preprocessing_for("Cu").grid_max_eV
+    assert preprocessing_for("Cu", target="cn") == preprocessing_for("Cu")
+    assert preprocessing_for("Cu", 45.0, target="metallic") == preprocessing_for("Cu", 45.0)  # windows: one grid
+    for element, grid_max in METALLIC_GRID_MAX_EV_BY_ELEMENT.items():
+        assert grid_max <= preprocessing_for(element).grid_max_eV, element
+    assert default_model("Cu", "metallic").preprocessing == preprocessing_for("Cu", target="metallic")
+    assert default_model("Co", "metallic").preprocessing == preprocessing_for("Co") == Preprocessing(grid_max_eV=80.0)
 
 
 def test_majority_probabilities_are_the_class_shares_and_brier_scores_them(fe_cn_set):
