@@ -206,10 +206,13 @@ class SpectralDatabase:
         if self.path.exists() and self.path.is_dir():
             raise DatabaseError(f"database {str(self.path)!r} is a folder, not a file")
         if writable:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _remove_abandoned_creations(self.path)
-            if not self.path.exists():
-                _create_database_file(self.path)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _remove_abandoned_creations(self.path)
+                if not self.path.exists():
+                    _create_database_file(self.path)
+            except (OSError, sqlite3.Error) as exc:
+                raise DatabaseError(f"{self.path}: cannot create the database ({exc})") from None
         try:
             self._connect()
         except DatabaseError as exc:

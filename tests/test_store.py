@@ -268,6 +268,12 @@ def test_foreign_files_are_refused(tmp_path, content, message):
         SpectralDatabase(path)
 
 
+def test_a_database_that_cannot_be_created_is_one_database_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DatabaseError, match="cannot create the database"):
+        SpectralDatabase(blocker / "new.sqlite", writable=True)
+
 def test_foreign_sqlite_file_is_refused(tmp_path):
     path = tmp_path / "other.sqlite"
     con = sqlite3.connect(path)
