@@ -17,6 +17,8 @@ import fcntl
 import glob
 import json
 import os
+import re
+import secrets
 import sqlite3
 import zlib
 from collections import Counter, defaultdict
@@ -116,14 +118,14 @@ def _write_schema(conn: sqlite3.Connection) -> None:
 def _create_database_file(path: Path) -> None:
     """Create a new, empty database at ``path`` so that it appears complete or not at all.
 
-    The schema is written into a temporary file beside ``path`` (``.NAME.PID.creating``),
+    The schema is written into a temporary file beside ``path`` (``.NAME.PID.TOKEN.creating``),
     switched to WAL mode and linked into place: a process killed during creation leaves no empty
-    or half-written file that readers would refuse, only its temporary file, which the next
-    writable opening removes. Where another process creates ``path`` first, its file is kept.
+    or half-written file that readers would refuse, only its temporary file, which a later
+    writable opening removes. Where another process creates ``path`` first, its file is kept. On a
+    file system without hard links nothing is linked, and the caller creates the file in place
+    (in one transaction, as before).
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.creating")
-    for leftover in _sqlite_files(temporary):
-        leftover.unlink(missing_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.creating")
     os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # the umask's mode
     try:
         conn = sqlite3.connect(temporary)
@@ -137,9 +139,8 @@ def _create_database_file(path: Path) -> None:
             os.link(temporary, path)
         except FileExistsError:
             pass  # created meanwhile by another build: that one stands
-        except OSError:  # a file system without hard links
-            if not path.exists():
-                os.replace(temporary, path)
+        except OSError:
+            pass  # no hard links here: SpectralDatabase creates the file in place
     finally:
         for leftover in _sqlite_files(temporary):
             leftover.unlink(missing_ok=True)
@@ -151,24 +152,43 @@ def _sqlite_files(path: Path) -> list[Path]:
 
 
 def _remove_abandoned_creations(path: Path) -> None:
-    """Remove the temporary files of creations of ``path`` whose process no longer runs."""
+    """Remove, where this process may, the temporary files of creations of ``path``
+    (``_create_database_file``) whose process no longer runs."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]+\.creating(-journal|-wal|-shm)?")
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.creating*"):
-        pid = leftover.name[len(path.name) + 2:].split(".")[0]
-        if not pid.isdigit():
+        match = pattern.fullmatch(leftover.name)
+        if match is None:
             continue
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(match.group(1)), 0)
         except ProcessLookupError:
-            leftover.unlink(missing_ok=True)
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:
+                pass  # another user's leftover: theirs to remove
         except PermissionError:
             pass  # another user's running process
 
 
-def _is_interrupted_write(exc: BaseException | None) -> bool:
-    """Whether SQLite refused a read-only connection because a writer was killed mid-transaction
-    (a hot rollback journal, or a write-ahead log to recover): SQLite's SQLITE_READONLY codes."""
-    return isinstance(exc, sqlite3.Error) and str(getattr(exc, "sqlite_errorname", "")).startswith(
-        "SQLITE_READONLY")
+#: SQLite's refusals of a read-only connection that one read-write connection mends: a hot
+#: rollback journal, or a write-ahead log to recover, left by a writer killed mid-transaction
+_INTERRUPTED_WRITE_CODES = {"SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVERY"}
+#: SQLite's refusals of a read-only connection to a database in WAL mode whose folder or
+#: shared-memory file this process cannot write
+_WAL_NOT_WRITABLE_CODES = {"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT"}
+
+
+def _is_interrupted_write(exc: BaseException | None, path: Path) -> bool:
+    """Whether SQLite refused a read-only connection because a writer was killed
+    mid-transaction (``_INTERRUPTED_WRITE_CODES``; Python 3.10, which does not name SQLite's
+    codes: its message and a journal beside ``path``)."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    name = getattr(exc, "sqlite_errorname", None)
+    if name is not None:
+        return name in _INTERRUPTED_WRITE_CODES
+    return "readonly database" in str(exc) and any(
+        p.exists() for p in _sqlite_files(path)[1:3])  # -journal or -wal
 
 
 def _roll_back_interrupted_write(path: Path) -> None:
@@ -181,20 +201,32 @@ def _roll_back_interrupted_write(path: Path) -> None:
             "write access to the file and its folder; open it once with write access (for example, "
             "run the build again to resume it)"
         )
-    conn = sqlite3.connect(path, timeout=30)
     try:
-        conn.execute("PRAGMA schema_version").fetchone()
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"{path}: not a readable larch_motif database ({exc})") from None
-    finally:
-        conn.close()
+
+
+class _SQLiteRefusal(DatabaseError):
+    """SQLite refused to open or check a database file; ``sqlite_error`` is its error."""
+
+    def __init__(self, path: Path, sqlite_error: sqlite3.Error) -> None:
+        super().__init__(f"{path}: not a readable larch_motif database ({sqlite_error})")
+        self.sqlite_error = sqlite_error
 
 
 class SpectralDatabase:
     """Open a database file for reading (default) or writing (``writable=True``).
 
     Opening checks that the file is a larch_motif database of a known schema and passes SQLite's
-    quick check; otherwise ``DatabaseError`` names the problem.
+    quick check; otherwise ``DatabaseError`` names the problem. A file that a writer was killed
+    in the middle of a transaction of is first rolled back to what was committed, through one
+    read-write connection (which needs write access to the file and its folder): the only write
+    a reading opening makes.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, writable: bool = False) -> None:
@@ -215,15 +247,22 @@ class SpectralDatabase:
                 raise DatabaseError(f"{self.path}: cannot create the database ({exc})") from None
         try:
             self._connect()
-        except DatabaseError as exc:
-            if writable or not _is_interrupted_write(exc.__cause__):
-                raise
-            _roll_back_interrupted_write(self.path)
-            self._connect()
+        except _SQLiteRefusal as exc:
+            if not writable and _is_interrupted_write(exc.sqlite_error, self.path):
+                _roll_back_interrupted_write(self.path)
+                self._connect()
+            elif getattr(exc.sqlite_error, "sqlite_errorname", None) in _WAL_NOT_WRITABLE_CODES:
+                raise DatabaseError(
+                    f"{self.path}: the file is in WAL mode (a build that has not finished) and its folder "
+                    "is not writable, which SQLite needs to read it; open it once where you can write, "
+                    "or copy it") from None
+            else:
+                raise DatabaseError(str(exc)) from None
 
     def _connect(self) -> None:
-        """Connect and check the file; ``DatabaseError`` (with SQLite's error as its cause) where
-        the file cannot be read as a larch_motif database."""
+        """Connect and check the file; ``DatabaseError`` where the file is not a readable
+        larch_motif database (``_SQLiteRefusal``, which carries SQLite's error, where SQLite
+        refused it)."""
         try:
             if self.writable:
                 self.conn = sqlite3.connect(self.path, timeout=30)
@@ -231,12 +270,12 @@ class SpectralDatabase:
                 self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
             self.conn.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from exc
+            raise _SQLiteRefusal(self.path, exc) from None
         try:
             self._check_or_create()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise DatabaseError(f"{self.path}: not a readable larch_motif database ({exc})") from exc
+            raise _SQLiteRefusal(self.path, exc) from None
         except Exception:
             self.conn.close()
             raise
@@ -271,7 +310,7 @@ class SpectralDatabase:
     def build_lock(self) -> Iterator[None]:
         """Hold the exclusive build lock; a second build on this file is refused."""
         lock_path = str(self.path) + ".lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask's mode, as the database's
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

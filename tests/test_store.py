@@ -274,6 +274,50 @@ def test_a_database_that_cannot_be_created_is_one_database_error(tmp_path):
     with pytest.raises(DatabaseError, match="cannot create the database"):
         SpectralDatabase(blocker / "new.sqlite", writable=True)
 
+
+def test_a_database_created_meanwhile_by_another_build_is_kept(tmp_path, monkeypatch):
+    """Two builds create one file at once: the one linked first stands, the other opens it."""
+    import larch_motif.database as database
+
+    path, other = tmp_path / "race.sqlite", tmp_path / "other.sqlite"
+    with SpectralDatabase(other, writable=True) as store:
+        store.set_meta("built by", "the other build")
+    real_link = os.link
+
+    def link_after_the_other_build(src, dst):
+        real_link(other, dst)
+        return real_link(src, dst)  # FileExistsError, as when the other build is first
+
+    monkeypatch.setattr(database.os, "link", link_after_the_other_build)
+    with SpectralDatabase(path, writable=True) as store:
+        assert store.get_meta("built by") == "the other build"
+    assert sorted(p.name for p in tmp_path.iterdir() if ".creating" in p.name) == []
+
+
+def test_without_hard_links_the_database_is_created_in_place(tmp_path, monkeypatch):
+    import larch_motif.database as database
+
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(database.os, "link", no_links)
+    path = tmp_path / "vfat.sqlite"
+    with SpectralDatabase(path, writable=True) as store:
+        store.set_meta("built", True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vfat.sqlite"]
+    with SpectralDatabase(path) as store:
+        assert store.get_meta("built") is True
+
+
+def test_only_the_leftovers_of_dead_creators_are_removed(tmp_path):
+    path = tmp_path / "db.sqlite"
+    running = tmp_path / f".db.sqlite.{os.getpid()}.0a1b2c3d.creating"
+    unrelated = tmp_path / ".db.sqlite.backup.creating"
+    running.write_bytes(b"")
+    unrelated.write_bytes(b"")
+    SpectralDatabase(path, writable=True).close()
+    assert running.exists() and unrelated.exists()
+
 def test_foreign_sqlite_file_is_refused(tmp_path):
     path = tmp_path / "other.sqlite"
     con = sqlite3.connect(path)
@@ -314,6 +358,20 @@ KILL()
         assert store.get_meta("committed") == 1
         assert store.get_meta("k0") is None
     assert not path.with_name("hot.sqlite-journal").exists()
+
+
+def test_an_interrupted_write_is_told_from_the_message_where_python_does_not_name_sqlites_code(tmp_path):
+    """Python 3.10's sqlite3 errors carry no ``sqlite_errorname``: the message and a journal
+    beside the file tell a killed writer's hot journal from other refusals."""
+    from larch_motif.database import _is_interrupted_write
+
+    path = tmp_path / "db.sqlite"
+    refusal = sqlite3.OperationalError("attempt to write a readonly database")  # no code, as on 3.10
+    assert not hasattr(refusal, "sqlite_errorname")
+    assert not _is_interrupted_write(refusal, path)
+    path.with_name("db.sqlite-journal").write_bytes(b"journal")
+    assert _is_interrupted_write(refusal, path)
+    assert not _is_interrupted_write(sqlite3.OperationalError("database is locked"), path)
 
 
 def test_a_creation_killed_before_the_file_is_complete_leaves_no_file_readers_refuse(tmp_path):
