@@ -109,7 +109,6 @@ def one_element(el: str, sites: list[dict], calculation: dict | None, variants: 
                 repeats: int, folders: list[Path]) -> tuple[list[dict], list[dict]]:
     """The CV rows (one per variant) and measured answers of one element."""
     cv_rows, measured_rows = [], []
-    prep = preprocessing_for(el)
     files, groups = measured_groups(el, folders)
     for name in variants:
         t0 = time.perf_counter()
@@ -117,6 +116,7 @@ def one_element(el: str, sites: list[dict], calculation: dict | None, variants: 
         row = {"element": el, "variant": name}
         answers = {}
         for target in TARGETS:
+            prep = preprocessing_for(el, target=target)  # Cu's metallic detector: its own grid
             chosen = select_sites(sites, SITE_DOMAIN_BY_TARGET.get(target, "anion"))
             ts = training_set(chosen, target, prep, aug, site_features(chosen, prep, aug))
             acc = [cross_validate(ts, backend, 5, fold_seed=seed)["accuracy"] for seed in range(repeats)]

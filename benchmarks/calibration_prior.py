@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             all_sites = db.site_spectra(element)
             augmentation = augmentation_for(db.calculation(element, "K"))
-            prep = preprocessing_for(element)
             for target in TARGETS:
+                prep = preprocessing_for(element, target=target)  # Cu's metallic detector: its own grid
                 domain = "anion+metallic" if target == "metallic" else "anion"
                 ts = training_set(select_sites(all_sites, domain), target, prep, augmentation)
                 for backend in args.backends:

@@ -64,9 +64,9 @@ def site_average_truth(label: dict) -> float | None:
 
 def fit_baselines(element: str, sites: list[dict]) -> dict:
     """The baselines of CN (anion sites) and of metallic (anion and metallic sites) of one element."""
-    prep = preprocessing_for(element)
     fitted = {}
     for target, domain in (("cn", "anion"), ("motif", "anion"), ("metallic", "anion+metallic")):
+        prep = preprocessing_for(element, target=target)  # the default models' grid for the target
         chosen = select_sites(sites, domain)
         X = site_features(chosen, prep).X
         y = np.array([site_label(s, target) for s in chosen])
@@ -77,21 +77,22 @@ def fit_baselines(element: str, sites: list[dict]) -> dict:
     return fitted
 
 
-def baseline_answers(fitted: dict, x: np.ndarray) -> dict:
-    """Each baseline's answer: cn (str or 'metallic'), motif, site average (float or None)."""
+def baseline_answers(fitted: dict, xs: dict[str, np.ndarray]) -> dict:
+    """Each baseline's answer: cn (str or 'metallic'), motif, site average (float or None).
+    ``xs``: the measured spectrum's features (one row) on each target's grid."""
     out = {}
     for name in BASELINES:
         cn_clf = fitted["cn"].get(name)
         motif_clf = fitted["motif"].get(name)
         metal_clf = fitted.get("metallic", {}).get(name)
-        value = cn_clf.predict(x)[0] if cn_clf is not None else None
+        value = cn_clf.predict(xs["cn"])[0] if cn_clf is not None else None
         if name == "larch_pls":
-            average = float(cn_clf.predict_value(x)[0])
+            average = float(cn_clf.predict_value(xs["cn"])[0])
         else:
             average = float(value) if value is not None else None
-        metallic = metal_clf is not None and str(metal_clf.predict(x)[0]) == METALLIC
+        metallic = metal_clf is not None and str(metal_clf.predict(xs["metallic"])[0]) == METALLIC
         out[name] = {"cn": "metallic" if metallic else str(value),
-                     "motif": "metallic" if metallic else (str(motif_clf.predict(x)[0]) if motif_clf else None),
+                     "motif": "metallic" if metallic else (str(motif_clf.predict(xs["motif"])[0]) if motif_clf else None),
                      "site_average": None if metallic else average, "metallic": metallic,
                      "flagged": False, "confidence": None}
     return out
@@ -160,8 +161,8 @@ def main() -> int:
         grp = read_spectrum(folder / name)
         grp.motif_warnings = []
         normalize(grp)
-        x = features(grp, preprocessing_for(lab["element"]))[None, :]
-        answers.update(baseline_answers(fitted[lab["element"]], x))
+        xs = {t: features(grp, preprocessing_for(lab["element"], target=t))[None, :] for t in ("cn", "motif", "metallic")}
+        answers.update(baseline_answers(fitted[lab["element"]], xs))
         row["answers"] = answers
         row["right"] = {m: judge(kind, truth, a) for m, a in answers.items()}
         rows.append(row)

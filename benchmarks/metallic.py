@@ -67,7 +67,7 @@ def main() -> int:
     parser.add_argument("--grid-min-eV", type=float, default=None,
                         help="lower end of the feature grid (eV relative to E0; default: the element's)")
     parser.add_argument("--grid-max-eV", type=float, default=None,
-                        help="upper end of the feature grid (eV above E0; default: the element's, +60)")
+                        help="upper end of the feature grid (eV above E0; default: the detector's, spectra.preprocessing_for(element, target=\"metallic\"))")
     parser.add_argument("--params", default="default", choices=list(SETS),
                         help="hyper-parameter set of benchmarks/hyperparameters.py laid over the backend's defaults")
     parser.add_argument("--seed0", type=int, default=0, help="first fold seed (the validation pages use 0..)")

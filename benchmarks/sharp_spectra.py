@@ -71,16 +71,16 @@ def one_element(el: str, variants: list[str], targets: list[str], backend: str, 
                 folders: list[Path]) -> tuple[list[dict], list[dict]]:
     """Rows of (element, target, variant, level) with accuracy and per-class recall, and the
     measured answers per (target, variant)."""
-    prep = preprocessing_for(el)
     levels = [*LEVELS, (LEVELS[0][0], round(LEVELS[0][1] - herfd_lorentzian_eV(el), 3))]
     with open_database(None) as store:
         all_sites = store.site_spectra(el)
         calculation = store.calculation(el)
         pool = metallic_pool(store, el)[0]
     files, groups = measured_groups(el, folders)
-    measured_X = [features(grp, prep) for grp in groups]
     rows, answers = [], []
     for target in targets:
+        prep = preprocessing_for(el, target=target)  # Cu's metallic detector: its own grid
+        measured_X = [features(grp, prep) for grp in groups]
         sites = select_sites(all_sites, SITE_DOMAIN_BY_TARGET.get(target, "anion"))
         by_id = {s["site_id"]: s for s in sites}
         sharp = {}  # (level, site id) -> features, the same for every variant

@@ -466,6 +466,8 @@ def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) ->
             for key in [k for k in res if k.startswith(("cn", "motif"))]:
                 del res[key]
             res.update(cn=None, motif="metallic", cn_site_average=None)
+            # the answer is the detector's, read on its grid (Cu's is shorter than its CN model's)
+            res["grid_eV"] = [float(detector.preprocessing.grid_min_eV), float(detector.preprocessing.grid_max_eV)]
             # the CN/motif models' distance says nothing of a metal: the detector's does
             # nor do the pre-edge's check and the CN/motif agreement of answers that are gone
             res["warnings"] = [w for w in res["warnings"]

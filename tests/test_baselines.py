@@ -176,6 +176,10 @@ def test_a_metallic_detector_with_its_own_grid_is_trained_and_bundled_on_it():
         assert grid_max <= preprocessing_for(element).grid_max_eV, element
     assert default_model("Cu", "metallic").preprocessing == preprocessing_for("Cu", target="metallic")
     assert default_model("Co", "metallic").preprocessing == preprocessing_for("Co") == Preprocessing(grid_max_eV=80.0)
+    # train without a preprocessing, as the CLI, Larch and Larix do: the detector's own grid
+    model, _ = train("Cu", "metallic", "rf", cv=None, augmentation=None, backend_params={"n_estimators": 5})
+    assert model.preprocessing.grid_max_eV == 60.0
+    assert model.training_features.shape[1] == preprocessing_for("Cu", target="metallic").grid().size
 
 
 def test_majority_probabilities_are_the_class_shares_and_brier_scores_them(fe_cn_set):
