@@ -11,12 +11,13 @@ from pathlib import Path
 
 def provenance() -> str:
     """'Written by `.venv/bin/python benchmarks/SCRIPT ARGS` at commit C', with a note where the
-    tracked files differ from the commit."""
+    tracked files differ from the commit (the generated pages and plots of docs/validation aside:
+    a script that writes its plot before its page does not make its own page "uncommitted")."""
     here = Path(__file__).parent
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=here).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True, cwd=here).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                            ":(top,exclude)docs/validation"], capture_output=True, text=True, cwd=here).stdout.strip()
     command = " ".join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
     return (f"Written by `.venv/bin/python {command}` at commit {commit}"
             + (" (with uncommitted changes)" if dirty else ""))
