@@ -257,7 +257,7 @@ class SpectralDatabase:
                     "is not writable, which SQLite needs to read it; open it once where you can write, "
                     "or copy it") from None
             else:
-                raise DatabaseError(str(exc)) from None
+                raise
 
     def _connect(self) -> None:
         """Connect and check the file; ``DatabaseError`` where the file is not a readable

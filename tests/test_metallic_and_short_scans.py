@@ -69,7 +69,6 @@ def test_zinc_metal_is_answered_metallic_without_cn_and_an_oxide_is_not(tmp_path
     assert res_oxide["grid_eV"] == [-8.0, 100.0]
 
 
-
 def test_a_metallic_answer_states_the_detectors_grid(tmp_path):
     """Cu's detector reads -8 to +60 eV, its CN and motif models to +100 eV: a metallic answer
     says the grid it was read on, an oxide's the CN model's."""
@@ -82,6 +81,7 @@ def test_a_metallic_answer_states_the_detectors_grid(tmp_path):
     res_metal, res_oxide = predict([tmp_path / "cu_metal.dat", tmp_path / "cu_oxide.dat"], element="Cu")
     assert res_metal["metallic"] is True and res_metal["grid_eV"] == [-8.0, 60.0]
     assert res_oxide["metallic"] is False and res_oxide["grid_eV"] == [-8.0, 100.0]
+
 
 def test_short_scan_is_answered_by_the_window_it_covers_and_says_so(tmp_path, zincite_like):
     full = tmp_path / "zn_oxide.dat"

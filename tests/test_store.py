@@ -318,6 +318,7 @@ def test_only_the_leftovers_of_dead_creators_are_removed(tmp_path):
     SpectralDatabase(path, writable=True).close()
     assert running.exists() and unrelated.exists()
 
+
 def test_foreign_sqlite_file_is_refused(tmp_path):
     path = tmp_path / "other.sqlite"
     con = sqlite3.connect(path)
