@@ -21,7 +21,7 @@ CODES: dict[str, bool] = {
     "other_element": True,  # E0 far from the model's element and edge
     "short_scan": False,  # answered by a short-scan window's models
     "glitch": False,  # one point off its neighbours
-    "white_line_suppressed": False,  # a white line lower than expected (self-absorption?)
+    "white_line_suppressed": False,  # no white line: a metal, a sulfide or self-absorbed fluorescence
     "preedge_strong": False,  # pre-edge stronger than octahedra give, under a CN-6 answer (confidence capped)
     "preedge_weak": False,  # pre-edge weaker than tetrahedra give, under a CN-4 answer (Ti, V, Cr)
     "cn_motif_disagree": False,  # the motif's CN is not the CN answer (both confidences capped)

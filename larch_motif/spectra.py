@@ -607,13 +607,17 @@ def _glitch_warning(energy: np.ndarray, flat: np.ndarray) -> Finding | None:
 
 
 def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: float) -> Finding | None:
-    """A warning when the normalized mu never rises above ``WHITE_LINE_MIN`` within 30 eV of E0:
-    no white line, as in a self-absorbed (thick, concentrated) fluorescence measurement."""
+    """A finding when the normalized mu never rises above ``WHITE_LINE_MIN`` within 30 eV of E0:
+    no white line. Metals and alloys often have none (about half of the bundled database's metallic
+    sites at the default broadening) and some sulfides neither; a self-absorbed (thick,
+    concentrated) fluorescence measurement loses it, and may then look metallic to the detector.
+    The text names all three, so that a metal foil is not taken for a bad measurement."""
     near = flat[(energy > e0) & (energy < e0 + 30)]
     if near.size >= 3 and near.max() < WHITE_LINE_MIN:
         return Finding("white_line_suppressed",
-                       f"white line suppressed (highest normalized mu {near.max():.2f} within 30 eV of E0): "
-                       "self-absorbed fluorescence data?")
+                       f"weak white line (highest normalized mu {near.max():.2f} within 30 eV of E0): metals and "
+                       "some sulfides have none; in fluorescence data of a concentrated sample, self-absorption "
+                       "flattens it (and can make a compound look metallic)")
     return None
 
 

@@ -149,7 +149,7 @@ def test_glitch_and_self_absorption_are_named_in_the_warnings(tmp_path, fe_sites
     clean = tmp_path / "clean.dat"
     write_measured_like(clean, _site(fe_sites, 6))
     (res,) = predict(clean, model=path, target="cn")
-    assert not any("glitch" in w or "suppressed" in w for w in res["warnings"])
+    assert not any(w.startswith(("glitch", "weak white line")) for w in res["warnings"])
 
     e, m = _raw_columns(clean)
     k = int(np.searchsorted(e, e[0] + 100))  # in the pre-edge, 100 eV above the first point
@@ -166,7 +166,8 @@ def test_glitch_and_self_absorption_are_named_in_the_warnings(tmp_path, fe_sites
     absorbed = tmp_path / "absorbed.dat"
     np.savetxt(absorbed, np.column_stack([e, norm / (norm + 0.02)]), header="energy mu")
     (res,) = predict(absorbed, model=path, target="cn")
-    assert any("self-absorbed" in w for w in res["warnings"]), res["warnings"]
+    assert [f["code"] for f in res["findings"]] == ["white_line_suppressed"], res["findings"]
+    assert "self-absorption" in res["warnings"][0] and "metals" in res["warnings"][0]
 
 
 def test_two_wrong_held_out_answers_do_not_set_a_sure_models_confidence_to_zero():
