@@ -17,8 +17,10 @@ window models). Beside them, on the same database sites and features: Larch's PL
 of CN (its value is the site average, rounded for CN; never metallic), the nearest database
 spectrum (cosine similarity; trained on metallic sites too, so it can answer metallic) and the
 majority class. A compound answered metallic has a wrong CN. ``--min-confidence`` lists the
-wrong CN answers at or above it (the promise a confidence makes). ``--write`` writes the
-table as a Markdown validation page with the command and the commit.
+wrong CN answers at or above it (the promise a confidence makes). The page ends with the
+findings of the default backend's answers (pre-edge caps, weak white lines, glitches, ...), so
+that what a user is told beside each answer is on record too. ``--write`` writes the table as a
+Markdown validation page with the command and the commit.
 
     .venv/bin/python benchmarks/measured.py [--data DIR ...] [--backends rf xgboost lightgbm]
         [--json] [--write docs/validation/measured.md]
@@ -38,7 +40,7 @@ from larch_motif.baselines import baselines
 from larch_motif.database import open_database
 from larch_motif.prediction import predict
 from larch_motif.spectra import features, normalize, preprocessing_for, read_spectrum
-from larch_motif.training import METALLIC, select_sites, site_features, site_label
+from larch_motif.training import DEFAULT_BACKEND, METALLIC, select_sites, site_features, site_label
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
 BASELINES = ("larch_pls", "nearest_reference", "majority")
@@ -104,7 +106,8 @@ def backend_answer(res: dict) -> dict:
     return {"cn": cn, "motif": res.get("motif"), "site_average": res.get("cn_site_average"),
             "metallic": metallic, "flagged": not res["in_domain"] or cn == "uncertain",
             "confidence": res.get("metallic_confidence") if metallic else res.get("cn_confidence"),
-            "grid_eV": res.get("grid_eV"), "warnings": res["warnings"]}
+            "grid_eV": res.get("grid_eV"), "warnings": res["warnings"],
+            "findings": [f"{f['code']} ({f['message'].split(':')[0]})" for f in res["findings"]]}
 
 
 def judge(kind: str, truth: dict, answer: dict) -> dict:
@@ -229,7 +232,12 @@ def render(out: dict, methods: tuple[str, ...], args: argparse.Namespace) -> str
                  + " | ".join(str(out["combined_right"][m]) for m in methods) + " |")
     lines += ["", f"Wrong answers (CN, motif, metallic) at confidence >= {out['min_confidence']}: "
               + "; ".join(f"{m}: {', '.join(v) or 'none'}" for m, v in out["confident_wrong"].items()), ""]
-    return "\n".join(lines)
+    first = DEFAULT_BACKEND if DEFAULT_BACKEND in methods else methods[0]
+    found = [r for r in out["rows"] if "skipped" not in r and r["answers"][first]["findings"]]
+    lines += [f"Findings of the {first} answers (code, and the message up to its first colon); the other files "
+              "have none:", "", "| file | kind | findings |", "|---|---|---|"]
+    lines += [f"| {r['file']} | {r['kind']} | {'; '.join(r['answers'][first]['findings'])} |" for r in found]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
