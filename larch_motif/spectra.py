@@ -608,10 +608,11 @@ def _glitch_warning(energy: np.ndarray, flat: np.ndarray) -> Finding | None:
 
 def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: float) -> Finding | None:
     """A finding when the normalized mu never rises above ``WHITE_LINE_MIN`` within 30 eV of E0:
-    no white line. Metals and alloys often have none (about half of the bundled database's metallic
-    sites at the default broadening) and some sulfides neither; a self-absorbed (thick,
-    concentrated) fluorescence measurement loses it, and may then look metallic to the detector.
-    The text names all three, so that a metal foil is not taken for a bad measurement."""
+    no white line. Metals and alloys often have none (the Co foil of the measured dev set) and some
+    sulfides neither (covellite); a self-absorbed (thick, concentrated) fluorescence measurement
+    loses it, and may then look metallic to the detector. The text names all three, so that a
+    metal foil is not taken for a bad measurement (``docs/validation/measured.md`` lists the
+    findings of the measured files)."""
     near = flat[(energy > e0) & (energy < e0 + 30)]
     if near.size >= 3 and near.max() < WHITE_LINE_MIN:
         return Finding("white_line_suppressed",
