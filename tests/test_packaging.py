@@ -2,13 +2,17 @@
 default models inside, the built-in plugins importable, both entry points, under 50 MB.
 
 The dependencies come from the test environment (``--no-deps``; no network at test time); the
-package itself is built and installed from this checkout into an empty folder, which comes
-first on ``PYTHONPATH`` so that nothing of the checkout is imported instead.
+package itself is built and installed from a copy of this checkout's sources (pyproject.toml,
+README, LICENSE, larch_motif/) into an empty folder, which comes first on ``PYTHONPATH`` so that
+nothing of the checkout is imported instead. The copy leaves out what earlier builds left in the
+checkout: setuptools packs whatever is in ``build/lib``, so a stale model file there would be
+installed beside the current ones (it once made a local install 51 MB).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
+#: What ``pip install .`` builds the package from
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "larch_motif")
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
+    source = tmp_path_factory.mktemp("source")
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(ROOT)], check=True, capture_output=True, text=True)
+                    "--target", str(target), str(source)], check=True, capture_output=True, text=True)
     return target
 
 
