@@ -98,14 +98,16 @@ def relabelled(sites: list[dict], labels: dict[str, tuple[int, str]]) -> list[di
             else s for s in sites]
 
 
-def one_convention(name: str, sites: list[dict], augmentation, repeats: int, groups_measured: list) -> dict:
-    """Class counts, CV means and measured answers of one labelling of the Cu sites."""
+def one_convention(name: str, sites: list[dict], augmentation, repeats: int, groups_measured: list,
+                   features_by_target: dict) -> dict:
+    """Class counts, CV means and measured answers of one labelling of the Cu sites.
+    ``features_by_target``: target -> (preprocessing, ``site_features`` of the sites in this
+    order); the features do not depend on the labels, so every convention shares them."""
     t0 = time.perf_counter()
     row: dict = {"convention": name, "classes": {}, "cv": {}, "measured": {}}
     for target in ("cn", "motif"):
         row["classes"][target] = dict(collections.Counter(str(s[target]) for s in sites).most_common())
-        prep = preprocessing_for(ELEMENT, target=target)
-        computed = site_features(sites, prep, augmentation)
+        prep, computed = features_by_target[target]
         runs = [compare_methods(sites, target, prep, augmentation, 5, backends=("lightgbm",), computed=computed,
                                 fold_seed=seed) for seed in range(repeats)]
         row["cv"][target] = {
@@ -137,9 +139,15 @@ def main() -> int:
         conventions = {"ChemEnv": {}, **{f"strong bonds <= {c:.2f} x shortest": strong_bond_labels(store, c)
                                          for c in args.cuts}}
     files, groups = measured_groups(ELEMENT, DEFAULT_DATA)
+    features_by_target: dict = {}  # computed once per grid (CN and motif share Cu's)
+    for target in ("cn", "motif"):
+        prep = preprocessing_for(ELEMENT, target=target)
+        shared = next((sf for p, sf in features_by_target.values() if p == prep), None)
+        features_by_target[target] = (prep, shared if shared is not None else site_features(sites, prep, augmentation))
     rows = []
     for name, labels in conventions.items():
-        row = one_convention(name, relabelled(sites, labels), augmentation, args.repeats, groups)
+        row = one_convention(name, relabelled(sites, labels), augmentation, args.repeats, groups,
+                             features_by_target)
         row["relabelled"] = dict(collections.Counter(
             f"{s['cn']}->{labels[s['site_id']][0]}" for s in sites if s["site_id"] in labels))
         rows.append(row)
