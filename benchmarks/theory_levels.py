@@ -94,7 +94,7 @@ def main() -> int:
                 (alt,) = predict(grp, model=cn_model, element=element, target="cn")
                 alt_avg = float(avg_model.predict(features(grp, avg_model.preprocessing)[None, :])[0])
                 rows.append({"element": element, "file": path.name, "compound": lab["compound"], "kind": lab["kind"],
-                             "truth": lab["cn_site_average"], "cn": str(ship["cn"]), "confidence": ship["cn_confidence"],
+                             "truth": lab["cn_site_average"], "cn": str(ship["cn"]), "confidence": ship["cn_confidence"] or 0.0,
                              "other_cn": str(alt["cn"]), "other_p": max(alt["cn_probabilities"].values()),
                              "average": ship["cn_site_average"], "other_average": alt_avg})
     emit(render(rows, theory), args.write)
