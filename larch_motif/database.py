@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import sqlite3
+import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -103,6 +104,20 @@ def blob_crc(*blobs: bytes) -> int:
     for blob in blobs:
         crc = zlib.crc32(blob, crc)
     return crc
+
+
+def _lock_holder(fd: int, wait_s: float = 2.0) -> str:
+    """Who holds the build lock on ``fd``: ``"pid N"`` as its holder wrote it.
+
+    The holder writes its pid just after it takes the lock, so a build refused in that
+    instant polls the file for up to ``wait_s`` seconds before it names "another process".
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        if text.startswith("pid ") or time.monotonic() >= deadline:
+            return text or "another process"
+        time.sleep(0.02)
 
 
 def _write_schema(conn: sqlite3.Connection) -> None:
@@ -314,7 +329,7 @@ class SpectralDatabase:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            holder = _lock_holder(fd)
             os.close(fd)
             raise DatabaseError(
                 f"{self.path} is being built by {holder}; wait for it or use another --db"

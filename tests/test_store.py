@@ -257,6 +257,26 @@ def test_second_build_on_the_same_file_is_refused(tmp_path, cif_folder):
     store.close()
 
 
+def test_a_build_refused_before_the_holder_wrote_its_pid_still_names_it(tmp_path):
+    """The holder takes the lock, then writes its pid: a refusal in between waits for the pid."""
+    import fcntl
+    import threading
+
+    db = tmp_path / "racing.sqlite"
+    SpectralDatabase(db, writable=True).close()
+    fd = os.open(str(db) + ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, file still empty
+    os.ftruncate(fd, 0)
+    writer = threading.Timer(0.3, lambda: os.write(fd, b"pid 4242"))
+    writer.start()
+    store = SpectralDatabase(db, writable=True)
+    with pytest.raises(DatabaseError, match="is being built by pid 4242"), store.build_lock():
+        pass
+    writer.join()
+    store.close()
+    os.close(fd)
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "empty file"),
     (os.urandom(4096), "not a readable larch_motif database"),
