@@ -695,18 +695,20 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                   out: str | os.PathLike | None = None, prep: Preprocessing | None = None,
                   augmentation: Augmentation | str | None = FROM_DATABASE, backend_params: dict | None = None,
                   random_state: int = 0, site_domain: str = DEFAULT_SITE_DOMAIN,
-                  progress: Progress | None = None) -> tuple[MotifModel, dict]:
+                  progress: Progress | None = None, fold_seed: int | None = None) -> tuple[MotifModel, dict]:
     """Train a regressor of the site-averaged CN (``cn_mean``) on the database's compound
     spectra (multiplicity-weighted over the absorber sites of each structure), for compounds
     with several absorber sites such as magnetite or hausmannite Mn3O4.
 
     Grouped CV by mineral reports the mean absolute error (MAE, in CN units), the MAE on the
     compounds with mixed CN and the share within 0.5 of the truth. ``progress(done, total)`` is
-    called after each fit, as in ``train``.
+    called after each fit, as in ``train``. ``prep``: default ``preprocessing_for(element,
+    target="cn_mean")``, whose grid starts at ``spectra.CN_MEAN_GRID_MIN_EV``. ``fold_seed``: as
+    ``grouped_folds``'s.
     """
     t0 = time.perf_counter()
     get_backend(backend)
-    prep = prep or preprocessing_for(element)
+    prep = prep or preprocessing_for(element, target="cn_mean")
     with open_database(db) as store:
         compounds = select_compounds(store.compound_spectra(element, edge), store.site_spectra(element, edge),
                                      site_domain)
@@ -724,7 +726,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
     n_fits = (cv or 0) + 1
     if cv:
         pred, true = [], []
-        for k, (train_idx, test_idx) in enumerate(grouped_folds(groups, sf.augmented, cv)):
+        for k, (train_idx, test_idx) in enumerate(grouped_folds(groups, sf.augmented, cv, fold_seed)):
             reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X[train_idx], y[train_idx])
             pred.append(reg.predict(sf.X[test_idx]))
             true.append(y[test_idx])

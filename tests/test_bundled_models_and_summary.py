@@ -19,6 +19,7 @@ from larch_motif.defaults import (
 )
 from larch_motif.models import load_model
 from larch_motif.prediction import predict
+from larch_motif.spectra import CN_MEAN_GRID_MIN_EV
 from larch_motif.summary import motif_name, results_table, summary_text
 
 BIN = Path(sys.executable).parent
@@ -40,6 +41,8 @@ def test_every_bundled_element_ships_current_default_models(element):
                                 "`larch-motif models prepare --bundle` after changing the database or training")
         model = load_model(path)  # the safe format: JSON, .npy without pickle, LightGBM text
         assert (model.element, model.target) == (element, target)
+        # the regressor of the site average starts above the pre-edge, the classifiers read it
+        assert model.preprocessing.grid_min_eV == (CN_MEAN_GRID_MIN_EV if target == "cn_mean" else -8.0)
 
 
 def test_bundled_models_are_read_in_place_and_nothing_is_trained(tmp_path, monkeypatch, fe_sites):
