@@ -127,13 +127,13 @@ SHORT_SCAN_DERIVATIVE = True
 
 #: Lower end of the feature grid (eV from the half-step E0) of the site-averaged CN regressors
 #: (``target="cn_mean"``): where the pre-edge region of ``preedge`` ends (its baseline fit runs
-#: to E0 - 2 eV); the classifiers keep ``Preprocessing.grid_min_eV`` (-8 eV). Below E0 - 2 eV
-#: measurement lies under FEFF10 theory on every measured reference with a computed counterpart
-#: (by 0.04-0.09 of the edge step at -7 to -2 eV: the pre-edge and the foot of the edge), and the
-#: regressor read that gap as a higher CN: magnetite and Mn3O4 (site average 5.33) came out 6.05
-#: and 5.98 from -8 eV, 5.71 and 5.64 from -2 eV. The price is on theory: the mean absolute error
-#: of grouped CV rises by 0.02-0.08 CN for eight elements and falls for Zn
-#: (``benchmarks/site_average.py --grid-min-eV -8 -2``, docs/validation/site_average.md).
+#: to E0 - 2 eV); the classifiers keep ``Preprocessing.grid_min_eV`` (-8 eV). Below E0 measurement
+#: lies under FEFF10 theory of the same mineral: by 0.02-0.08 of the edge step on average at -7 to
+#: -2 eV over 21 measured references, most at -3 eV (``benchmarks/edge_foot.py``,
+#: docs/validation/edge_foot.md); the pre-edge and the foot of the edge. The regressor read that
+#: gap as a higher CN: magnetite and Mn3O4 (site average 5.33) came out 6.05 and 5.98 from -8 eV,
+#: 5.71 and 5.64 from -2 eV, while their theory spectra give 5.40 and 5.45 from either. The price is
+#: on theory (``benchmarks/site_average.py --grid-min-eV -8 -2``, docs/validation/site_average.md).
 CN_MEAN_GRID_MIN_EV: float = -2.0
 
 
