@@ -10,6 +10,7 @@ Larix screenshots come from the GUI test (``LARCH_MOTIF_GUI_REPORT``; see docs/l
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -34,9 +35,8 @@ def main() -> int:
         for name, site in (("fe_tetrahedral.dat", t4), ("fe_octahedral.dat", o6)):
             files.append(Path(tmp) / name)
             write_measured_like(files[-1], site)
-        results = predict(files, element="Fe")
-        for res in results:
-            res["file"] = Path(res["file"]).name
+        # the answers name the file, not the temporary folder
+        results = [dataclasses.replace(res, file=Path(res.file).name) for res in predict(files, element="Fe")]
         print(f"# {t4['mineral']} (T:4) and {o6['mineral']} (O:6), Fe K, bundled database\n")
         print(summary_text(results[0]), "\n")
         print(results_table(results), "\n")

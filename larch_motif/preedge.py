@@ -65,7 +65,8 @@ class PreEdgePeak:
     centroid_eV: float
 
     def to_dict(self) -> dict:
-        return {k: round(v, 4) for k, v in asdict(self).items()}
+        """The reading rounded to 4 decimals; a centroid of no peak (NaN) is ``None``, as JSON has no NaN."""
+        return {k: round(v, 4) if np.isfinite(v) else None for k, v in asdict(self).items()}
 
 
 #: Centres (eV from E0) and half widths (eV) of the Lorentzian edge tail tried by ``preedge_peak``

@@ -92,8 +92,11 @@ def summary_text(res: Prediction | Mapping) -> str:
     if res.cn_site_average is not None:
         lines.append(f"  site-averaged CN {res.cn_site_average:.2f} (for compounds with several absorber sites)")
     if res.preedge is not None:
-        lines.append(f"  pre-edge peak {res.preedge['height']:.3f} of the edge step at E0 "
-                     f"{res.preedge['centroid_eV']:+.1f} eV")
+        if res.preedge.get("centroid_eV") is None or res.preedge["height"] <= 0:
+            lines.append("  pre-edge: no peak above the baseline")
+        else:
+            lines.append(f"  pre-edge peak {res.preedge['height']:.3f} of the edge step at E0 "
+                         f"{res.preedge['centroid_eV']:+.1f} eV")
     lines.append("  in domain: yes" if res.in_domain else
                  "  in domain: NO: the spectrum is unlike the training spectra; read the answer with care")
     for w in res.warnings:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from conftest import write_measured_like
@@ -17,6 +20,8 @@ from larch_motif.preedge import (
     preedge_findings,
     preedge_peak,
 )
+from larch_motif.results import Answer, Prediction
+from larch_motif.summary import summary_text
 
 E0 = 7125.0
 
@@ -160,3 +165,17 @@ def test_a_short_scan_is_cut_from_the_main_edge_not_from_the_preedge_peak():
     cut = cut_scan(grp, 45.0)
     assert cut.energy[-1] >= grp.e0_half + 44.5
     assert cut.e0_half == pytest.approx(grp.e0_half, abs=0.5)
+
+
+def test_no_peak_above_the_baseline_is_said_in_words_and_stays_valid_json():
+    """Nothing above the baseline (FEFF10 theory of a tetrahedral Fe site read -0.004): the
+    reading has no centroid, and neither its JSON form nor the summary shows a NaN."""
+    reading = PreEdgePeak(-0.004, -0.02, float("nan")).to_dict()
+    assert reading["centroid_eV"] is None
+    json.dumps(reading, allow_nan=False)
+    res = Prediction(element="Fe", edge="K", e0=E0, e0_half=E0, grid_eV=[-8.0, 60.0],
+                     answers={"cn": Answer("cn", "6", {"6": 1.0}, 0.9)}, preedge=reading)
+    text = summary_text(res)
+    assert "pre-edge: no peak above the baseline" in text and "nan" not in text
+    assert "pre-edge peak 0.300 of the edge step at E0 -10.0 eV" in summary_text(
+        dataclasses.replace(res, preedge=PreEdgePeak(0.3, 0.6, -10.0).to_dict()))
