@@ -50,39 +50,55 @@ ENERGIES_EV = (-8, -7, -6, -5, -4, -3, -2, -1, 0, 2, 4)
 OVERLAYS = ("Hansel2001_magnetite_xanes_001.xdi", "Mn_Mn3O4.dat", "fe2o3_rt1_xmu.dat")
 
 
+def reference_pairs(data: list[Path] | None = None):
+    """Each measured reference of ``REFERENCES`` (metals left out) with its theory: tuples
+    (element, path, label, measured group, theory group, preprocessing of the element's
+    classifiers), the theory compound spectrum broadened and normalized as the database is."""
+    with open_database(None) as store:
+        elements = sorted({el for el, edge in store.elements() if edge == "K"})
+        compounds = {el: store.compound_spectra(el, "K") for el in elements}
+    for el in elements:
+        files, groups = measured_groups(el, list(DEFAULT_DATA if data is None else data))
+        prep = preprocessing_for(el)
+        for (path, lab), grp in zip(files, groups):
+            if lab["kind"] == "metal" or path.name not in REFERENCES:
+                continue
+            theory = [c for c in compounds[el] if c["mineral"] == REFERENCES[path.name]]
+            if not theory:
+                print(f"edge_foot.py: {path.name}: no {REFERENCES[path.name]} in the {el} database", file=sys.stderr)
+                continue
+            yield el, path, lab, grp, theory_group(theory[0]["energy_eV"], theory[0]["mu"], prep), prep
+
+
+def foot_differences(energies_eV=ENERGIES_EV) -> list[tuple[str, np.ndarray]]:
+    """(file name, measured - theory at ``energies_eV``, fraction of the edge step) for each
+    reference of ``reference_pairs``."""
+    out = []
+    for _, path, _, grp, tgrp, prep in reference_pairs():
+        out.append((path.name, np.interp(energies_eV, prep.grid(), features(grp, prep) - features(tgrp, prep))))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
     rows, regressors, overlays = [], {}, {}
-    with open_database(None) as store:
-        elements = sorted({el for el, edge in store.elements() if edge == "K"})
-        compounds = {el: store.compound_spectra(el, "K") for el in elements}
-    for el in elements:
-        files, groups = measured_groups(el, list(DEFAULT_DATA))
-        pairs = [(path, lab, grp) for (path, lab), grp in zip(files, groups)
-                 if lab["kind"] != "metal" and path.name in REFERENCES]
-        if not pairs:
-            continue
-        prep = preprocessing_for(el)
-        preps = {g: dataclasses.replace(preprocessing_for(el, target="cn_mean"), grid_min_eV=g)
-                 for g in (-8.0, CN_MEAN_GRID_MIN_EV)}
-        regressors[el] = {g: train_cn_mean(el, DEFAULT_BACKEND, cv=None, prep=p)[0] for g, p in preps.items()}
-        for path, lab, grp in pairs:
-            theory = [c for c in compounds[el] if c["mineral"] == REFERENCES[path.name]]
-            if not theory:
-                print(f"edge_foot.py: {path.name}: no {REFERENCES[path.name]} in the {el} database", file=sys.stderr)
-                continue
-            tgrp = theory_group(theory[0]["energy_eV"], theory[0]["mu"], prep)
-            grid, xm, xt = prep.grid(), features(grp, prep), features(tgrp, prep)
-            diff = np.interp(ENERGIES_EV, grid, xm - xt)
-            answers = {g: (float(regressors[el][g].predict(features(grp, p)[None])[0]),
-                           float(regressors[el][g].predict(features(tgrp, p)[None])[0])) for g, p in preps.items()}
-            truth = lab["cn_site_average"] if lab["kind"] == "mixed" else float(lab["cn"])
-            rows.append({"file": path.name, "element": el, "mineral": REFERENCES[path.name], "kind": lab["kind"],
-                         "truth": truth, "diff": diff, "answers": answers})
-            if path.name in OVERLAYS:
-                overlays[path.name] = (grid, xm, xt, REFERENCES[path.name])
+    preps: dict[str, dict[float, object]] = {}
+    for el, path, lab, grp, tgrp, prep in reference_pairs():
+        if el not in regressors:
+            preps[el] = {g: dataclasses.replace(preprocessing_for(el, target="cn_mean"), grid_min_eV=g)
+                         for g in (-8.0, CN_MEAN_GRID_MIN_EV)}
+            regressors[el] = {g: train_cn_mean(el, DEFAULT_BACKEND, cv=None, prep=p)[0] for g, p in preps[el].items()}
+        grid, xm, xt = prep.grid(), features(grp, prep), features(tgrp, prep)
+        diff = np.interp(ENERGIES_EV, grid, xm - xt)
+        answers = {g: (float(regressors[el][g].predict(features(grp, p)[None])[0]),
+                       float(regressors[el][g].predict(features(tgrp, p)[None])[0])) for g, p in preps[el].items()}
+        truth = lab["cn_site_average"] if lab["kind"] == "mixed" else float(lab["cn"])
+        rows.append({"file": path.name, "element": el, "mineral": REFERENCES[path.name], "kind": lab["kind"],
+                     "truth": truth, "diff": diff, "answers": answers})
+        if path.name in OVERLAYS:
+            overlays[path.name] = (grid, xm, xt, REFERENCES[path.name])
     diffs = np.array([r["diff"] for r in rows])
     g0 = CN_MEAN_GRID_MIN_EV
     lines = ["# The foot of the edge: measurement against theory below E0", "",

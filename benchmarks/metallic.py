@@ -82,7 +82,7 @@ def main() -> int:
         elements = args.elements or bundled
         loaded = bundled if args.pool != "none" else elements
         sites = {el: select_sites(store.site_spectra(el), domain) for el in loaded}
-        augmentation = {el: augmentation_for(store.calculation(el)) for el in loaded}
+        augmentation = {el: augmentation_for(store.calculation(el), "metallic") for el in loaded}
     table: dict = {}
     for el in elements:
         t0 = time.perf_counter()

@@ -64,7 +64,7 @@ def main() -> int:
     with open_database(None) as store:
         sites = store.site_spectra(el)
         compounds = select_compounds(store.compound_spectra(el), sites)
-        augmentation = augmentation_for(store.calculation(el))
+        augmentation = augmentation_for(store.calculation(el), "cn_mean")
     species: dict[str, set] = {}
     for s in sites:
         species.setdefault(s["structure_id"], set()).add(str(s.get("ligands")))

@@ -57,7 +57,7 @@ def run(element, factor, seeds=(0, 1, 2)):
     with open_database(None) as store:
         sites = store.site_spectra(element, "K")
         compounds = select_compounds(store.compound_spectra(element, "K"), sites, DEFAULT_SITE_DOMAIN)
-        aug = _resolve_augmentation(FROM_DATABASE, store, element, "K")
+        aug = _resolve_augmentation(FROM_DATABASE, store, element, "K", "cn_mean")
     ligands = {}
     for s in sites:
         ligands.setdefault(s["structure_id"], set()).add(s.get("ligands"))

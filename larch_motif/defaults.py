@@ -37,7 +37,6 @@ from larch_motif.training import (
     METALLIC_POOL_WEIGHT,
     SHAPE_COMPONENTS,
     SITE_DOMAIN_BY_TARGET,
-    Augmentation,
     Progress,
     augmentation_for,
     derived_content_hash,
@@ -105,9 +104,9 @@ def _tqdm_reporter(label: str) -> Progress:
 _FACTS: dict[tuple, object] = {}
 
 
-def _bundled_facts(element: str, edge: str) -> tuple[str, Augmentation]:
-    """The bundled database's content hash and augmentation of an element, read once per
-    process while the file is unchanged (a prediction names four models)."""
+def _bundled_facts(element: str, edge: str) -> tuple[str, dict | None]:
+    """The bundled database's content hash and calculation settings of an element, read once
+    per process while the file is unchanged (a prediction names four models)."""
     from larch_motif.database import database_stamp
 
     file_stamp = database_stamp()
@@ -118,7 +117,7 @@ def _bundled_facts(element: str, edge: str) -> tuple[str, Augmentation]:
         if (element, edge) not in store.elements():
             have = ", ".join(f"{e} {k}" for e, k in store.elements())
             raise LarchMotifError(f"no bundled model for {element} {edge} edge (bundled: {have})")
-        facts = store.content_hash(element, edge), augmentation_for(store.calculation(element, edge))
+        facts = store.content_hash(element, edge), store.calculation(element, edge)
     if stamp:
         _FACTS[stamp] = facts
     return facts
@@ -159,7 +158,8 @@ def default_model_name(element: str, target: str, edge: str = "K", backend: str 
     everything it is trained from (the element's database content, the package version, the
     preprocessing, the augmentation, the backend and the site domain), so that a change of any
     of them names another file and the stale one is never read."""
-    db_hash, augmentation = _bundled_facts(element, edge)
+    db_hash, calculation = _bundled_facts(element, edge)
+    augmentation = augmentation_for(calculation, target)
     prep = preprocessing_for(element, grid_max_eV, target)
     site_domain = SITE_DOMAIN_BY_TARGET.get(target, DEFAULT_SITE_DOMAIN)
     parts = [db_hash, package_version(), prep.as_dict(), augmentation.as_dict(), backend, site_domain,

@@ -192,6 +192,21 @@ STRETCH_WITH_SCF: tuple[float, float] = (0.85, 1.15)
 #: ``Augmentation.width_draw`` values
 WIDTH_DRAWS = ("uniform", "log")
 
+#: The shape of the foot gap (``Augmentation.foot_gap``): knots (eV from the half-step E0) and
+#: the depth there, 1 at the deepest. Measured spectra lie under their FEFF10 theory from -7 to
+#: -1 eV, deepest at -3 eV; this is the mean of measured - theory over 21 measured references,
+#: divided by its value at -3 eV (-0.084 of the edge step; ``benchmarks/edge_foot.py``,
+#: ``docs/validation/edge_foot.md``). Zero at and above E0.
+FOOT_GAP_ENERGIES_EV: tuple[float, ...] = (-8.0, -7.0, -6.0, -5.0, -4.0, -3.0, -2.0, -1.0, 0.0)
+FOOT_GAP_SHAPE: tuple[float, ...] = (0.12, 0.27, 0.44, 0.64, 0.85, 1.0, 0.96, 0.56, 0.0)
+
+
+def foot_gap_profile(energy_eV: np.ndarray) -> np.ndarray:
+    """``FOOT_GAP_SHAPE`` on ``energy_eV`` (eV from E0): linear between the knots, the value at
+    -8 eV below it, 0 above E0."""
+    return np.interp(np.asarray(energy_eV, float), FOOT_GAP_ENERGIES_EV, FOOT_GAP_SHAPE,
+                     left=FOOT_GAP_SHAPE[0], right=0.0)
+
 
 @dataclass(frozen=True)
 class Augmentation:
@@ -211,6 +226,10 @@ class Augmentation:
         or ``"log"``, uniform in its logarithm (as many copies between 0.5 and 1.6 eV as between
         1.6 and 5 eV Gaussian FWHM), which puts more copies at the sharp end that HERFD and
         other high-resolution measurements reach (``benchmarks/sharp_spectra.py``).
+    foot_gap: largest depth (fraction of the edge step) of the foot gap subtracted from each
+        copy: ``foot_gap_profile`` times a depth drawn uniformly in [0, foot_gap]. Measured
+        spectra lie under theory just below E0 (``FOOT_GAP_SHAPE``), and a classifier trained
+        without it reads a lower foot as an octahedron; 0 (the default) adds none.
     """
 
     copies: int = 4
@@ -222,12 +241,15 @@ class Augmentation:
     noise: float = 0.005
     seed: int = 0
     width_draw: str = "uniform"
+    foot_gap: float = 0.0
 
     def __post_init__(self) -> None:
         if self.width_draw not in WIDTH_DRAWS:
             raise LarchMotifError(f"width_draw must be one of {', '.join(WIDTH_DRAWS)}, not {self.width_draw!r}")
         if self.width_draw == "log" and min(self.gaussian_fwhm_eV[0], self.lorentzian_fwhm_eV[0]) <= 0:
             raise LarchMotifError("width_draw 'log' needs broadening ranges that start above 0 eV")
+        if not 0.0 <= self.foot_gap < 1.0:
+            raise LarchMotifError(f"foot_gap is a depth in fractions of the edge step, 0 to 1, not {self.foot_gap}")
 
     def draw_width_eV(self, rng: np.random.Generator, low_high: tuple[float, float]) -> float:
         """One broadening width (eV FWHM) in ``low_high``, drawn as ``width_draw`` says."""
@@ -237,11 +259,14 @@ class Augmentation:
         return float(rng.uniform(low, high))
 
     def as_dict(self) -> dict:
-        """The fields; ``width_draw`` only where it is not ``"uniform"``, so that the model files
-        and cache keys of the uniform draws (every default model) stay what they were."""
+        """The fields; ``width_draw`` only where it is not ``"uniform"`` and ``foot_gap`` only
+        where it is not 0, so that the model files and cache keys of models trained without them
+        stay what they were."""
         d = asdict(self)
         if d["width_draw"] == "uniform":
             del d["width_draw"]
+        if not d["foot_gap"]:
+            del d["foot_gap"]
         return d
 
 
@@ -249,22 +274,32 @@ class Augmentation:
 FROM_DATABASE = "database"
 
 
-def augmentation_for(calculation: dict | None) -> Augmentation:
+#: ``Augmentation.foot_gap`` of the default models, by target; 0 where not named. The CN and motif
+#: classifiers (the short-scan windows too) learn the gap that measurement shows below E0:
+#: trained without it, they read the lower foot of a measured tetrahedral Fe or Mn site as an
+#: octahedron (``benchmarks/foot_gap.py``). The site average reads from -2 eV
+#: (``spectra.CN_MEAN_GRID_MIN_EV``), under most of the gap; the metallic detector is not measured
+#: with it.
+FOOT_GAP_BY_TARGET: dict[str, float] = {"cn": 0.25, "motif": 0.25}
+
+
+def augmentation_for(calculation: dict | None, target: str = "cn") -> Augmentation:
     """The default augmentation of spectra computed with ``calculation`` (the settings a
-    database records per element, ``SpectralDatabase.calculation``): the energy stretch is
-    ``STRETCH_WITH_SCF`` for a self-consistent potential, else ``STRETCH_WITHOUT_SCF``."""
+    database records per element, ``SpectralDatabase.calculation``) for a model of ``target``
+    (``cn``, ``motif``, ``metallic`` or ``cn_mean``): the energy stretch is ``STRETCH_WITH_SCF``
+    for a self-consistent potential, else ``STRETCH_WITHOUT_SCF``; the foot gap is
+    ``FOOT_GAP_BY_TARGET``'s."""
     params = (calculation or {}).get("parameters") or {}
-    if params.get("scf_radius_A"):
-        return Augmentation(energy_stretch=STRETCH_WITH_SCF)
-    return Augmentation(energy_stretch=STRETCH_WITHOUT_SCF)
+    stretch = STRETCH_WITH_SCF if params.get("scf_radius_A") else STRETCH_WITHOUT_SCF
+    return Augmentation(energy_stretch=stretch, foot_gap=FOOT_GAP_BY_TARGET.get(target, 0.0))
 
 
 def _resolve_augmentation(augmentation: Augmentation | str | None, store, element: str,
-                          edge: str) -> Augmentation | None:
+                          edge: str, target: str = "cn") -> Augmentation | None:
     if isinstance(augmentation, str):
         if augmentation != FROM_DATABASE:
             raise LarchMotifError(f"augmentation must be an Augmentation, None or {FROM_DATABASE!r}")
-        return augmentation_for(store.calculation(element, edge))
+        return augmentation_for(store.calculation(element, edge), target)
     return augmentation
 
 
@@ -318,6 +353,14 @@ def perturbed_features(grp, prep: Preprocessing, shift_eV: float, scale: float, 
     return values
 
 
+def _foot_gap_features(prep: Preprocessing) -> np.ndarray:
+    """``foot_gap_profile`` as a feature vector of ``prep``: on the grid, and its d/dE (1/eV)
+    on the derivative channel where ``prep`` has one."""
+    grid = prep.grid()
+    profile = foot_gap_profile(grid)
+    return np.concatenate([profile, np.gradient(profile, grid)]) if prep.derivative else profile
+
+
 @dataclass
 class SiteFeatures:
     """Features of every site spectrum and its augmented copies (target-independent)."""
@@ -332,6 +375,9 @@ def site_features(sites: list[dict], prep: Preprocessing,
     """Features of database site spectra through the measurement path, with augmented copies."""
     rng = np.random.default_rng(augmentation.seed if augmentation else 0)
     X, index, aug = [], [], []
+    foot = _foot_gap_features(prep) if augmentation and augmentation.foot_gap else None
+    # the foot depths have their own stream, so every other draw stays that of foot_gap 0
+    foot_rng = np.random.default_rng([augmentation.seed, 1]) if foot is not None else None
     for k, site in enumerate(sites):
         base = theory_group(site["energy_eV"], site["mu"], prep, site["site_id"])
         X.append(features(base, prep))
@@ -344,7 +390,10 @@ def site_features(sites: list[dict], prep: Preprocessing,
             values = perturbed_features(grp, prep, rng.uniform(-1, 1) * augmentation.e0_shift_eV,
                                 1 + rng.uniform(-1, 1) * augmentation.scale,
                                 rng.uniform(*augmentation.energy_stretch))
-            X.append(values + rng.normal(0, augmentation.noise, values.shape))
+            values = values + rng.normal(0, augmentation.noise, values.shape)
+            if foot is not None:
+                values = values - foot_rng.uniform(0.0, augmentation.foot_gap) * foot
+            X.append(values)
             index.append(k), aug.append(True)
     return SiteFeatures(np.vstack(X), np.array(index), np.array(aug))
 
@@ -557,7 +606,7 @@ def train(element: str, target: str = "cn", backend: str = "rf", db: str | os.Pa
         sites = store.site_spectra(element, edge)
         db_hash = store.content_hash(element, edge)
         db_path = str(store.path)
-        augmentation = _resolve_augmentation(augmentation, store, element, edge)
+        augmentation = _resolve_augmentation(augmentation, store, element, edge, target)
         pool_sites, pool_hashes = metallic_pool(store, element, edge) if target == "metallic" else ([], {})
     # derived structures join the default database's models only, not a database of the user's
     derived, derived_hash = derived_pool(element, target, edge) if db is None else ([], None)
@@ -714,7 +763,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                                      site_domain)
         db_hash = store.content_hash(element, edge)
         db_path = str(store.path)
-        augmentation = _resolve_augmentation(augmentation, store, element, edge)
+        augmentation = _resolve_augmentation(augmentation, store, element, edge, "cn_mean")
     if len(compounds) < 10:
         raise LarchMotifError(f"{len(compounds)} {element} {edge}-edge compound spectra are too few for cn_mean")
     sf = site_features(compounds, prep, augmentation)

@@ -33,8 +33,10 @@ from larch_motif.training import (
     augmentation_for,
     cross_validate,
     fit_temperature,
+    foot_gap_profile,
     perturbed_features,
     select_sites,
+    site_features,
     train,
     training_set,
 )
@@ -128,6 +130,26 @@ def test_log_width_draw_puts_half_the_copies_below_the_geometric_middle():
         Augmentation(width_draw="log", lorentzian_fwhm_eV=(0.0, 4.0))
     # the uniform draw leaves the field out, so the default models keep their names and cache keys
     assert "width_draw" not in Augmentation().as_dict() and Augmentation(width_draw="log").as_dict()["width_draw"] == "log"
+
+
+def test_foot_gap_lowers_the_copies_below_e0_only(fe_sites):
+    """``Augmentation.foot_gap``: the augmented copies lie under those without it from -8 eV to
+    E0, by at most foot_gap times the profile, deepest at -3 eV; from E0 up, and on the
+    unperturbed rows, they are the same (the depths have their own random stream)."""
+    prep = preprocessing_for("Fe")
+    grid = prep.grid()
+    plain = site_features(fe_sites[:3], prep, Augmentation(copies=3))
+    gapped = site_features(fe_sites[:3], prep, Augmentation(copies=3, foot_gap=0.2))
+    diff = gapped.X - plain.X
+    assert np.array_equal(plain.augmented, gapped.augmented)
+    assert np.all(diff[~gapped.augmented] == 0) and np.all(diff[:, grid >= 0] == 0)
+    below = diff[gapped.augmented][:, grid < 0]
+    assert np.all(below <= 0) and below.min() >= -0.2 and below.min() < -0.01
+    assert np.all(np.argmin(diff[gapped.augmented], axis=1) == np.flatnonzero(grid == -3.0)[0])
+    assert foot_gap_profile(np.array([-3.0, 0.0, 5.0])).tolist() == [1.0, 0.0, 0.0]
+    with pytest.raises(LarchMotifError, match="foot_gap"):
+        Augmentation(foot_gap=-0.1)
+    assert "foot_gap" not in Augmentation().as_dict() and Augmentation(foot_gap=0.2).as_dict()["foot_gap"] == 0.2
 
 
 def test_augmentation_follows_the_calculation_settings_of_the_database():
