@@ -89,6 +89,8 @@ def main() -> int:
     parser.add_argument("--min-sites", type=int, default=10, help="classes with fewer sites are not listed")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
+    assignments = ("1 assignment of minerals to folds (seed 0)" if args.repeats == 1 else
+                   f"{args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1})")
     refs = foot_differences(GAP_ENERGIES_EV)
     gaps = np.array([d for _, d in refs])
     elements, data = element_sites(args.elements)
@@ -119,8 +121,7 @@ def main() -> int:
                 table.append(f"| | | | per class (theory / mean gap / a reference's gap): {per_class} | | |")
             print(f"foot_gap.py: {el} {target} done", file=sys.stderr)
     lines = ["# The foot gap: classifiers on theory with the measured gap below E0", "",
-             provenance() + f". {args.backend}, grouped 5-fold CV by mineral, {args.repeats} assignments of "
-             f"minerals to folds (seeds 0-{args.repeats - 1}), each element's default grid and augmentation with the "
+             provenance() + f". {args.backend}, grouped 5-fold CV by mineral, {assignments}, each element's default grid and augmentation with the "
              "training foot gap named (0: the augmentation without it). Held-out spectra answered as computed "
              "(theory), with the mean measured - theory difference of the references added from -8 eV to E0, and with "
              f"one reference's difference drawn at random per spectrum. References: {len(refs)} measured spectra "
