@@ -52,9 +52,10 @@ from larch_motif.training import (
 TARGETS = ("cn", "motif", "metallic")
 
 
-def variant(name: str, calculation: dict | None):
-    """The augmentation ``name`` (module docstring) for an element computed with ``calculation``."""
-    base = augmentation_for(calculation)
+def variant(name: str, calculation: dict | None, target: str):
+    """The augmentation ``name`` (module docstring) of a ``target`` model for an element computed
+    with ``calculation`` (``training.augmentation_for``: the foot gap depends on the target)."""
+    base = augmentation_for(calculation, target)
     high = base.energy_stretch[1]
     if name == "before":
         return dataclasses.replace(base, gaussian_fwhm_eV=(1.5, 5.0), lorentzian_fwhm_eV=(1.0, 4.0),
@@ -112,10 +113,10 @@ def one_element(el: str, sites: list[dict], calculation: dict | None, variants: 
     files, groups = measured_groups(el, folders)
     for name in variants:
         t0 = time.perf_counter()
-        aug = variant(name, calculation)
         row = {"element": el, "variant": name}
         answers = {}
         for target in TARGETS:
+            aug = variant(name, calculation, target)
             prep = preprocessing_for(el, target=target)  # Cu's metallic detector: its own grid
             chosen = select_sites(sites, SITE_DOMAIN_BY_TARGET.get(target, "anion"))
             ts = training_set(chosen, target, prep, aug, site_features(chosen, prep, aug))

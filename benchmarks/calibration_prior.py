@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         for element in elements:
             t0 = time.time()
             all_sites = db.site_spectra(element)
-            augmentation = augmentation_for(db.calculation(element, "K"))
+            calculation = db.calculation(element, "K")
             for target in TARGETS:
+                augmentation = augmentation_for(calculation, target)
                 prep = preprocessing_for(element, target=target)  # Cu's metallic detector: its own grid
                 domain = "anion+metallic" if target == "metallic" else "anion"
                 ts = training_set(select_sites(all_sites, domain), target, prep, augmentation)

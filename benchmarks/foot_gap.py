@@ -131,10 +131,9 @@ def main() -> int:
              "probability >= 0.9, uncalibrated).", "",
              "| element | target | training foot gap | theory | mean gap | a reference's gap |",
              "|---|---|---|---|---|---|", *table, ""]
-    gaps_listed = args.foot_gaps
     lines += ["Minority-class recall summed over the element/target cells, per training foot gap:", "",
               "| training foot gap | theory | mean gap | a reference's gap |", "|---|---|---|---|"]
-    for fg in gaps_listed:
+    for fg in args.foot_gaps:
         rows = np.array([m for _, _, f, m in summary if f == fg])
         lines.append(f"| {fg:g} | " + " | ".join(f"{v:.2f}" for v in rows.sum(axis=0)) + " |")
     emit("\n".join(lines) + "\n", args.write)

@@ -91,7 +91,7 @@ def one_element(el: str, variants: list[str], targets: list[str], backend: str, 
         derived = derived_pool(el, target)[0]
         for name in variants:
             t0 = time.perf_counter()
-            aug = variant(name, calculation)
+            aug = variant(name, calculation, target)
             ts = training_set_with_derived(sites, target, prep, aug, derived, site_features(sites, prep, aug))
             if target == "metallic" and pool:
                 ts = with_pooled_sites(ts, pool, target, prep, aug, METALLIC_POOL_WEIGHT)
