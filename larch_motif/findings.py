@@ -25,6 +25,7 @@ CODES: dict[str, bool] = {
     "preedge_strong": False,  # pre-edge stronger than octahedra give, under a CN-6 answer (confidence capped)
     "preedge_weak": False,  # pre-edge weaker than tetrahedra give, under a CN-4 answer (Ti, V, Cr)
     "cn_motif_disagree": False,  # the motif's CN is not the CN answer (both confidences capped)
+    "cn_site_average_disagree": False,  # the site-averaged CN is 0.5 or more from the CN answer (CN confidence capped)
     "energy_in_keV": False,  # energies read as keV, converted to eV
     "herfd_broadened": False,  # read as HERFD: the core-hole width it lacks added back (herfd=True)
     "error": True,  # the spectrum could not be read or normalized

@@ -9,7 +9,13 @@ from conftest import write_measured_like
 from larch_motif.errors import LarchMotifError, SpectrumError
 from larch_motif.findings import code_of
 from larch_motif.models import load_model, temper
-from larch_motif.prediction import DISAGREEMENT_CONFIDENCE, check_agreement, predict
+from larch_motif.prediction import (
+    DISAGREEMENT_CONFIDENCE,
+    SITE_AVERAGE_DISAGREEMENT_CONFIDENCE,
+    check_agreement,
+    check_site_average,
+    predict,
+)
 from larch_motif.spectra import (
     Preprocessing,
     features,
@@ -213,6 +219,27 @@ def test_answers_that_agree_or_say_no_cn_are_left_as_they_are(cn, motif):
     res = _answer(cn, motif)
     check_agreement(res)
     assert (res["cn_confidence"], res["motif_confidence"], res["warnings"]) == (0.97, 0.95, [])
+
+
+def test_a_site_average_half_a_cn_from_the_answer_caps_the_cn_confidence_and_says_so():
+    res = {**_answer("4", "T:4"), "cn_site_average": 5.09}
+    check_site_average(res)
+    assert res["cn_confidence"] == SITE_AVERAGE_DISAGREEMENT_CONFIDENCE
+    assert res["motif_confidence"] == 0.95  # the motif's rate under it was not measured
+    assert [code_of(w) for w in res["warnings"]] == ["cn_site_average_disagree"]
+    assert "5.09" in res["warnings"][0] and "answer is 4" in res["warnings"][0]
+    check_site_average(res)  # said once
+    assert len(res["warnings"]) == 1
+    low = {**_answer("6", "O:6", cn_confidence=0.4), "cn_site_average": 5.2}
+    check_site_average(low)
+    assert low["cn_confidence"] == 0.4  # a cap never raises
+
+
+@pytest.mark.parametrize("cn, average", [("6", 5.51), ("4", 4.49), ("4", None), ("uncertain", 5.0), (None, 5.0)])
+def test_a_site_average_that_agrees_or_an_answer_without_a_cn_is_left_as_it_is(cn, average):
+    res = {**_answer(cn, "O:6"), "cn_site_average": average}
+    check_site_average(res)
+    assert (res["cn_confidence"], res["warnings"]) == (0.97, [])
 
 
 def test_herfd_spectrum_is_read_with_the_core_hole_width_it_lacks(tmp_path, fe_sites, fe_cn_model):
