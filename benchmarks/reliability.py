@@ -12,11 +12,13 @@ backend on the element's default grid, the database's augmentation); each calibr
 of sample (fitted on the held-out answers of four fifths of the minerals, applied to the last
 fifth), on the unperturbed held-out spectra. Measured: every file of ``../shared/data`` with a
 ``labels.json`` whose element has a bundled model, answered by ``prediction.predict`` with the
-default models (the confidence a user gets, the pre-edge cap included); compounds are right when
+default models (the confidence a user gets, its caps included: pre-edge, CN/motif and
+site-average disagreement); compounds are right when
 the CN is, mixed compounds when the site-averaged CN is within 0.5 (as ``benchmarks/measured.py``
 judges them); metals are left out (their answer is ``metallic``, not a CN). The perturbed
 calibration is applied to the same model probability (recovered from the tempered class
-probabilities of the answer and the model's temperature) where the answer came from the full grid.
+probabilities of the answer and the model's temperature) where the answer came from the full grid,
+under the same caps (``CAPS``).
 
     .venv/bin/python benchmarks/reliability.py [--elements Fe Zn] [--write docs/validation/reliability.md]
 """
@@ -37,7 +39,11 @@ from validation_page import emit, provenance
 from larch_motif.database import open_database
 from larch_motif.defaults import default_model
 from larch_motif.models import MotifClassifier
-from larch_motif.prediction import predict
+from larch_motif.prediction import (
+    DISAGREEMENT_CONFIDENCE,
+    SITE_AVERAGE_DISAGREEMENT_CONFIDENCE,
+    predict,
+)
 from larch_motif.preedge import CONFIDENCE_CAP
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
@@ -49,6 +55,10 @@ from larch_motif.training import (
     training_set,
 )
 
+#: The caps ``predict`` puts on the CN confidence, by finding code: applied to the perturbed
+#: calibration's confidence as to the shipped one
+CAPS = {"preedge_strong": CONFIDENCE_CAP, "preedge_weak": CONFIDENCE_CAP,
+        "cn_motif_disagree": DISAGREEMENT_CONFIDENCE, "cn_site_average_disagree": SITE_AVERAGE_DISAGREEMENT_CONFIDENCE}
 #: Confidence bins of the tables (lower edges; the last bin is [0.9, 1])
 BINS = (0.0, 0.5, 0.7, 0.9)
 
@@ -120,8 +130,7 @@ def measured_answers(elements: set[str], calibrations: dict) -> list[dict]:
                     raw = float(t.max() / t.sum())
                     cal = calibrations[lab["element"]]["perturbed"]
                     conf_p = float(np.interp(raw, cal["p_max"], cal["accuracy"]))
-                    if any(getattr(w, "code", "").startswith("preedge_") or "pre-edge" in str(w) for w in res["warnings"]):
-                        conf_p = min(conf_p, CONFIDENCE_CAP)  # the pre-edge check capped the answer
+                    conf_p = min([conf_p, *(CAPS[f["code"]] for f in res["findings"] if f["code"] in CAPS)])
             rows.append({"set": folder.name, "file": name, "compound": lab["compound"], "element": lab["element"],
                          "kind": kind, "truth": lab.get("cn") if kind == "compound" else site_average_truth(lab),
                          "cn": res.get("cn") if not res.get("metallic") else "metallic",
