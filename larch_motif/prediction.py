@@ -196,7 +196,9 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
 
     With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
     from the regressor of compound spectra (``training.train_cn_mean``): for compounds with
-    several absorber sites it lies between the CN of the sites.
+    several absorber sites it lies between the CN of the sites. Where it is
+    ``SITE_AVERAGE_TOLERANCE`` (0.5) CN or more from the CN answer, ``cn_confidence`` is capped
+    (``check_site_average``, finding ``cn_site_average_disagree``).
     ``{target}_probabilities`` are the model's class probabilities tempered by the temperature
     fitted on held-out minerals at training (``models.temper`` with ``MotifModel.temperature``;
     the answer is the same class as without it; SHAP explains the untempered output).
