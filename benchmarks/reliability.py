@@ -18,7 +18,7 @@ the CN is, mixed compounds when the site-averaged CN is within 0.5 (as ``benchma
 judges them); metals are left out (their answer is ``metallic``, not a CN). The perturbed
 calibration is applied to the same model probability (recovered from the tempered class
 probabilities of the answer and the model's temperature) where the answer came from the full grid,
-under the same caps (``CAPS``).
+under the same caps (``prediction.CONFIDENCE_CAPS``).
 
     .venv/bin/python benchmarks/reliability.py [--elements Fe Zn] [--write docs/validation/reliability.md]
 """
@@ -39,12 +39,7 @@ from validation_page import emit, provenance
 from larch_motif.database import open_database
 from larch_motif.defaults import default_model
 from larch_motif.models import MotifClassifier
-from larch_motif.prediction import (
-    DISAGREEMENT_CONFIDENCE,
-    SITE_AVERAGE_DISAGREEMENT_CONFIDENCE,
-    predict,
-)
-from larch_motif.preedge import CONFIDENCE_CAP
+from larch_motif.prediction import CONFIDENCE_CAPS, predict
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
@@ -55,10 +50,6 @@ from larch_motif.training import (
     training_set,
 )
 
-#: The caps ``predict`` puts on the CN confidence, by finding code: applied to the perturbed
-#: calibration's confidence as to the shipped one
-CAPS = {"preedge_strong": CONFIDENCE_CAP, "preedge_weak": CONFIDENCE_CAP,
-        "cn_motif_disagree": DISAGREEMENT_CONFIDENCE, "cn_site_average_disagree": SITE_AVERAGE_DISAGREEMENT_CONFIDENCE}
 #: Confidence bins of the tables (lower edges; the last bin is [0.9, 1])
 BINS = (0.0, 0.5, 0.7, 0.9)
 
@@ -130,7 +121,7 @@ def measured_answers(elements: set[str], calibrations: dict) -> list[dict]:
                     raw = float(t.max() / t.sum())
                     cal = calibrations[lab["element"]]["perturbed"]
                     conf_p = float(np.interp(raw, cal["p_max"], cal["accuracy"]))
-                    conf_p = min([conf_p, *(CAPS[f["code"]] for f in res["findings"] if f["code"] in CAPS)])
+                    conf_p = min([conf_p, *(CONFIDENCE_CAPS[f["code"]] for f in res["findings"] if f["code"] in CONFIDENCE_CAPS)])
             rows.append({"set": folder.name, "file": name, "compound": lab["compound"], "element": lab["element"],
                          "kind": kind, "truth": lab.get("cn") if kind == "compound" else site_average_truth(lab),
                          "cn": res.get("cn") if not res.get("metallic") else "metallic",

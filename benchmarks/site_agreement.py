@@ -82,14 +82,14 @@ def held_out(element: str, backend: str, seed: int, cv: int = 5) -> list[dict]:
     unaugmented = {int(s): j for j, s in enumerate(mean.site_index) if not mean.augmented[j]}
     out = []
     for k in range(cv):
+        test = np.flatnonzero(f_test == k)
+        if not test.size:
+            continue
         train = f_cls != k
         clf = MotifClassifier(backend, None, random_state=0, shape_components=shape_components_for(backend)).fit(
             ts.X[train], ts.y[train], sample_weight=None if ts.weights is None else ts.weights[train],
             shape_rows=~ts.augmented[train])
         reg = SiteAverageRegressor(backend, None, 0).fit(mean.X[f_mean != k], y_mean[f_mean != k])
-        test = np.flatnonzero(f_test == k)
-        if not test.size:
-            continue
         proba = clf.predict_proba(plain.X[test])
         site_average = reg.predict(mean.X[[unaugmented[int(plain.site_index[i])] for i in test]])
         for i, p, s in zip(test, proba, site_average):

@@ -348,6 +348,15 @@ METALLIC_MIN_CONFIDENCE = 0.9
 DISAGREEMENT_CONFIDENCE = 0.43
 
 
+def _cap(res: dict, targets: tuple[str, ...], cap: float, finding: Finding) -> None:
+    """Cap the ``{target}_confidence`` (0-1) of each of ``targets`` at ``cap`` (a cap never
+    raises) and add ``finding`` to the warnings once."""
+    for name in targets:
+        res[f"{name}_confidence"] = min(float(res[f"{name}_confidence"]), cap)
+    if finding not in res["warnings"]:
+        res["warnings"].append(finding)
+
+
 def check_agreement(res: dict) -> None:
     """Flag a result whose CN answer and motif answer name different CNs (finding
     ``cn_motif_disagree``) and cap both confidences at ``DISAGREEMENT_CONFIDENCE``. ``res``: a
@@ -356,14 +365,10 @@ def check_agreement(res: dict) -> None:
     motif_says, cn = motif_cn(res.get("motif")), as_cn(res.get("cn"))
     if motif_says is None or cn is None or motif_says == cn:
         return
-    for name in ("cn", "motif"):
-        res[f"{name}_confidence"] = min(float(res[f"{name}_confidence"]), DISAGREEMENT_CONFIDENCE)
-    finding = Finding("cn_motif_disagree",
-                      f"the CN model says {cn} but the motif model says {res['motif']} (CN {motif_says}): one of "
-                      f"them is wrong (on held-out theory such answers were right about "
-                      f"{DISAGREEMENT_CONFIDENCE:.0%} of the time; both confidences capped at that)")
-    if finding not in res["warnings"]:
-        res["warnings"].append(finding)
+    _cap(res, ("cn", "motif"), DISAGREEMENT_CONFIDENCE, Finding(
+        "cn_motif_disagree", f"the CN model says {cn} but the motif model says {res['motif']} (CN {motif_says}): one "
+        f"of them is wrong (on held-out theory such answers were right about {DISAGREEMENT_CONFIDENCE:.0%} of the "
+        "time; both confidences capped at that)"))
 
 
 #: CN units between the site-averaged CN and the CN answer from which they disagree: a compound
@@ -386,14 +391,17 @@ def check_site_average(res: dict) -> None:
     cn, average = as_cn(res.get("cn")), res.get("cn_site_average")
     if cn is None or average is None or abs(float(average) - cn) < SITE_AVERAGE_TOLERANCE:
         return
-    res["cn_confidence"] = min(float(res["cn_confidence"]), SITE_AVERAGE_DISAGREEMENT_CONFIDENCE)
-    finding = Finding("cn_site_average_disagree",
-                      f"the site-averaged CN is {float(average):.2f} but the CN answer is {cn}: a mixture of sites "
-                      f"of different CN, or a doubtful CN (on held-out theory compounds of one CN such answers were "
-                      f"right about {SITE_AVERAGE_DISAGREEMENT_CONFIDENCE:.0%} of the time; CN confidence capped "
-                      "at that)")
-    if finding not in res["warnings"]:
-        res["warnings"].append(finding)
+    _cap(res, ("cn",), SITE_AVERAGE_DISAGREEMENT_CONFIDENCE, Finding(
+        "cn_site_average_disagree", f"the site-averaged CN is {float(average):.2f} but the CN answer is {cn}: a "
+        "mixture of sites of different CN, or a doubtful CN (on held-out theory compounds of one CN such answers "
+        f"were right about {SITE_AVERAGE_DISAGREEMENT_CONFIDENCE:.0%} of the time; CN confidence capped at that)"))
+
+
+#: The cap on the CN confidence (0-1) that each finding puts: what ``predict`` applies, for code
+#: (``benchmarks/reliability.py``) that applies the same caps to another calibration
+CONFIDENCE_CAPS: dict[str, float] = {"preedge_strong": CONFIDENCE_CAP, "preedge_weak": CONFIDENCE_CAP,
+                                     "cn_motif_disagree": DISAGREEMENT_CONFIDENCE,
+                                     "cn_site_average_disagree": SITE_AVERAGE_DISAGREEMENT_CONFIDENCE}
 
 
 def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | None, edge: str,
