@@ -32,6 +32,10 @@ which the backend's accuracy is above, level with or below the baseline's. With 
 sites, moving one mineral to another fold moves a score by a site or two, so a lead that
 holds in most repeats says more than one that holds in one assignment.
 
+Each finished repeat of an element and target is kept (``validation_page.Checkpoint``, under
+``benchmarks/checkpoints/accuracy/``), so a run that stops resumes where it stopped, in this session
+or a later one, as long as the package's code and data, this script and the arguments are the same.
+
     .venv/bin/python benchmarks/accuracy.py [--elements Fe Mn] [--group-by family] [--no-augmentation]
         [--grid-max-eV 100] [--grid-min-eV -12] [--derivative] [--repeats 5] [--json]
 """
@@ -46,7 +50,7 @@ import time
 from pathlib import Path
 
 from scipy.stats import binomtest
-from validation_page import emit, provenance
+from validation_page import Checkpoint, emit, provenance
 
 from larch_motif.database import open_database
 from larch_motif.demo import compare_methods
@@ -85,6 +89,8 @@ def main() -> int:
         for el in elements:
             group_by_family(sites[el], el)
     seeds = [None] if args.repeats <= 1 else list(range(args.repeats))
+    checkpoint = Checkpoint(Path(__file__).name, {k: v for k, v in vars(args).items()
+                                                   if k not in ("elements", "json", "write")})
     table: dict = {}
     for el in elements:
         t0 = time.perf_counter()
@@ -101,13 +107,21 @@ def main() -> int:
         for target in ("cn", "motif"):
             derived = derived_pool(el, target)[0]  # as the default models train (training.DERIVED_ELEMENTS)
             backends = {} if args.backends is None else {"backends": tuple(args.backends)}
-            runs = [compare_methods(sites[el], target, prep, augmentation, args.cv, computed=computed,
-                                    fold_seed=seed, derived=derived, **backends) for seed in seeds]
+            runs = []
+            for k, seed in enumerate(seeds):
+                piece = f"{el}_{target}_seed{seed}"
+                run = checkpoint.get(piece)
+                if run is None:
+                    run = compact(compare_methods(sites[el], target, prep, augmentation, args.cv,
+                                                  computed=computed, fold_seed=seed, derived=derived, **backends),
+                                  predictions=k == 0)
+                    checkpoint.put(piece, run)
+                runs.append(run)
             table[el][target] = mean_over_repeats(runs)
             table[el][target]["paired"] = paired_with(runs[0], "baseline:nearest_reference")
             table[el][target]["repeats"] = lead_counts(runs)
         table[el]["seconds"] = round(time.perf_counter() - t0, 1)
-        print(f"{el}: done in {table[el]['seconds']} s", file=sys.stderr)
+        print(f"{el}: done in {table[el]['seconds']} s (pieces kept in {checkpoint.folder})", file=sys.stderr)
     if args.json:
         print(json.dumps(table, indent=1))
         return 0
@@ -160,6 +174,20 @@ def main() -> int:
 
 
 SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "brier", "brier_calibrated", "seconds")
+
+
+def compact(run: dict, predictions: bool) -> dict:
+    """What the page reads of one ``compare_methods`` result, as ``Checkpoint`` keeps it: each
+    method's ``SCORES`` and, with ``predictions`` (the first repeat, which ``paired_with``
+    reads), its held-out answers site by site."""
+    out: dict = {"best": run["best"]}
+    for m, res in run.items():
+        if m == "best":
+            continue
+        out[m] = {k: float(res[k]) for k in SCORES}
+        if predictions:
+            out[m]["predictions"] = {k: list(res["predictions"][k]) for k in ("site_id", "true", "predicted")}
+    return out
 
 
 def mean_over_repeats(runs: list[dict]) -> dict:

@@ -49,3 +49,57 @@ def element_sites(elements: list[str] | None) -> tuple[list[str], dict]:
         elements = elements or [el for el, _ in store.elements()]
         return elements, {el: (select_sites(store.site_spectra(el)), augmentation_for(store.calculation(el)))
                           for el in elements}
+
+
+#: Where ``Checkpoint`` keeps finished pieces; ``LARCH_MOTIF_BENCHMARK_CHECKPOINTS`` overrides (a
+#: page written in a scratch worktree can keep its pieces in the main checkout this way)
+CHECKPOINT_ROOT = Path(__file__).parent / "checkpoints"
+
+
+class Checkpoint:
+    """A crash-safe store of the finished pieces of a long benchmark, so that a run stopped by a
+    crash, a timeout or the end of a session resumes where it stopped instead of starting again.
+
+    Each piece is one small JSON file, written to a temporary name and renamed into place, under
+    ``CHECKPOINT_ROOT/SCRIPT/FINGERPRINT/``. The fingerprint hashes everything that decides a
+    piece's result: the package's code and bundled data (every file under ``larch_motif/``), the
+    benchmark script itself and ``settings`` (the arguments that change results). A change to
+    any of them starts a new folder, so no piece computed one way is read as computed another;
+    a page's provenance commit is the one it is written at, and the pieces it read were computed
+    from the same code and data.
+    """
+
+    def __init__(self, script: str, settings: dict) -> None:
+        import hashlib
+        import json
+
+        repo = Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256()
+        for path in sorted((repo / "larch_motif").rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith((".pyc", "-wal", "-shm")):
+                digest.update(str(path.relative_to(repo)).encode())
+                digest.update(path.read_bytes())
+        digest.update((repo / "benchmarks" / script).read_bytes())
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        self.fingerprint = digest.hexdigest()[:16]
+        root = Path(os.environ.get("LARCH_MOTIF_BENCHMARK_CHECKPOINTS") or CHECKPOINT_ROOT)
+        self.folder = root / Path(script).stem / self.fingerprint
+
+    def _path(self, name: str) -> Path:
+        return self.folder / f"{name}.json"
+
+    def get(self, name: str) -> dict | None:
+        """The piece ``name`` if a run with the same fingerprint finished it, else None."""
+        import json
+
+        path = self._path(name)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def put(self, name: str, value: dict) -> None:
+        """Keep the finished piece ``name`` (JSON-serializable), atomically."""
+        import json
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self._path(name).with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(value, default=float))
+        os.replace(tmp, self._path(name))
