@@ -66,7 +66,8 @@ class Checkpoint:
     benchmark script itself and ``settings`` (the arguments that change results). A change to
     any of them starts a new folder, so no piece computed one way is read as computed another;
     a page's provenance commit is the one it is written at, and the pieces it read were computed
-    from the same code and data.
+    from the same code and data. The folder is ignored by git: a run that a session cannot finish
+    keeps its pieces for a later checkout with ``git add -f benchmarks/checkpoints/SCRIPT``.
     """
 
     def __init__(self, script: str, settings: dict) -> None:
