@@ -345,7 +345,7 @@ def _cmd_models_prepare(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         window = f"to +{row['window_eV']:g} eV" if row["window_eV"] else "full grid"
-        done = f"trained in {row['seconds']:.1f} s" if row["seconds"] > 1 else "ready"
+        done = f"trained in {row['seconds']:.1f} s" if row["trained"] else "ready"
         print(f"{row['element']:3s} {row['target']:9s} {row['backend']:9s} {window:14s} {done:18s} {row['path']}")
     return 0
 

@@ -226,7 +226,7 @@ def prepare_default_models(elements: list[str] | None = None, backends: list[str
     metallic models, and with ``windows`` those of each short-scan window
     (``spectra.SHORT_SCAN_WINDOWS_EV``). ``folder``: where trained models go (default: the
     cache; a model found in the cache is copied there). Returns one row per model: element, target, window (eV or None), backend, path,
-    seconds (0 where it was found)."""
+    trained (False where it was found) and seconds (0 where it was found)."""
     from larch_motif.spectra import SHORT_SCAN_WINDOWS_EV
 
     with open_database(None) as store:
@@ -239,13 +239,14 @@ def prepare_default_models(elements: list[str] | None = None, backends: list[str
                 for target in ("cn", "motif", "cn_mean", "metallic"):
                     t0 = time.perf_counter()
                     name = default_model_name(element, target, edge, backend, window)
-                    if find_default_model(name, folder) is None:
+                    trained = find_default_model(name, folder) is None
+                    if trained:
                         default_model(element, target, edge, backend, window, folder=folder)
                     path = find_default_model(name, folder)
                     if folder is not None and path.parent != Path(folder):  # trained before, in the cache
                         Path(folder).mkdir(parents=True, exist_ok=True)
                         path = Path(shutil.copy2(path, Path(folder) / name))
                     rows.append({"element": element, "target": target, "window_eV": window,
-                                 "backend": backend, "path": str(path),
-                                 "seconds": round(time.perf_counter() - t0, 2)})
+                                 "backend": backend, "path": str(path), "trained": trained,
+                                 "seconds": round(time.perf_counter() - t0, 2) if trained else 0.0})
     return rows
