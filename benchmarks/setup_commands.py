@@ -79,7 +79,10 @@ def main() -> int:
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
         subprocess.run(["git", "checkout", "--quiet", commit], cwd=clone, check=True)
         commands = readme_commands(clone / "README.md")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "LARCH_MOTIF"))}
+        # a fresh machine has none of these: a PYTHONPATH left from running this script in a scratch
+        # worktree would make the clone's tests and its console scripts import two copies of the package
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("VIRTUAL_ENV", "LARCH_MOTIF", "PYTHONPATH"))}
         env["LARCH_MOTIF_CACHE"] = str(Path(tmp) / "empty_model_cache")
         env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
         runs = []
