@@ -1,8 +1,11 @@
 """What the benchmark scripts share for their validation pages (``--write``): the line that
-names the command and the commit, and writing the page."""
+names the command and the commit, writing the page, and the store that lets a long run resume
+(``Checkpoint``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -71,9 +74,6 @@ class Checkpoint:
     """
 
     def __init__(self, script: str, settings: dict) -> None:
-        import hashlib
-        import json
-
         repo = Path(__file__).resolve().parents[1]
         digest = hashlib.sha256()
         for path in sorted((repo / "larch_motif").rglob("*")):
@@ -91,15 +91,11 @@ class Checkpoint:
 
     def get(self, name: str) -> dict | None:
         """The piece ``name`` if a run with the same fingerprint finished it, else None."""
-        import json
-
         path = self._path(name)
         return json.loads(path.read_text()) if path.exists() else None
 
     def put(self, name: str, value: dict) -> None:
         """Keep the finished piece ``name`` (JSON-serializable), atomically."""
-        import json
-
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self._path(name).with_suffix(".json.tmp")
         tmp.write_text(json.dumps(value, default=float))
