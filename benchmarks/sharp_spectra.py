@@ -13,7 +13,9 @@ spectra are scored at each broadening level of ``LEVELS``: the first is the trai
 the others sharper. Per augmentation variant (``benchmarks/augmentation.py``'s names), per
 level: accuracy, per-class recall, and wrong answers at model probability >= 0.9. Then, per
 variant, models fitted on every row answer the element's measured files of ``../shared/data``
-(class and model probability).
+(class and model probability). Each finished (element, target, variant) is kept
+(``validation_page.Checkpoint``, under ``benchmarks/checkpoints/sharp_spectra/``), so a run
+stopped part way resumes where it stopped.
 
     .venv/bin/python benchmarks/sharp_spectra.py [--elements Cu Fe] [--variants default log8]
         [--repeats 3] [--seed0 100] [--targets cn motif metallic] [--write PAGE]
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from augmentation import measured_groups, truth_text, variant
 from measured import DEFAULT_DATA
-from validation_page import emit, provenance
+from validation_page import Checkpoint, emit, provenance
 
 from larch_motif.database import open_database
 from larch_motif.models import MotifClassifier
@@ -68,9 +70,10 @@ def level_name(level: tuple[float, float]) -> str:
 
 
 def one_element(el: str, variants: list[str], targets: list[str], backend: str, seeds: range,
-                folders: list[Path]) -> tuple[list[dict], list[dict]]:
+                folders: list[Path], checkpoint: Checkpoint) -> tuple[list[dict], list[dict]]:
     """Rows of (element, target, variant, level) with accuracy and per-class recall, and the
-    measured answers per (target, variant)."""
+    measured answers per (target, variant); each (target, variant) is kept in ``checkpoint`` as it
+    finishes and read back from there by a repeated run."""
     levels = [*LEVELS, (LEVELS[0][0], round(LEVELS[0][1] - herfd_lorentzian_eV(el), 3))]
     with open_database(None) as store:
         all_sites = store.site_spectra(el)
@@ -79,6 +82,12 @@ def one_element(el: str, variants: list[str], targets: list[str], backend: str, 
     files, groups = measured_groups(el, folders)
     rows, answers = [], []
     for target in targets:
+        kept = [checkpoint.get(f"{el}_{target}_{name}") for name in variants]
+        if all(kept):
+            for piece in kept:
+                rows += piece["rows"]
+                answers += piece["answers"]
+            continue
         prep = preprocessing_for(el, target=target)  # Cu's metallic detector: its own grid
         measured_X = [features(grp, prep) for grp in groups]
         sites = select_sites(all_sites, SITE_DOMAIN_BY_TARGET.get(target, "anion"))
@@ -89,8 +98,13 @@ def one_element(el: str, variants: list[str], targets: list[str], backend: str, 
             for sid, s in by_id.items():
                 sharp[level, sid] = features(theory_group(s["energy_eV"], s["mu"], p2, sid), prep)
         derived = derived_pool(el, target)[0]
-        for name in variants:
+        for name, piece in zip(variants, kept):
+            if piece:
+                rows += piece["rows"]
+                answers += piece["answers"]
+                continue
             t0 = time.perf_counter()
+            first_row, first_answer = len(rows), len(answers)
             aug = variant(name, calculation, target)
             ts = training_set_with_derived(sites, target, prep, aug, derived, site_features(sites, prep, aug))
             if target == "metallic" and pool:
@@ -124,6 +138,7 @@ def one_element(el: str, variants: list[str], targets: list[str], backend: str, 
             print(f"{el} {target} {name}: " + ", ".join(
                 f"{level_name(r['widths'])} {r['accuracy']:.3f}" for r in rows[-len(levels):])
                 + f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+            checkpoint.put(f"{el}_{target}_{name}", {"rows": rows[first_row:], "answers": answers[first_answer:]})
     return rows, answers
 
 
@@ -141,9 +156,11 @@ def main() -> int:
     seeds = range(args.seed0, args.seed0 + args.repeats)
     with open_database(None) as store:
         elements = args.elements or [el for el, _ in store.elements()]
+    checkpoint = Checkpoint(Path(__file__).name, {"backend": args.backend, "seeds": list(seeds),
+                                                   "data": [str(d) for d in args.data]})
     rows, answers = [], []
     for el in elements:
-        r, a = one_element(el, args.variants, args.targets, args.backend, seeds, args.data)
+        r, a = one_element(el, args.variants, args.targets, args.backend, seeds, args.data, checkpoint)
         rows += r
         answers += a
     columns = [*(level_name(lv) for lv in LEVELS), f"{level_name(LEVELS[0])} less HERFD's"]
