@@ -2,7 +2,9 @@
 
 Reads the measured sets of ``../shared/data`` (``experimental``: column files; ``xaslib``: raw
 XDI files of the XAS Data Library, mu from their i0/itrans columns), each with a
-``labels.json`` giving element, CN, motif, ``cn_site_average`` and ``kind``:
+``labels.json`` giving element, CN, motif, ``cn_site_average`` and ``kind`` (and, where a user
+would say it, ``normalized`` and ``herfd``: passed to ``predict`` as the user would pass them;
+without ``herfd``, ``predict`` reads a file that says HERFD so):
 
 - ``compound`` (one absorber environment): the CN and the motif are checked;
 - ``mixed`` (several absorber sites: magnetite, hausmannite, hopeite, covellite): the
@@ -38,8 +40,14 @@ from validation_page import emit, provenance
 
 from larch_motif.baselines import baselines
 from larch_motif.database import open_database
-from larch_motif.prediction import predict
-from larch_motif.spectra import features, normalize, preprocessing_for, read_spectrum
+from larch_motif.prediction import herfd_reason, predict
+from larch_motif.spectra import (
+    features,
+    herfd_broadened,
+    normalize,
+    preprocessing_for,
+    read_spectrum,
+)
 from larch_motif.training import DEFAULT_BACKEND, METALLIC, select_sites, site_features, site_label
 
 BACKENDS = ("rf", "xgboost", "lightgbm")
@@ -158,12 +166,16 @@ def main() -> int:
             continue
         truth = {"cn": lab.get("cn"), "motif": lab.get("motif"), "site_average": row["true_site_average"]}
         answers = {}
+        # what a user says of the file: normalized, HERFD (None: as predict decides from the file)
+        told = {"normalized": bool(lab.get("normalized", False)), "herfd": lab.get("herfd")}
         for backend in args.backends:
-            (res,) = predict(folder / name, element=lab["element"], backend=backend)
+            (res,) = predict(folder / name, element=lab["element"], backend=backend, **told)
             answers[backend] = backend_answer(res)
-        grp = read_spectrum(folder / name)
+        grp = read_spectrum(folder / name, normalized=told["normalized"])
         grp.motif_warnings = []
         normalize(grp)
+        if reason := herfd_reason(grp, told["herfd"], lab.get("edge", "K")):  # the baselines read what the models read
+            grp = herfd_broadened(grp, lab["element"], lab.get("edge", "K"), reason)
         xs = {t: features(grp, preprocessing_for(lab["element"], target=t))[None, :] for t in ("cn", "motif", "metallic")}
         answers.update(baseline_answers(fitted[lab["element"]], xs))
         row["answers"] = answers

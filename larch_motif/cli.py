@@ -390,9 +390,11 @@ def _spectrum_arguments(parser: argparse.ArgumentParser, targets: tuple[str, ...
     parser.add_argument("--mu-columns", default=None, metavar="EXPR",
                         help="how mu is made where the column labels do not tell: a column ('mutrans'), "
                              "a ratio ('ifluor/i0') or a log ratio ('ln(i0/itrans)')")
-    parser.add_argument("--herfd", action="store_true",
+    parser.add_argument("--herfd", action=argparse.BooleanOptionalAction, default=None,
                         help="HERFD spectra (K edge, Kalpha1): the models read them broadened by the core-hole "
-                             "width HERFD takes away (Cu 1.02 eV)")
+                             "width HERFD takes away (Cu 1.02 eV). Default: a spectrum whose file name, Athena "
+                             "group or header says HERFD is read so (finding herfd_broadened); --no-herfd "
+                             "reads every spectrum as it is")
 
 
 def build_parser() -> argparse.ArgumentParser:

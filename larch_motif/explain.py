@@ -140,7 +140,7 @@ def summarize(energy: np.ndarray, values: np.ndarray, regions: dict[str, tuple[f
 def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, target_class: str | None = None,
                      group: str | None = None, normalized: bool = False,
                      regions: dict[str, tuple[float, float]] = DEFAULT_REGIONS,
-                     mu_columns: str | None = None, herfd: bool = False) -> Explanation:
+                     mu_columns: str | None = None, herfd: bool | None = None) -> Explanation:
     """Local explanation of one spectrum (file or Larch Group) for one class (default: predicted).
 
     Returns a ``results.Explanation`` (read as a mapping: its JSON form): file, group, target, class, energy (eV relative to E0), shap_values, expected_value,
@@ -152,17 +152,18 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
     change of the class probability) and regions_probability.
     ``mu_columns``: how mu is made from the columns (``spectra.mu_from_columns``).
     ``herfd``: a HERFD spectrum, explained as ``predict(..., herfd=True)`` reads it (a copy
-    broadened by ``spectra.herfd_broadened``; ``norm`` is that copy's).
+    broadened by ``spectra.herfd_broadened``; ``norm`` is that copy's); ``None`` (default): as
+    ``predict`` decides, where the spectrum says it is HERFD (``prediction.herfd_reason``).
     """
-    from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings
+    from larch_motif.prediction import _as_group, edge_mismatch, edge_shape_warnings, herfd_reason
 
     m = model if isinstance(model, MotifModel) else load_model(model)
     grp = _as_group(spectrum, group, normalized, mu_columns)
     grp.motif_warnings = []
     normalize(grp)
     shape_warnings = edge_shape_warnings(grp)
-    if herfd:  # refuses a model of another edge than K
-        grp = herfd_broadened(grp, m.element, m.edge)
+    if reason := herfd_reason(grp, herfd, m.edge):  # herfd_broadened refuses another edge than K
+        grp = herfd_broadened(grp, m.element, m.edge, reason)
     x = features(grp, m.preprocessing)
     res = shap_values(m, x[None], target_class)
     energy = m.preprocessing.feature_energies()

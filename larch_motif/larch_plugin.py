@@ -126,11 +126,11 @@ _MOTIF_KEYS = ("cn", "cn_probabilities", "cn_confidence", "cn_top2", "cn_site_av
 
 
 def motif_predict(group=None, model=None, target="both", element=None, normalized=False,
-                  mu_columns=None, herfd=False, _larch=None):
+                  mu_columns=None, herfd=None, _larch=None):
     """Coordination number (CN) and coordination motif of the absorber from a XANES spectrum.
 
     motif_predict(group, model=None, target='both', element=None, normalized=False, mu_columns=None,
-                  herfd=False)
+                  herfd=None)
 
     Parameters:
       group       Group with energy (eV) and mu (raw or normalized), or a list of such Groups.
@@ -145,6 +145,8 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
       herfd       True for a HERFD spectrum (K edge, Kalpha1): the models read a copy of the
                   normalized spectrum broadened by the core-hole width HERFD takes away (Cu
                   1.02 eV); the group keeps its mu and gets its own pre_edge results.
+                  None (default): so where the group says HERFD (its file name, group name or
+                  header); False: never.
 
     Runs pre_edge on the group unless it is already normalized (an existing pre_edge result,
     e0, edge_step and flat, is used as it is), then writes:
@@ -187,7 +189,7 @@ def motif_predict(group=None, model=None, target="both", element=None, normalize
 
 def predict_groups(groups: list, model=None, target: str = "both", element: str | None = None,
                    normalized: bool = False, mu_columns: str | None = None,
-                   herfd: bool = False) -> list[tuple[object, dict]]:
+                   herfd: bool | None = None) -> list[tuple[object, dict]]:
     """CN and/or motif of Larch Groups, computed on copies in one ``predict`` call: the Groups
     are not changed (``write_prediction`` puts a result on its Group, as ``motif_predict`` does).
 
@@ -243,7 +245,7 @@ def write_prediction(group, work, res: Prediction, model=None, target: str = "bo
 
 
 def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu_columns=None,
-                          herfd: bool = False) -> None:
+                          herfd: bool | None = None) -> None:
     """``motif_predict`` on a list of Groups: batched, a failed Group flagged on its own."""
 
     from larch_motif.prediction import predict_iter
@@ -274,11 +276,11 @@ def _motif_predict_groups(groups, model, target, element, normalized, _larch, mu
 
 
 def motif_explain(group=None, model=None, target="cn", class_name=None, element=None, normalized=False,
-                  mu_columns=None, herfd=False, _larch=None):
+                  mu_columns=None, herfd=None, _larch=None):
     """TreeSHAP explanation of a CN or motif prediction on the energy axis.
 
     motif_explain(group, model=None, target='cn', class_name=None, element=None, normalized=False,
-                  mu_columns=None, herfd=False)
+                  mu_columns=None, herfd=None)
 
     Parameters:
       group       Group with energy (eV) and mu.
@@ -289,7 +291,8 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
       element     absorbing element; default: the model's, else found from E0.
       normalized  True when mu is already normalized.
       mu_columns  how mu is made from the group's columns, as in motif_predict.
-      herfd       True for a HERFD spectrum, explained as motif_predict(..., herfd=True) reads it.
+      herfd       True for a HERFD spectrum, explained as motif_predict(..., herfd=True) reads it;
+                  None (default) as motif_predict decides, False never.
 
     Runs pre_edge as motif_predict does and writes group.motif_explain, a Group with
       class_name        the class explained
@@ -315,7 +318,7 @@ def motif_explain(group=None, model=None, target="cn", class_name=None, element=
 def explain_groups(groups: list, model=None, target: str = "cn", class_name: str | None = None,
                    element: str | None = None, normalized: bool = False,
                    progress: Callable[[int, int], None] | None = None,
-                   mu_columns: str | None = None, herfd: bool = False) -> list[tuple[object, dict]]:
+                   mu_columns: str | None = None, herfd: bool | None = None) -> list[tuple[object, dict]]:
     """TreeSHAP explanations of Larch Groups, computed on copies with one model: the Groups are
     not changed (``write_explanation`` puts a result on its Group, as ``motif_explain`` does).
 

@@ -299,7 +299,8 @@ class MotifMenu:
         self.herfd_item = self.menu.AppendCheckItem(
             wx.ID_ANY, HERFD_LABEL, "The checked groups are HERFD spectra (K edge, Kalpha1): Predict coordination and "
                                     "Explain prediction read each broadened by the core-hole width HERFD takes away "
-                                    "(predict --herfd)")
+                                    "(predict --herfd). Unchecked, a group whose file or group name says HERFD is "
+                                    "still read so")
         self.items[HERFD_LABEL] = self.herfd_item
         self.menu.AppendSeparator()
         self.model_item = self.menu.Append(wx.ID_ANY, "model")
@@ -339,7 +340,7 @@ class MotifMenu:
             return
         model, recorded_model = self.model, self.model_file
         target = "both" if model is None else model.target
-        herfd = self.herfd_item.IsChecked()
+        herfd = True if self.herfd_item.IsChecked() else None  # unchecked: as predict decides
 
         def work(progress):
             return predict_groups([group for _, group in groups], model, target, herfd=herfd)
@@ -366,7 +367,7 @@ class MotifMenu:
             return
         model = self.model
         target = "cn" if model is None else model.target
-        herfd = self.herfd_item.IsChecked()
+        herfd = True if self.herfd_item.IsChecked() else None  # unchecked: as predict decides
         current = self.controller.get_group()
         shown = next((pair for pair in groups if pair[1] is current), groups[0])
 

@@ -37,6 +37,7 @@ from larch_motif.spectra import (
     cut_scan,
     features,
     herfd_broadened,
+    herfd_evidence,
     normalize,
     preprocessing_for,
     read_spectrum,
@@ -191,7 +192,7 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
             element: str | None = None, target: str = "both", group: str | None = None,
             normalized: bool = False, edge: str = "K", backend: str | None = None,
             min_confidence: float | None = None, mu_columns: str | None = None,
-            herfd: bool = False) -> list[Prediction]:
+            herfd: bool | None = None) -> list[Prediction]:
     """Predict CN and/or motif of each spectrum (files or Larch Groups).
 
     With ``target="both"`` and the default models, ``cn_site_average`` is the site-averaged CN
@@ -220,6 +221,9 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     spectra with the full width and read sharper ones less well
     (``docs/validation/sharp_spectra.md``); finding ``herfd_broadened``. A Group given keeps its
     mu; e0_half in the answer is the broadened spectrum's. A model of another edge is refused.
+    ``None`` (default): each K-edge spectrum is read as HERFD where it says so (the word HERFD in
+    its file name, Athena group name or header: ``spectra.herfd_evidence``), and the finding
+    names where; ``False`` reads every spectrum as it is.
 
     Returns one ``results.Prediction`` per spectrum: typed fields (``answer("cn")``,
     ``metallic``, ``findings``, ...) and, read as a mapping or through ``to_dict()`` (the
@@ -250,7 +254,7 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                  element: str | None = None, target: str = "both", group: str | None = None,
                  normalized: bool = False, edge: str = "K", backend: str | None = None,
                  min_confidence: float | None = None, batch_size: int = 256,
-                 errors: str = "raise", mu_columns: str | None = None, herfd: bool = False) -> Iterator[Prediction]:
+                 errors: str = "raise", mu_columns: str | None = None, herfd: bool | None = None) -> Iterator[Prediction]:
     """Predict spectra from any iterable (a generator of files or Groups), ``batch_size`` at a time.
 
     Yields the ``Prediction`` objects of ``predict`` in input order; only one batch of spectra
@@ -300,15 +304,26 @@ def predict_iter(spectra: Iterable[object], model: str | os.PathLike | MotifMode
                 model_sets[el, ed, window] = _model_set(target, model, el, ed, backend, window)
             models, site_average, metallic = model_sets[el, ed, window]
             chunk = [good[k] for k in members]
-            if herfd:  # herfd_broadened refuses a model of another edge than K
+            if herfd is not False:  # herfd_broadened refuses a model of another edge than K
                 first = next(iter(models.values()))
-                chunk = [herfd_broadened(grp, el or first.element, first.edge) for grp in chunk]
+                chunk = [herfd_broadened(grp, el or first.element, first.edge, reason) if reason else grp
+                         for grp, reason in ((g, herfd_reason(g, herfd, first.edge)) for g in chunk)]
             for k, res in zip(members, _predict_groups(chunk, models, el, ed, min_confidence,
                                                        site_average, metallic, window)):
                 predicted[k] = res
         results = iter(predicted[k] for k in range(len(good)))
         for grp in groups:
             yield grp if isinstance(grp, Prediction) else next(results)
+
+
+def herfd_reason(group, herfd: bool | None, edge: str) -> str | None:
+    """Why ``group`` is read as HERFD (the text of the ``herfd_broadened`` finding), or None:
+    ``herfd=True`` always; ``herfd=None`` a K-edge spectrum that says it is HERFD
+    (``spectra.herfd_evidence``); ``herfd=False`` never."""
+    if herfd:
+        return "herfd=True"
+    evidence = herfd_evidence(group) if herfd is None and edge == "K" else None
+    return f"{evidence} says HERFD; herfd=False reads it as it is" if evidence else None
 
 
 def _model_set(target: str, model, element: str | None, edge: str, backend: str | None,

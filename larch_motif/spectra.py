@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import itertools
 import os
 import warnings
 from dataclasses import dataclass
@@ -402,7 +403,18 @@ def _read_columns(path: Path, mu_columns: str | None = None):
     except SpectrumError as exc:
         raise SpectrumError(f"{path}: {exc}") from None
     return _group(energy=np.asarray(energy, float), mu=np.asarray(mu, float), groupname=path.stem,
-                  mu_source=source, is_normalized=is_norm)
+                  mu_source=source, is_normalized=is_norm, header=_comment_lines(path))
+
+
+def _comment_lines(path: Path, limit: int = 400) -> list[str]:
+    """The comment lines (``#``) at the head of a column or XDI file, up to ``limit`` lines."""
+    lines = []
+    with open(path, errors="replace") as fh:
+        for line in itertools.islice(fh, limit):
+            if not line.lstrip().startswith("#"):
+                break
+            lines.append(line.rstrip("\n"))
+    return lines
 
 
 def _column_labels(header: list[str], larch_labels: list[str], n_columns: int) -> list[str]:
@@ -576,15 +588,39 @@ def herfd_lorentzian_eV(element: str, edge: str = "K") -> float:
     return k - (k**-2 + l3**-2) ** -0.5
 
 
-def herfd_broadened(group, element: str, edge: str = "K"):
+#: The word (any letter case) by which a spectrum says it is HERFD where the user has not said
+#: (``herfd_evidence``): beamlines and Athena users name HERFD scans so
+HERFD_WORD = "herfd"
+
+
+def herfd_evidence(group) -> str | None:
+    """Where a spectrum says it is HERFD: ``"its file name"``, ``"its group name"`` or ``"its
+    header"`` when ``HERFD_WORD`` appears in the base name of ``group.filename``, in
+    ``group.groupname`` (an Athena group) or in its header: ``group.header`` (the comment lines
+    of a file read by ``read_spectrum`` or Larch's ``read_ascii``), or ``comments`` and ``attrs``
+    (Larch's ``read_xdi``); None where none says it. What
+    ``predict(..., herfd=None)`` reads a spectrum by when the user has not said."""
+    name = Path(str(getattr(group, "filename", "") or "")).name
+    if HERFD_WORD in name.lower():
+        return "its file name"
+    if HERFD_WORD in str(getattr(group, "groupname", "") or "").lower():
+        return "its group name"
+    header = getattr(group, "header", None) or []
+    texts = [header] if isinstance(header, str) else [str(line) for line in header]
+    texts += [str(getattr(group, key, "") or "") for key in ("comments", "attrs")]  # Larch's read_xdi
+    return "its header" if any(HERFD_WORD in text.lower() for text in texts) else None
+
+
+def herfd_broadened(group, element: str, edge: str = "K", reason: str = "herfd=True"):
     """A new normalized Group: the normalized spectrum (``flat``) of a normalized ``group``
     convolved with ``herfd_lorentzian_eV`` of its absorber, so that the models, which learned
     spectra with the full core-hole width, read a HERFD spectrum as they read transmission.
 
     ``group`` is left as it is: its mu, and the normalization it has (the user's own
     ``pre_edge`` ranges included), which the broadening keeps. The copy keeps the group's
-    findings and adds ``herfd_broadened``; E0 at half the edge step is that of the broadened
-    spectrum."""
+    findings and adds ``herfd_broadened``, which says why (``reason``: the user's ``herfd=True``,
+    or where the spectrum says it is HERFD, ``herfd_evidence``); E0 at half the edge step is that
+    of the broadened spectrum."""
     width = herfd_lorentzian_eV(element, edge)
     energy = np.asarray(group.energy, float)
     copy = _group(energy=energy, mu=broaden(energy, np.asarray(group.flat, float), 0.0, width),
@@ -592,8 +628,8 @@ def herfd_broadened(group, element: str, edge: str = "K"):
                   is_normalized=True)
     normalize(copy)
     copy.motif_warnings = [*getattr(group, "motif_warnings", []), Finding(
-        "herfd_broadened", f"read as HERFD: broadened by a {width:.2f} eV Lorentzian (FWHM), the part of the "
-                           f"{element} {edge} core-hole width that HERFD takes away, before the models read it")]
+        "herfd_broadened", f"read as HERFD ({reason}): broadened by a {width:.2f} eV Lorentzian (FWHM), the part "
+                           f"of the {element} {edge} core-hole width that HERFD takes away, before the models read it")]
     return copy
 
 

@@ -280,3 +280,33 @@ def test_herfd_spectrum_is_read_with_the_core_hole_width_it_lacks(tmp_path, fe_s
         assert read_as_herfd[0]["cn_probabilities"][cls] == pytest.approx(p, abs=0.05)
     with pytest.raises(LarchMotifError, match="K edges"):
         predict(herfd, model=path, target="cn", herfd=True, edge="L3")
+
+
+def test_a_spectrum_that_says_it_is_herfd_is_read_so_unless_told_otherwise(tmp_path, fe_sites, fe_cn_model):
+    """Without ``herfd``, a file whose name or header says HERFD is read as ``herfd=True`` reads
+    it, and the finding says which told it; ``herfd=False`` (CLI ``--no-herfd``) reads it as it
+    is, and a file that says nothing is read as it is."""
+    import json
+    import subprocess
+    import sys
+
+    path, _, _ = fe_cn_model
+    site = _site(fe_sites, 4)
+    sharp = Preprocessing().lorentzian_fwhm_eV - herfd_lorentzian_eV("Fe")
+    named, headed, silent = tmp_path / "FeS_Ka1_HERFD_01.dat", tmp_path / "scan_07.dat", tmp_path / "scan_08.dat"
+    for f in (named, headed, silent):
+        write_measured_like(f, site, lorentzian_fwhm_eV=sharp)
+    headed.write_text("# HERFD-XANES, Fe Kalpha1 emission, 5 Ge(440) analysers\n" + headed.read_text())
+    (told,) = predict(named, model=path, target="cn", herfd=True)
+    for f, where in ((named, "its file name"), (headed, "its header")):
+        (res,) = predict(f, model=path, target="cn")
+        (finding,) = [x for x in res.findings if x.code == "herfd_broadened"]
+        assert f"{where} says HERFD" in finding.message and "herfd=False" in finding.message
+        assert res["cn_probabilities"] == pytest.approx(told["cn_probabilities"])
+    for res in (predict(named, model=path, target="cn", herfd=False)[0], predict(silent, model=path, target="cn")[0]):
+        assert "herfd_broadened" not in [x.code for x in res.findings]
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "predict", str(named), "--model", str(path),
+                        "--no-herfd", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (cli,) = json.loads(r.stdout)
+    assert "herfd_broadened" not in [x["code"] for x in cli["findings"]]
