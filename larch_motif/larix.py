@@ -299,7 +299,7 @@ class MotifMenu:
         self.herfd_item = self.menu.AppendCheckItem(
             wx.ID_ANY, HERFD_LABEL, "The checked groups are HERFD spectra (K edge, Kalpha1): Predict coordination and "
                                     "Explain prediction read each broadened by the core-hole width HERFD takes away "
-                                    "(predict --herfd). Unchecked, a group whose file or group name says HERFD is "
+                                    "(predict --herfd). Unchecked, a group whose file name, group name or header says HERFD is "
                                     "still read so")
         self.items[HERFD_LABEL] = self.herfd_item
         self.menu.AppendSeparator()
