@@ -10,8 +10,8 @@ edge step (``e0_half``): FEFF's sharp white line and a measured pre-edge peak mo
 the derivative (Larch's ``e0``) by several eV between theory and measurement, the half-step point
 much less. Features are the flattened normalized mu on ``Preprocessing.grid()`` (eV relative to
 ``e0_half``), optionally followed by its derivative (1/eV). The default models of an element use
-``preprocessing_for(element)``: -8 to +60 eV, to +80 eV for Co, to +100 eV for Cu and Zn (Cu's
-metallic detector: to +60 eV).
+``preprocessing_for(element)``: -8 to +60 eV, to +80 eV for Co, Cr and V, to +100 eV for Cu and Zn (the
+metallic detectors of Cr, Cu and V: to +60 eV).
 """
 
 from __future__ import annotations
@@ -96,15 +96,25 @@ class Preprocessing:
 #: the sites at +80 against .979 (+60) and .984 (+100) on fold seeds 0-4, and .988 against .980 and
 #: .980 on seeds 5-14 (``benchmarks/metallic.py --grid-max-eV``). The measured Co foil reaches
 #: +1,227 eV.
-GRID_MAX_EV_BY_ELEMENT: dict[str, float] = {"Co": 80.0, "Cu": 100.0, "Zn": 100.0}
+#: V and Cr: +80. Grouped CV by mineral, fold seeds 0-4, CN / motif at +60, +80, +100 (rf, xgboost
+#: at +100 beside): V lightgbm .959/.961, .967/.969, .956/.972; rf .941/.949, .956/.960, .954/.958;
+#: xgboost .940/.949, .957/.958, .945/.956 (mean of the six .950, .961, .957); Cr lightgbm .974/.993,
+#: .981/1.000, .979/.995; rf .975/.989, .981/.997, .979/.997; xgboost .973/.987, .979/.995,
+#: .979/.993 (.982, .989, .987). The site-averaged CN follows (lightgbm MAE, seeds 0-2: V .224 ->
+#: .205, Cr .079 -> .079); the metallic detectors keep +60 (``METALLIC_GRID_MAX_EV_BY_ELEMENT``).
+#: Ti stays at +60: .959 against .960 at +80 (``benchmarks/accuracy.py --elements V Cr Ti
+#: --grid-max-eV``).
+GRID_MAX_EV_BY_ELEMENT: dict[str, float] = {"Co": 80.0, "Cr": 80.0, "Cu": 100.0, "V": 80.0, "Zn": 100.0}
 
 #: Upper end of the metallic detector's grid (eV above E0) where it is not the element's
 #: (``GRID_MAX_EV_BY_ELEMENT``); it lies inside it, so a spectrum that reaches the element's grid
 #: reaches the detector's. Cu: +60. Grouped CV by mineral (lightgbm), share of sites right: +60
 #: .986 against .979 at +100 on fold seeds 0-4, .989 against .982 on seeds 5-14
 #: (``benchmarks/metallic.py --grid-max-eV``): Cu's 27 metallic sites were missed 53 times in 5
-#: assignments at +100 and 37 times at +60.
-METALLIC_GRID_MAX_EV_BY_ELEMENT: dict[str, float] = {"Cu": 60.0}
+#: assignments at +100 and 37 times at +60. V and Cr: +60, their grid before the classifiers' +80
+#: (lightgbm, seeds 0-4, share right at +60 / +80 / +100: V .988 / .985 / .991, Cr .994 / .995 /
+#: .994; ``benchmarks/metallic.py --grid-max-eV``): not better at +80.
+METALLIC_GRID_MAX_EV_BY_ELEMENT: dict[str, float] = {"Cr": 60.0, "Cu": 60.0, "V": 60.0}
 
 
 #: Upper ends (eV above E0) of the short-scan window models: a spectrum that ends before the
