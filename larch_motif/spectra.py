@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import itertools
 import os
 import warnings
 from dataclasses import dataclass
@@ -397,6 +396,7 @@ def _read_columns(path: Path, mu_columns: str | None = None):
         xdi = read_xdi(str(path))
         labels = list(xdi.array_labels)
         arrays = [np.asarray(getattr(xdi, lab, col), float) for lab, col in zip(labels, xdi.data)]
+        header = {"comments": getattr(xdi, "comments", ""), "attrs": getattr(xdi, "attrs", {})}  # as read_xdi's group
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -406,25 +406,15 @@ def _read_columns(path: Path, mu_columns: str | None = None):
         arr = np.asarray(data.data, dtype=float)
         if arr.ndim != 2 or arr.shape[0] < 2:
             raise SpectrumError(f"{path}: needs at least two columns (energy, mu)")
-        labels = _column_labels(list(getattr(data, "header", []) or []), list(data.array_labels), arr.shape[0])
+        header = {"header": list(getattr(data, "header", []) or [])}  # the comment lines, as read_ascii's group
+        labels = _column_labels(header["header"], list(data.array_labels), arr.shape[0])
         arrays = list(arr)
     try:
         energy, mu, source, is_norm = mu_from_columns(labels, arrays, mu_columns)
     except SpectrumError as exc:
         raise SpectrumError(f"{path}: {exc}") from None
     return _group(energy=np.asarray(energy, float), mu=np.asarray(mu, float), groupname=path.stem,
-                  mu_source=source, is_normalized=is_norm, header=_comment_lines(path))
-
-
-def _comment_lines(path: Path, limit: int = 400) -> list[str]:
-    """The comment lines (``#``) at the head of a column or XDI file, up to ``limit`` lines."""
-    lines = []
-    with open(path, errors="replace") as fh:
-        for line in itertools.islice(fh, limit):
-            if not line.lstrip().startswith("#"):
-                break
-            lines.append(line.rstrip("\n"))
-    return lines
+                  mu_source=source, is_normalized=is_norm, **header)
 
 
 def _column_labels(header: list[str], larch_labels: list[str], n_columns: int) -> list[str]:
@@ -607,8 +597,9 @@ def herfd_evidence(group) -> str | None:
     """Where a spectrum says it is HERFD: ``"its file name"``, ``"its group name"`` or ``"its
     header"`` when ``HERFD_WORD`` appears in the base name of ``group.filename``, in
     ``group.groupname`` (an Athena group) or in its header: ``group.header`` (the comment lines
-    of a file read by ``read_spectrum`` or Larch's ``read_ascii``), or ``comments`` and ``attrs``
-    (Larch's ``read_xdi``); None where none says it. What
+    of a column file, as Larch's ``read_ascii`` keeps them), or ``comments`` and ``attrs`` (an XDI
+    file, as Larch's ``read_xdi`` keeps them; ``read_spectrum`` keeps the same); None where none
+    says it. What
     ``predict(..., herfd=None)`` reads a spectrum by when the user has not said."""
     name = Path(str(getattr(group, "filename", "") or "")).name
     if HERFD_WORD in name.lower():
