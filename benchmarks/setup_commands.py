@@ -60,6 +60,14 @@ def failures(output: str) -> list[str]:
     return [ln.strip() for ln in output.splitlines() if ln.startswith(("FAILED ", "ERROR tests/"))]
 
 
+def failure_lines(output: str, limit: int = 30) -> list[str]:
+    """pytest's ``E`` lines (the assertion and its message) and any line naming a random seed,
+    so that a failure the page records can be read and, for a seeded test, rerun."""
+    keep = [ln.rstrip() for ln in output.splitlines()
+            if ln.startswith("E ") or re.search(r"\bseed \d+", ln)]
+    return keep[:limit]
+
+
 def skip_reasons(output: str) -> list[str]:
     """The SKIPPED lines of pytest's short summary (``-rs``)."""
     return [ln.strip() for ln in output.splitlines() if ln.startswith("SKIPPED")]
@@ -95,6 +103,7 @@ def main() -> int:
             runs.append({"command": command, "seconds": round(seconds, 1), "status": r.returncode,
                          "pytest": pytest_summary(output), "skipped": skip_reasons(output),
                          "failed": failures(output),
+                         "failure_lines": failure_lines(output) if r.returncode else [],
                          "tail": output.strip().splitlines()[-5:]})
             print(f"setup_commands.py: exit {r.returncode} in {seconds:.0f} s", file=sys.stderr)
         report = clone / "larch_motif_output" / "report.md"
@@ -117,6 +126,8 @@ def render(commit: str, gui: bool, runs: list[dict], report_head: list[str]) -> 
             lines += ["", f"Skipped by `{r['command']}`:", ""] + [f"- {s}" for s in r["skipped"]]
         if r.get("failed"):
             lines += ["", f"Failed in `{r['command']}`:", ""] + [f"- {s}" for s in r["failed"]]
+        if r.get("failure_lines"):
+            lines += ["", "pytest's assertion lines (`E`) and seeds:", "", "```"] + r["failure_lines"] + ["```"]
         if r["status"] != 0:
             lines += ["", f"Last lines of `{r['command']}`:", "", "```"] + r["tail"] + ["```"]
     if report_head:
