@@ -171,9 +171,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from larch_motif.prediction import predict_iter
+    from larch_motif.spectra import spectrum_files
 
     # batches keep memory bounded on thousands of files; a bad file is reported, not fatal
-    results = predict_iter(args.files, model=args.model, element=args.element, target=args.target,
+    results = predict_iter(spectrum_files(args.files), model=args.model, element=args.element, target=args.target,
                            group=args.group, normalized=args.normalized, backend=args.backend,
                            min_confidence=args.min_confidence, errors="flag", mu_columns=args.mu_columns,
                            herfd=args.herfd)
@@ -195,14 +196,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     from larch_motif.explain import explain_spectrum, plot_explanation
     from larch_motif.prediction import resolve_models
+    from larch_motif.spectra import spectrum_files
 
+    files = spectrum_files(args.files)  # before the model: a wrong folder is told at once
     (model,) = resolve_models(args.target, args.model, args.element).values()
     out = []
-    for k, path in enumerate(args.files):
+    for k, path in enumerate(files):
         expl = explain_spectrum(path, model, args.class_name, group=args.group, normalized=args.normalized,
                                 mu_columns=args.mu_columns, herfd=args.herfd)
         if args.plot:
-            plot = args.plot if len(args.files) == 1 else f"{args.plot.rsplit('.', 1)[0]}_{k}.png"
+            plot = args.plot if len(files) == 1 else f"{args.plot.rsplit('.', 1)[0]}_{k}.png"
             plot_explanation(expl, plot)
         out.append({k: v for k, v in expl.to_dict().items() if k != "norm"})
     if args.json:
@@ -381,7 +384,8 @@ def _cmd_uninstall_larch(args: argparse.Namespace) -> int:
 def _spectrum_arguments(parser: argparse.ArgumentParser, targets: tuple[str, ...], default_target: str) -> None:
     """The arguments of the commands that read spectra (predict, explain): files, model,
     element, target, Athena group, normalized, mu columns, HERFD."""
-    parser.add_argument("files", nargs="+", help="spectrum files (XDI, columns, Athena .prj)")
+    parser.add_argument("files", nargs="+", help="spectrum files (XDI, columns, Athena .prj), or folders "
+                        "of them (their files are read, README.md, .json and other documents left aside)")
     parser.add_argument("--model", default=None, help="model file (default: the bundled default of --element)")
     parser.add_argument("--element", default=None, help="absorber (default: from E0)")
     parser.add_argument("--target", choices=targets, default=default_target)

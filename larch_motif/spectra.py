@@ -207,6 +207,33 @@ def check_spectrum(energy: object, mu: object, what: str = "spectrum") -> tuple[
     return energy, mu
 
 
+#: Files in a folder of spectra that are documents, not spectra (``spectrum_files`` leaves them)
+NOT_SPECTRUM_SUFFIXES = frozenset({
+    ".md", ".rst", ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".py", ".ipynb", ".html", ".pdf",
+    ".png", ".jpg", ".jpeg", ".svg", ".gif", ".tif", ".tiff", ".log", ".sqlite", ".zip", ".gz", ".tar",
+    ".cif", ".inp", ".pkl", ".joblib", ".h5", ".hdf5", ".nxs",
+})
+
+
+def spectrum_files(paths: list[str | os.PathLike]) -> list[Path]:
+    """The files to read from ``paths``: a file as it is, a folder as its files (sorted by name;
+    hidden files, subfolders and documents such as ``README.md`` or ``labels.json``, by
+    ``NOT_SPECTRUM_SUFFIXES``, left aside). A file that is no spectrum is still read, and its
+    reader says so; a folder with no files left raises ``SpectrumError``."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+                       and f.suffix.lower() not in NOT_SPECTRUM_SUFFIXES)
+        if not found:
+            raise SpectrumError(f"{path}: a folder with no spectrum files in it")
+        out.extend(found)
+    return out
+
+
 def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized: bool = False,
                   mu_columns: str | None = None):
     """Read a spectrum file into a Larch Group with ``energy`` (eV) and ``mu``.
@@ -227,6 +254,9 @@ def read_spectrum(path: str | os.PathLike, group: str | None = None, normalized:
     The Group also gets ``mu_source``: how mu was made (``"ln(i0/itrans)"``, ``"mutrans"``, ...).
     """
     path = Path(path)
+    if path.is_dir():
+        raise SpectrumError(f"{path}: a folder, not a spectrum file (larch-motif predict and explain read "
+                            "the spectrum files of a folder; in Python, spectrum_files([folder]) lists them)")
     if not path.is_file():
         raise SpectrumError(f"{path}: no such file")
     normalized = normalized or path.suffix.lower() == ".nor"

@@ -55,6 +55,7 @@ def test_predict_json_shape(tmp_path, fe_sites, fe_cn_model):
 
 @pytest.mark.parametrize("args, message", [
     (["predict", "nofile.dat", "--element", "Fe"], "no such file"),
+    (["explain", ".", "--element", "Fe", "--target", "cn"], "a folder with no spectrum files in it"),
     (["train", "--element", "Xx", "--target", "cn", "--out", "x.lmm"], "Xx"),
     (["train", "--element", "Fe", "--target", "cn", "--backend", "nope", "--out", "x.lmm"], "unknown backend"),
     (["db", "info", "--db", "/etc/hostname"], "not a readable larch_motif database"),
@@ -64,6 +65,27 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_predict_reads_the_spectrum_files_of_a_folder_and_leaves_its_documents(tmp_path, fe_sites, fe_cn_model):
+    path, _, _ = fe_cn_model
+    folder = tmp_path / "beamtime"
+    folder.mkdir()
+    for name, site in (("b_scan.xmu", fe_sites[1]), ("a_scan.dat", fe_sites[0])):
+        write_measured_like(folder / name, site)
+    (folder / "README.md").write_text("# what was measured\n")
+    (folder / "labels.json").write_text("{}")
+    (folder / ".hidden.dat").write_text("junk")
+    (folder / "sub").mkdir()
+    r = run("predict", folder, "--model", path, "--target", "cn", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [Path(res["file"]).name for res in json.loads(r.stdout)] == ["a_scan.dat", "b_scan.xmu"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.md").write_text("nothing measured")
+    r = run("predict", empty, "--model", path)
+    assert r.returncode == 2 and "a folder with no spectrum files in it" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_predict_with_a_foreign_model_file_fails_cleanly(tmp_path, fe_sites):

@@ -160,3 +160,8 @@ def test_energies_in_kev_are_converted_to_ev_and_said(tmp_path, fe_sites, fe_cn_
     assert b["e0_half"] == pytest.approx(a["e0_half"], abs=0.01)
     assert b["cn"] == a["cn"] and b["cn_probabilities"] == pytest.approx(a["cn_probabilities"], abs=1e-6)
     assert "energy_in_keV" in [code_of(f) for f in b.findings] and "energy_in_keV" not in [code_of(f) for f in a.findings]
+
+
+def test_a_folder_given_as_a_spectrum_file_is_named_as_a_folder(tmp_path):
+    with pytest.raises(SpectrumError, match="a folder, not a spectrum file"):
+        read_spectrum(tmp_path)
