@@ -143,7 +143,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
                      mu_columns: str | None = None, herfd: bool | None = None) -> Explanation:
     """Local explanation of one spectrum (file or Larch Group) for one class (default: predicted).
 
-    Returns a ``results.Explanation`` (read as a mapping: its JSON form): file, group, target, class, energy (eV relative to E0), shap_values, expected_value,
+    Returns a ``results.Explanation`` (read as a mapping: its JSON form): file, group, element, edge (the model's), target, class, energy (eV relative to E0), shap_values, expected_value,
     model_output (= expected_value + sum(shap_values)), output_space, regions, top_windows,
     in_domain, warnings; plus norm (the normalized spectrum on the grid) for plotting, and the
     same in probability (``probability_scale``): expected_probability (the class probability
@@ -187,7 +187,7 @@ def explain_spectrum(spectrum: object, model: str | os.PathLike | MotifModel, ta
         output_space=m.classifier.backend_.output_space, regions=sums, top_windows=windows,
         expected_probability=p_expected, class_probability=p_class, windows=fine,
         regions_probability={k: v * scale for k, v in sums.items()},
-        norm=x[: m.preprocessing.grid().size].tolist(), findings=warns)
+        norm=x[: m.preprocessing.grid().size].tolist(), findings=warns, element=m.element, edge=m.edge)
 
 
 def _class_words(explanation: dict) -> str:

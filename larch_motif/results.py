@@ -211,7 +211,8 @@ class Explanation(_JSONMapping):
     (``explain.probability_scale``): expected_probability (mean over the training spectra),
     class_probability, windows (every 5-eV window: ``start_eV``, ``end_eV``, ``shap``,
     ``probability``) and regions_probability. norm: the normalized spectrum on the grid (for
-    plotting). findings: as a prediction's.
+    plotting). findings: as a prediction's. element, edge: the absorption edge of the model that
+    explains it.
     """
 
     file: str | None
@@ -231,6 +232,8 @@ class Explanation(_JSONMapping):
     regions_probability: dict[str, float]
     norm: list[float]
     findings: list[str] = field(default_factory=list)
+    element: str | None = None
+    edge: str = "K"
 
     @property
     def in_domain(self) -> bool:
@@ -242,8 +245,8 @@ class Explanation(_JSONMapping):
 
     def to_dict(self) -> dict:
         """The JSON form (``larch-motif explain --json``, plus ``norm``)."""
-        return {"file": self.file, "group": self.group, "target": self.target, "class": self.class_name,
-                "energy": list(self.energy), "shap_values": list(self.shap_values),
+        return {"file": self.file, "group": self.group, "element": self.element, "edge": self.edge,
+                "target": self.target, "class": self.class_name, "energy": list(self.energy), "shap_values": list(self.shap_values),
                 "expected_value": self.expected_value, "model_output": self.model_output,
                 "output_space": self.output_space, "regions": dict(self.regions), "top_windows": self.top_windows,
                 "expected_probability": self.expected_probability, "class_probability": self.class_probability,

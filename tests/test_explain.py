@@ -85,6 +85,21 @@ def test_cli_explain_json_shape_and_plot(tmp_path, spectrum_file, fe_cn_model):
     assert expl["class"] == "4" and png.stat().st_size > 10_000
 
 
+def test_cli_explain_finds_each_file_s_element_from_e0_as_predict_does(tmp_path, fe_sites):
+    """Without --model or --element, each file is explained by the default model of the element
+    its E0 gives (here Fe and Zn in one call), and the JSON names it."""
+    from larch_motif.database import open_database
+
+    with open_database(None) as db:
+        zn = next(s for s in db.site_spectra("Zn") if s["motif"] == "T:4")
+    for name, site in (("fe.dat", fe_sites[0]), ("zn.dat", zn)):
+        write_measured_like(tmp_path / name, site)
+    r = subprocess.run([sys.executable, "-m", "larch_motif.cli", "explain", str(tmp_path / "fe.dat"),
+                        str(tmp_path / "zn.dat"), "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [(e["element"], e["edge"], e["target"]) for e in json.loads(r.stdout)] == [("Fe", "K", "cn"), ("Zn", "K", "cn")]
+
+
 def test_herfd_explanation_explains_what_predict_herfd_answers(tmp_path, fe_sites, fe_cn_model):
     """A HERFD-like file explained with ``--herfd`` (CLI) explains the class and probability that
     ``predict(..., herfd=True)`` gives, on the broadened spectrum, with the finding."""
