@@ -47,7 +47,9 @@ def cif_folder(tmp_path_factory) -> Path:
 def reference_db(tmp_path_factory, cif_folder) -> Path:
     """The uninterrupted build: 4 Fe sites of 3 minerals."""
     db = tmp_path_factory.mktemp("ref") / "reference.sqlite"
-    build_database("Fe", db=db, source=cif_folder, params=TINY, workers=2, progress=False)
+    report = build_database("Fe", db=db, source=cif_folder, params=TINY, workers=2, progress=False)
+    # a transient failure here would otherwise show up later as a bare "sites" key mismatch
+    assert report.sites_failed == 0 and not report.failures, f"reference build: {report}"
     return db
 
 
@@ -61,10 +63,21 @@ def _content(db: Path) -> dict:
     return {"sites": sites, "compounds": compounds}
 
 
-def _assert_same_content(db: Path, reference: Path) -> None:
+def _statuses(db: Path) -> dict:
+    """status, failure reason and error of every site (what a key mismatch needs to be read)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return {r[0]: r[1:] for r in con.execute("SELECT site_id, status, failure_reason, error FROM sites")}
+    finally:
+        con.close()
+
+
+def _assert_same_content(db: Path, reference: Path, context: str = "") -> None:
     got, want = _content(db), _content(reference)
     for part in ("sites", "compounds"):
-        assert got[part].keys() == want[part].keys(), part
+        assert got[part].keys() == want[part].keys(), (
+            f"{context}{part}: got {sorted(got[part])}, want {sorted(want[part])}; "
+            f"sites of this file {_statuses(db)}; of the reference {_statuses(reference)}")
         for key, values in want[part].items():
             *labels, energy, mu = values
             assert list(got[part][key][:-2]) == labels, key
@@ -140,7 +153,7 @@ def test_build_killed_ten_times_at_random_moments_resumes_to_the_uninterrupted_c
     r = subprocess.run(_build_cmd(cif_folder, db), capture_output=True, text=True, timeout=300)
     print(f"kill seed {seed}: (seconds before SIGKILL, sites done) {history}")
     assert r.returncode == 0, f"seed {seed}: the resumed build failed: {r.stderr}"
-    _assert_same_content(db, reference_db)
+    _assert_same_content(db, reference_db, f"seed {seed}, history {history}, resumed build: {r.stdout!r}: ")
 
 
 @pytest.mark.feff
