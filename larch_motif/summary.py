@@ -8,6 +8,7 @@ printed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from larch_motif.results import Answer, Prediction
@@ -55,13 +56,29 @@ def _runners_up(a: Answer, n: int = 2) -> str:
     return ", ".join(f"{c} (p {p:.2f})" for c, p in a.runners_up(n))
 
 
-def _name(res: Prediction) -> str:
-    """The file, with its group where that is not just the file's stem (an Athena project)."""
+def _name(res: Prediction, folder: str | None = None) -> str:
+    """The file (relative to ``folder`` where given), with its group where that is not just the
+    file's stem (an Athena project)."""
     from pathlib import Path
 
     name = str(res.file or res.group or "spectrum")
+    if folder and res.file:
+        name = os.path.relpath(str(res.file), folder)
     shown = res.group and res.file and res.group != Path(str(res.file)).stem
     return name + (f" [{res.group}]" if shown else "")
+
+
+def _common_folder(results: list[Prediction]) -> str | None:
+    """The folder that holds every file of ``results`` (several files, all given as files, in
+    one folder tree), else ``None``: the table then names them relative to it."""
+    files = [str(r.file) for r in results if r.file]
+    if len(files) < 2 or len(files) != len(results):
+        return None
+    try:
+        folder = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
+    except ValueError:  # paths on different drives
+        return None
+    return folder if folder not in ("", os.sep) else None
 
 
 def summary_text(res: Prediction | Mapping) -> str:
@@ -106,18 +123,20 @@ def summary_text(res: Prediction | Mapping) -> str:
 
 def results_table(results: list[Prediction] | list[Mapping]) -> str:
     """One row per spectrum (Markdown-style columns a terminal shows as a table), then the
-    findings of each row by its number."""
+    findings of each row by its number. Files that share a folder are named relative to it,
+    and a first line names the folder."""
     results = [Prediction.from_dict(r) for r in results]
+    folder = _common_folder(results)
     header = ["#", "spectrum", "element", "CN", "p", "conf", "motif", "site-avg CN", "in domain"]
     rows = []
     for k, res in enumerate(results, 1):
         if res.error is not None:
-            rows.append([str(k), _name(res), "-", "error", "", "", "", "", "no"])
+            rows.append([str(k), _name(res, folder), "-", "error", "", "", "", "", "no"])
             continue
         a = None if res.metallic else res.answer("cn")
         p = a.probability if a is not None else None
         conf = a.confidence if a is not None else None
-        rows.append([str(k), _name(res), str(res.element or "?"), "-" if a is None else str(a.value),
+        rows.append([str(k), _name(res, folder), str(res.element or "?"), "-" if a is None else str(a.value),
                      f"{p:.2f}" if p is not None else "", f"{conf:.2f}" if conf is not None else "",
                      motif_name(res.motif) if res.motif != "metallic" else "metallic",
                      f"{res.cn_site_average:.2f}" if res.cn_site_average is not None else "-",
@@ -125,6 +144,8 @@ def results_table(results: list[Prediction] | list[Mapping]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:{'>' if i in (0, 4, 5, 7) else '<'}{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*header).rstrip(), "  ".join("-" * w for w in widths)]
+    if folder:
+        lines.insert(0, f"spectra in {folder}{os.sep}")
     lines += [fmt.format(*r).rstrip() for r in rows]
     notes = [(k, w) for k, res in enumerate(results, 1) for w in res.warnings
              if res.error is None or w != res.error]

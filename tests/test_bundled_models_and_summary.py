@@ -3,6 +3,7 @@ a person reads: the text summary, the CLI table and the Larch ``group.motif`` wh
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,8 +79,10 @@ def test_summary_and_table_say_the_answer_in_words(tmp_path, fe_sites):
     assert motif_name(results[0]["motif"]) in text
     assert ("in domain: yes" in text) == results[0]["in_domain"]
     table = results_table(results).splitlines()
-    assert table[0].split()[:4] == ["#", "spectrum", "element", "CN"]
-    assert [line.split()[3] for line in table[2:4]] == [str(r["cn"]) for r in results]
+    assert table[0] == f"spectra in {tmp_path}{os.sep}"  # files of one folder: named relative to it
+    assert table[1].split()[:4] == ["#", "spectrum", "element", "CN"]
+    assert [line.split()[1] for line in table[3:5]] == ["fe_0.dat", "fe_1.dat"]
+    assert [line.split()[3] for line in table[3:5]] == [str(r["cn"]) for r in results]
     assert motif_name("O:6") == "O:6 (octahedron)" and motif_name("XY:9") == "XY:9"
 
 
@@ -93,7 +96,7 @@ def test_cli_prints_the_summary_for_one_file_and_a_table_for_several(tmp_path, f
     assert "  CN " in one and "  motif " in one and "in domain:" in one
     many = subprocess.run([str(BIN / "larch-motif"), "predict", *map(str, files), "--element", "Fe"],
                           capture_output=True, text=True, check=True).stdout.splitlines()
-    assert many[0].split()[:2] == ["#", "spectrum"] and len([r for r in many if r[:1] in "12"]) >= 2
+    assert many[1].split()[:2] == ["#", "spectrum"] and len([r for r in many if r[:1] in "12"]) >= 2
 
 
 def test_larch_group_motif_prints_its_summary(tmp_path, fe_sites):
