@@ -12,7 +12,6 @@ import json
 import sqlite3
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from larch_motif.errors import LarchMotifError
 
@@ -196,28 +195,29 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from larch_motif.explain import explain_spectrum, plot_explanation
-    from larch_motif.prediction import _as_group, element_to_answer, resolve_models
+    from larch_motif.prediction import (
+        _as_group,
+        _bundled_elements,
+        element_to_answer,
+        resolve_models,
+    )
     from larch_motif.spectra import normalize, spectrum_files
 
     files = spectrum_files(args.files)  # before the model: a wrong folder is told at once
+    find_element = args.model is None and args.element is None
+    bundled = _bundled_elements() if find_element else None
     models: dict[str | None, object] = {}
-
-    def model_for(path: Path) -> object:
-        """The given model, the default of --element, else that of the element found from E0 (as
-        predict does), one per element."""
-        element = args.element
-        if args.model is None and element is None:
-            grp = _as_group(path, args.group, args.normalized, args.mu_columns)
-            grp.motif_warnings = []
-            normalize(grp)
-            element, _ = element_to_answer(grp)
-        if element not in models:
-            (models[element],) = resolve_models(args.target, args.model, element).values()
-        return models[element]
-
     out = []
     for k, path in enumerate(files):
-        expl = explain_spectrum(path, model_for(path), args.class_name, group=args.group,
+        spectrum, element = path, args.element
+        if find_element:  # from E0, as predict does; the Group read here is the one explained
+            spectrum = _as_group(path, args.group, args.normalized, args.mu_columns)
+            spectrum.motif_warnings = []
+            normalize(spectrum)
+            element, _ = element_to_answer(spectrum, bundled)
+        if element not in models:
+            (models[element],) = resolve_models(args.target, args.model, element).values()
+        expl = explain_spectrum(spectrum, models[element], args.class_name, group=args.group,
                                 normalized=args.normalized, mu_columns=args.mu_columns, herfd=args.herfd)
         if args.plot:
             plot = args.plot if len(files) == 1 else f"{args.plot.rsplit('.', 1)[0]}_{k}.png"
