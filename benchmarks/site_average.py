@@ -6,10 +6,12 @@ backend by grouped 5-fold CV by mineral: the mean absolute error (MAE, CN units)
 compound, over the compounds with mixed CN (sites of different CN), and the share within 0.5
 of the truth. ``--grid-min-eV`` compares lower ends of the regressor's grid (eV from E0; default
 the shipped ``spectra.CN_MEAN_GRID_MIN_EV``), ``--fold-seeds`` averages over shuffled
-assignments of minerals to folds (default: ``GroupKFold``'s one assignment).
+assignments of minerals to folds (default: ``GroupKFold``'s one assignment), ``--mixed-weights``
+compares training weights of the compounds of mixed CN (``train_cn_mean``'s ``mixed_weight``;
+shipped: 1).
 
     .venv/bin/python benchmarks/site_average.py [--elements Fe Mn] [--grid-min-eV -8 -2]
-        [--fold-seeds 0 1 2] [--write docs/validation/site_average.md]
+        [--fold-seeds 0 1 2] [--mixed-weights 1 3] [--write docs/validation/site_average.md]
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def main() -> int:
                         help="lower ends of the grid to compare (eV from E0)")
     parser.add_argument("--fold-seeds", type=int, nargs="+", default=None,
                         help="shuffled fold assignments to average (default: GroupKFold's one)")
+    parser.add_argument("--mixed-weights", type=float, nargs="+", default=[1.0],
+                        help="training weights of the compounds of mixed CN to compare (shipped: 1)")
     parser.add_argument("--write", type=Path, default=None, help="also write the validation page there")
     args = parser.parse_args()
     with open_database(None) as store:
@@ -45,29 +49,31 @@ def main() -> int:
             args.elements = [el for el, edge in store.elements() if edge == "K"]
         scf = {el: (store.calculation(el) or {}).get("parameters", {}).get("scf_radius_A") for el in args.elements}
     seeds = args.fold_seeds or [None]
-    reports = {(el, gmin): {b: mean_report([train_cn_mean(el, backend=b, cv=args.cv, fold_seed=seed, prep=dataclasses.replace(
-        preprocessing_for(el, target="cn_mean"), grid_min_eV=gmin))[1] for seed in seeds]) for b in BACKENDS}
-        for el in args.elements for gmin in args.grid_min_eV}
+    reports = {(el, gmin, w): {b: mean_report([train_cn_mean(
+        el, backend=b, cv=args.cv, fold_seed=seed, mixed_weight=w,
+        prep=dataclasses.replace(preprocessing_for(el, target="cn_mean"), grid_min_eV=gmin))[1] for seed in seeds])
+        for b in BACKENDS} for el in args.elements for gmin in args.grid_min_eV for w in args.mixed_weights}
     folds = ("GroupKFold's assignment of minerals to folds" if args.fold_seeds is None
              else f"means over {len(seeds)} shuffled assignments of minerals to folds (seeds {', '.join(map(str, seeds))})")
     lines = ["# Site-averaged CN of compounds", "",
              provenance() + f". The `cn_site_average` regressor (`training.train_cn_mean`), grouped {args.cv}-fold "
              "CV by mineral on the compound spectra of the bundled database (each compound's spectrum the "
              "multiplicity-weighted mean of its absorber sites', its truth the multiplicity-weighted CN). "
-             f"Cells: mean absolute error in CN units per backend ({DEFAULT_BACKEND} is the default); for the "
-             f"default backend also the error on the compounds with mixed CN and the share within 0.5; "
+             f"Cells: mean absolute error in CN units per backend ({DEFAULT_BACKEND} is the default), over every "
+             "compound / over the compounds with mixed CN; for the default backend also the share within 0.5; "
+             "mixed weight: the training weight of each compound of mixed CN (shipped: 1); "
              f"{folds}. Grid: from the lower end named (eV from the half-step E0; the shipped models' is "
              f"{CN_MEAN_GRID_MIN_EV:+g}) to the element's upper end.", "",
-             "| element | SCF | grid from (eV) | compounds (mixed CN) | " + " | ".join(f"MAE {b}" for b in BACKENDS)
-             + f" | MAE on the mixed ({DEFAULT_BACKEND}) | within 0.5 ({DEFAULT_BACKEND}) |",
-             "|---|---|---|---|" + "---|" * len(BACKENDS) + "---|---|"]
-    for (el, gmin), per in reports.items():
+             "| element | SCF | grid from (eV) | mixed weight | compounds (mixed CN) | "
+             + " | ".join(f"MAE {b}: all / mixed" for b in BACKENDS) + f" | within 0.5 ({DEFAULT_BACKEND}) |",
+             "|---|---|---|---|---|" + "---|" * len(BACKENDS) + "---|"]
+    for (el, gmin, w), per in reports.items():
         d = per[DEFAULT_BACKEND]
-        mixed = f"{d['mae_mixed']:.2f}" if d["mae_mixed"] is not None else "-"
-        lines.append(f"| {el} | {f'{scf[el]:g} A' if scf[el] else 'none'} | {gmin:+g} | {d['n_spectra']} ({d['n_mixed']}) | "
-                     + " | ".join(f"{per[b]['mae']:.3f}" for b in BACKENDS)
-                     + f" | {mixed} | {100 * d['within_0.5']:.1f} % |")
-    as_json = {f"{el} {gmin:+g}": per for (el, gmin), per in reports.items()}
+        lines.append(f"| {el} | {f'{scf[el]:g} A' if scf[el] else 'none'} | {gmin:+g} | {w:g} | {d['n_spectra']} ({d['n_mixed']}) | "
+                     + " | ".join(f"{per[b]['mae']:.3f} / " + (f"{per[b]['mae_mixed']:.2f}" if per[b]["mae_mixed"] is not None
+                                                                 else "-") for b in BACKENDS)
+                     + f" | {100 * d['within_0.5']:.1f} % |")
+    as_json = {f"{el} {gmin:+g} {w:g}": per for (el, gmin, w), per in reports.items()}
     emit("\n".join(lines) + "\n", args.write, json.dumps(as_json, indent=1) if args.write is None else None)
     return 0
 

@@ -249,12 +249,18 @@ class SiteAverageRegressor(RegressorMixin, BaseEstimator):
         self.backend_params = backend_params
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> SiteAverageRegressor:
-        """Fit on features X (n_spectra, n_features) and numbers y (the site-averaged CN)."""
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> SiteAverageRegressor:
+        """Fit on features X (n_spectra, n_features) and numbers y (the site-averaged CN);
+        ``sample_weight``: one non-negative training weight per spectrum, not all zero (default:
+        all 1)."""
         X, y = check_X_y(X, y, dtype=float, y_numeric=True)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, float)
+            if sample_weight.shape != (X.shape[0],) or np.any(sample_weight < 0) or not sample_weight.any():
+                raise LarchMotifError("sample_weight must hold one non-negative weight per spectrum, not all zero")
         self.backend_ = get_backend(self.backend)
         self.estimator_ = self.backend_.regressor(random_state=self.random_state, **(self.backend_params or {}))
-        self.estimator_.fit(X, y)
+        self.estimator_.fit(X, y, **({} if sample_weight is None else {"sample_weight": sample_weight}))
         self.n_features_in_ = X.shape[1]
         return self
 

@@ -744,7 +744,8 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                   out: str | os.PathLike | None = None, prep: Preprocessing | None = None,
                   augmentation: Augmentation | str | None = FROM_DATABASE, backend_params: dict | None = None,
                   random_state: int = 0, site_domain: str = DEFAULT_SITE_DOMAIN,
-                  progress: Progress | None = None, fold_seed: int | None = None) -> tuple[MotifModel, dict]:
+                  progress: Progress | None = None, fold_seed: int | None = None,
+                  mixed_weight: float = 1.0) -> tuple[MotifModel, dict]:
     """Train a regressor of the site-averaged CN (``cn_mean``) on the database's compound
     spectra (multiplicity-weighted over the absorber sites of each structure), for compounds
     with several absorber sites such as magnetite or hausmannite Mn3O4.
@@ -753,7 +754,8 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
     compounds with mixed CN and the share within 0.5 of the truth. ``progress(done, total)`` is
     called after each fit, as in ``train``. ``prep``: default ``preprocessing_for(element,
     target="cn_mean")``, whose grid starts at ``spectra.CN_MEAN_GRID_MIN_EV``. ``fold_seed``: as
-    ``grouped_folds``'s.
+    ``grouped_folds``'s. ``mixed_weight`` (> 0): the training weight of each compound of mixed
+    CN (``mixed_cn``) and its augmented copies, against 1 for the others.
     """
     t0 = time.perf_counter()
     get_backend(backend)
@@ -769,14 +771,18 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
     sf = site_features(compounds, prep, augmentation)
     y = np.array([compounds[k]["cn_mean"] for k in sf.site_index], float)
     groups = np.array([cv_group(compounds[k]) for k in sf.site_index])
+    if not mixed_weight > 0:
+        raise LarchMotifError(f"the weight of mixed compounds must be positive, not {mixed_weight}")
+    weights = np.where(mixed_cn(y), float(mixed_weight), 1.0) if mixed_weight != 1.0 else None
     report: dict = {"target": "cn_mean", "backend": backend, "element": element, "edge": edge,
                     "site_domain": site_domain, "n_spectra": len(compounds), "n_training_rows": int(len(y)),
-                    "n_groups": int(np.unique(groups).size)}
+                    "n_groups": int(np.unique(groups).size), "mixed_weight": float(mixed_weight)}
     n_fits = (cv or 0) + 1
     if cv:
         pred, true = [], []
         for k, (train_idx, test_idx) in enumerate(grouped_folds(groups, sf.augmented, cv, fold_seed)):
-            reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X[train_idx], y[train_idx])
+            reg = SiteAverageRegressor(backend, backend_params, random_state).fit(
+                sf.X[train_idx], y[train_idx], None if weights is None else weights[train_idx])
             pred.append(reg.predict(sf.X[test_idx]))
             true.append(y[test_idx])
             if progress is not None:
@@ -787,7 +793,7 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
                        "mae_mixed": round(float(np.abs(pred - true)[mixed].mean()), 3) if mixed.any() else None,
                        "n_mixed": int(mixed.sum()),
                        "within_0.5": round(float((np.abs(pred - true) <= 0.5).mean()), 3)})
-    reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X, y)
+    reg = SiteAverageRegressor(backend, backend_params, random_state).fit(sf.X, y, weights)
     if progress is not None:
         progress(n_fits, n_fits)
     metadata = {"database": db_path, "database_sha256": db_hash,

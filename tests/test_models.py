@@ -174,3 +174,26 @@ def test_shape_features_are_fitted_saved_and_carried_back_onto_the_grid(tmp_path
     assert load_model(plain.save(tmp_path / "plain.lmm")).classifier.shape_basis_ is None
     with pytest.raises(LarchMotifError, match="shape components"):
         MotifClassifier("rf", shape_components=50).fit(X[:30], y[:30])
+
+
+def test_site_averaged_cn_regressor_weighs_the_mixed_compounds_as_asked():
+    """``mixed_weight`` weighs the compounds of mixed CN (magnetite-like) in training: a weight
+    changes the fitted regressor and is recorded, a weight that is not positive is refused."""
+    from larch_motif.database import open_database
+    from larch_motif.errors import LarchMotifError
+    from larch_motif.training import Augmentation, mixed_cn, select_compounds, train_cn_mean
+
+    kw = {"cv": None, "augmentation": Augmentation(copies=1), "backend_params": {"n_estimators": 60}}
+    plain, _ = train_cn_mean("Fe", "xgboost", **kw)
+    weighted, report = train_cn_mean("Fe", "xgboost", mixed_weight=5.0, **kw)
+    assert report["mixed_weight"] == 5.0 and weighted.metadata["training"]["mixed_weight"] == 5.0
+    with open_database(None) as store:
+        compounds = select_compounds(store.compound_spectra("Fe", "K"), store.site_spectra("Fe", "K"))
+    truth = np.array([c["cn_mean"] for c in compounds])  # the training spectra, in order
+    X = plain.training_features
+    assert len(X) == len(truth) and mixed_cn(truth).sum() > 10
+    error = {name: np.abs(m.predict(X) - truth) for name, m in (("plain", plain), ("weighted", weighted))}
+    # the weighted fit follows its mixed compounds more closely
+    assert error["weighted"][mixed_cn(truth)].mean() < error["plain"][mixed_cn(truth)].mean()
+    with pytest.raises(LarchMotifError, match="weight of mixed compounds must be positive"):
+        train_cn_mean("Fe", "xgboost", mixed_weight=0.0, **kw)
