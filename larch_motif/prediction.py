@@ -412,9 +412,23 @@ def check_site_average(res: dict) -> None:
         f"were right about {SITE_AVERAGE_DISAGREEMENT_CONFIDENCE:.0%} of the time; CN confidence capped at that)"))
 
 
+def check_range(res: dict, findings: list) -> None:
+    """Cap the CN and motif confidences (0-1) of a result whose spectrum does not reach its
+    models' grid (finding ``range_too_short`` among ``findings``, the Group's) at
+    ``CONFIDENCE_CAP``: the models read the missing energies as the spectrum's end value, and
+    their calibration, measured on held-out spectra that cover the grid, says nothing of that.
+    A scan to +18 eV of a featureless Fe step was answered CN 6 at confidence 0.97 before."""
+    short = next((f for f in findings if code_of(f) == "range_too_short"), None)
+    targets = tuple(name for name in ("cn", "motif") if f"{name}_confidence" in res)
+    if short is None or not targets:
+        return
+    _cap(res, targets, CONFIDENCE_CAP, short)
+
+
 #: The cap on the CN confidence (0-1) that each finding puts: what ``predict`` applies, for code
 #: (``benchmarks/reliability.py``) that applies the same caps to another calibration
 CONFIDENCE_CAPS: dict[str, float] = {"preedge_strong": CONFIDENCE_CAP, "preedge_weak": CONFIDENCE_CAP,
+                                     "range_too_short": CONFIDENCE_CAP,
                                      "cn_motif_disagree": DISAGREEMENT_CONFIDENCE,
                                      "cn_site_average_disagree": SITE_AVERAGE_DISAGREEMENT_CONFIDENCE}
 
@@ -478,8 +492,9 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
             mismatch = edge_mismatch(res["e0"], m.element, m.edge)
             if mismatch and mismatch not in res["warnings"]:
                 res["warnings"].append(mismatch)
-    for res in results:
+    for res, grp in zip(results, groups):
         check_agreement(res)
+        check_range(res, grp.motif_warnings)
     if site_average is not None:
         X = np.vstack([features(g, site_average.preprocessing) for g in groups])
         for res, value in zip(results, site_average.predict(X)):

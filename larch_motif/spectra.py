@@ -720,7 +720,8 @@ def feature_vector(energy_eV: np.ndarray, flat: np.ndarray, prep: Preprocessing)
             "range_too_short",
             f"range too short for the grid: spectrum covers {energy[0]:+.1f} to {energy[-1]:+.1f} eV "
             f"around E0, the model needs {grid[0]:+.1f} to {grid[-1]:+.1f} eV (the default models "
-            f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window)"))
+            f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window; past its "
+            "last point the spectrum is read as its end value, so the CN and motif confidences are capped)"))
     values = np.interp(grid, energy, np.asarray(flat, float))
     if prep.derivative:
         values = np.concatenate([values, np.gradient(values, grid)])

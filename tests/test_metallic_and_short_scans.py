@@ -15,6 +15,7 @@ from conftest import write_measured_like
 from larch_motif.database import open_database
 from larch_motif.labels import is_metallic
 from larch_motif.prediction import predict
+from larch_motif.preedge import CONFIDENCE_CAP
 from larch_motif.spectra import SHORT_SCAN_WINDOWS_EV, read_spectrum, window_for
 
 pytestmark = pytest.mark.slow
@@ -95,6 +96,8 @@ def test_short_scan_is_answered_by_the_window_it_covers_and_says_so(tmp_path, zi
     (res,) = predict(too_short, element="Zn", target="cn")
     assert res["in_domain"] is False
     assert any(w.startswith("range too short") and f"+{min(SHORT_SCAN_WINDOWS_EV):g} eV" in w for w in res["warnings"])
+    # read as its end value past +20 eV: a confidence the calibration never measured is capped
+    assert res["cn_confidence"] <= CONFIDENCE_CAP
 
 
 def test_window_for_takes_the_largest_window_a_scan_reaches():

@@ -16,6 +16,7 @@ from larch_motif.prediction import (
     check_site_average,
     predict,
 )
+from larch_motif.preedge import CONFIDENCE_CAP
 from larch_motif.spectra import (
     Preprocessing,
     features,
@@ -74,7 +75,8 @@ def test_truncated_post_edge_is_flagged(tmp_path, fe_sites, fe_cn_model):
     write_measured_like(f, site)
     (res,) = predict(f, model=path, target="cn")
     assert res["in_domain"] is False
-    assert any("range too short" in w for w in res["warnings"])
+    assert any("range too short" in w and "confidences are capped" in w for w in res["warnings"])
+    assert res["cn_confidence"] <= CONFIDENCE_CAP
 
 
 @pytest.mark.parametrize("content, message", [
