@@ -516,7 +516,11 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
 
 
 def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) -> None:
-    """Add the metallic detector's answer to each result; a metallic one loses its CN and motif."""
+    """Add the metallic detector's answer to each result; a metallic one loses its CN and motif.
+    A spectrum too short for the grid (``range_too_short``) has its metallic confidence capped at
+    ``CONFIDENCE_CAP``, below ``METALLIC_MIN_CONFIDENCE``: it is flagged "possibly metallic" at
+    most (measured CrO2 and Li2MnO3 cut at E0 + 15 eV were answered metallic before,
+    ``benchmarks/too_short.py``)."""
     from larch_motif.training import METALLIC
 
     X = np.vstack([features(g, detector.preprocessing) for g in groups])
@@ -524,6 +528,9 @@ def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) ->
     column = detector.classes.index(METALLIC)
     p_metallic = temper(model_proba, detector.temperature)[:, column]
     confidence = detector.confidence(model_proba.max(axis=1))
+    for k, grp in enumerate(groups):  # as check_range: a truncated oxide read as end values looks smooth
+        if any(code_of(f) == "range_too_short" for f in grp.motif_warnings):
+            confidence[k] = min(float(confidence[k]), CONFIDENCE_CAP)
     for res, p, conf in zip(results, p_metallic, confidence):
         looks_metallic = bool(p > METALLIC_THRESHOLD)
         res["metallic"] = bool(looks_metallic and conf >= METALLIC_MIN_CONFIDENCE)

@@ -100,6 +100,18 @@ def test_short_scan_is_answered_by_the_window_it_covers_and_says_so(tmp_path, zi
     assert res["cn_confidence"] <= CONFIDENCE_CAP
 
 
+def test_a_scan_too_short_for_every_window_is_possibly_metallic_at_most(tmp_path, zinc_metal):
+    """Read as its end value past +15 eV, any spectrum looks smooth, as a metal does: the
+    detector may lean to metallic but its confidence is capped, so the answer keeps a CN (capped
+    too) and says "possibly metallic" (measured CrO2 cut so was answered metallic before)."""
+    full = tmp_path / "zn_metal.dat"
+    write_measured_like(full, zinc_metal, noise=0.002)
+    (res,) = predict(_cut(full, tmp_path / "zn_metal_to15.dat", 15.0), element="Zn")
+    assert res["metallic_probability"] > 0.5 and res["metallic"] is False
+    assert res["metallic_confidence"] <= CONFIDENCE_CAP and res["cn_confidence"] <= CONFIDENCE_CAP
+    assert {"range_too_short", "possibly_metallic"} <= {f["code"] for f in res.to_dict()["findings"]}
+
+
 def test_window_for_takes_the_largest_window_a_scan_reaches():
     assert window_for(140.0, "Fe") is None and window_for(59.5, "Fe") is None
     assert window_for(50.0, "Fe") == 45.0 and window_for(44.2, "Zn") == 45.0
