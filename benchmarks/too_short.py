@@ -9,7 +9,7 @@ whole spectrum), writes the cut as a two-column file and answers it with the def
 a user would, beside the whole spectrum's answer. Cells: CN right of the compounds, the
 answers' mean tempered top-class probability p (what the uncapped confidence follows), and the
 wrong CN answers at p >= 0.9 (which the cap turns into answers at confidence <= 0.5); a
-metallic answer counts as a wrong CN.
+metallic answer counts as a wrong CN, with the metallic detector's probability and confidence.
 
     .venv/bin/python benchmarks/too_short.py [--cuts 15 20 25] [--write docs/validation/too_short.md]
 """
@@ -38,8 +38,14 @@ def answer(path: Path, lab: dict) -> dict:
 
 
 def top_p(res: dict) -> float:
-    """The tempered top CN probability of an answer (0 for a metallic one, which has none)."""
-    return max((res.get("cn_probabilities") or {"": 0.0}).values())
+    """The tempered top CN probability of an answer; for a metallic one (no CN), the metallic
+    detector's probability of metallic."""
+    return res["metallic_probability"] if res.get("metallic") else max(res["cn_probabilities"].values())
+
+
+def confidence(res: dict) -> float:
+    """The confidence of an answer as ``predict`` gives it: the CN's, or the metallic detector's."""
+    return res["metallic_confidence"] if res.get("metallic") else res["cn_confidence"]
 
 
 def main() -> int:
@@ -74,7 +80,8 @@ def main() -> int:
              provenance() + f". Default backend ({DEFAULT_BACKEND}); the {len(files)} measured compounds of "
              "`../shared/data` (kind compound), each whole and cut at E0 + C eV (E0: Larch's, of the whole "
              "spectrum). Cells: CN right; mean tempered top-class probability p (what the uncapped confidence "
-             "follows); wrong CN answers at p >= 0.9; the largest confidence of a wrong CN answer as `predict` "
+             "follows; for a metallic answer, which counts as a wrong CN, the detector's p of metallic and its "
+             "confidence); wrong CN answers at p >= 0.9; the largest confidence of a wrong CN answer as `predict` "
              "gives it (capped at 0.5 where the spectrum is too short). A cut that reaches +30 eV above the half-step "
              "E0 the models read (Larch's E0 lies up to 6 eV above it in the Mn oxides) is answered by the +30 eV "
              "short-scan window, uncapped.", "",
@@ -84,7 +91,7 @@ def main() -> int:
         right = [a["cn"] == truth for _, truth, a in answers]
         p = [top_p(a) for _, _, a in answers]
         wrong_sure = [name for (name, truth, a), q in zip(answers, p) if a["cn"] != truth and q >= 0.9]
-        wrong_conf = [a.get("cn_confidence") or 0.0 for _, truth, a in answers if a["cn"] != truth]
+        wrong_conf = [confidence(a) for _, truth, a in answers if a["cn"] != truth]
         label = "whole" if cut == "whole" else f"cut at E0 + {cut:g} eV"
         lines.append(f"| {label} | {sum(right)} of {len(right)} | {np.mean(p):.2f} | {len(wrong_sure)}"
                      + (f" ({', '.join(wrong_sure)})" if wrong_sure else "")
@@ -93,7 +100,7 @@ def main() -> int:
               "| file | truth | " + " | ".join("whole" if c == "whole" else f"+{c:g} eV" for c in rows) + " |",
               "|---|---|" + "---|" * len(rows)]
     for k, (name, truth, _) in enumerate(rows["whole"]):
-        cells = [f"{a['cn'] or a['motif']} ({top_p(a):.2f}, {a.get('cn_confidence') or 0:.2f})"
+        cells = [f"{a['cn'] or a['motif']} ({top_p(a):.2f}, {confidence(a):.2f})"
                  + ("" if a["cn"] == truth else " **x**") for _, _, a in (rows[c][k] for c in rows)]
         lines.append(f"| {name} | {truth} | " + " | ".join(cells) + " |")
     emit("\n".join(lines) + "\n", args.write)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 #: The codes, and whether each puts the spectrum out of the models' domain
 CODES: dict[str, bool] = {
-    "range_too_short": True,  # the spectrum does not reach the model's grid nor a window
+    "range_too_short": True,  # the spectrum does not reach the model's grid nor a window (ending short: confidences capped)
     "far_from_training": True,  # farther from every training spectrum than the threshold
     "pre_edge_not_smooth": True,  # not an absorption edge: noise, drift
     "normalization_unstable": True,  # post-edge level far from 1 after pre_edge

@@ -208,9 +208,7 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         self.fit_shape(X if shape_rows is None else X[np.asarray(shape_rows, bool)])
         check_classification_targets(y)
         if sample_weight is not None:  # spectra of weight 0 do not count towards the classes
-            sample_weight = np.asarray(sample_weight, float)
-            if sample_weight.shape != (X.shape[0],) or np.any(sample_weight < 0) or not sample_weight.any():
-                raise LarchMotifError("sample_weight must hold one non-negative weight per spectrum, not all zero")
+            sample_weight = checked_weights(sample_weight, X.shape[0])
         self.classes_, codes = np.unique(y if sample_weight is None else y[sample_weight > 0], return_inverse=True)
         if self.classes_.size < 2:
             raise LarchMotifError(f"training needs at least two classes (one class given: "
@@ -239,6 +237,15 @@ class MotifClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
 
+def checked_weights(sample_weight: object, n_spectra: int) -> np.ndarray:
+    """Training weights as an array: one finite, non-negative weight per spectrum, not all zero
+    (``LarchMotifError`` otherwise)."""
+    w = np.asarray(sample_weight, float)
+    if w.shape != (n_spectra,) or not np.all(np.isfinite(w)) or np.any(w < 0) or not w.any():
+        raise LarchMotifError("sample_weight must hold one finite, non-negative weight per spectrum, not all zero")
+    return w
+
+
 class SiteAverageRegressor(RegressorMixin, BaseEstimator):
     """Regressor of a number per spectrum (the site-averaged CN) through a backend's
     ``regressor``; same parameters and learned state as ``MotifClassifier`` so that model
@@ -255,9 +262,7 @@ class SiteAverageRegressor(RegressorMixin, BaseEstimator):
         all 1)."""
         X, y = check_X_y(X, y, dtype=float, y_numeric=True)
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, float)
-            if sample_weight.shape != (X.shape[0],) or np.any(sample_weight < 0) or not sample_weight.any():
-                raise LarchMotifError("sample_weight must hold one non-negative weight per spectrum, not all zero")
+            sample_weight = checked_weights(sample_weight, X.shape[0])
         self.backend_ = get_backend(self.backend)
         self.estimator_ = self.backend_.regressor(random_state=self.random_state, **(self.backend_params or {}))
         self.estimator_.fit(X, y, **({} if sample_weight is None else {"sample_weight": sample_weight}))

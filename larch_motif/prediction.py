@@ -35,6 +35,7 @@ from larch_motif.preedge import (
 from larch_motif.results import Prediction
 from larch_motif.spectra import (
     cut_scan,
+    ends_short,
     features,
     herfd_broadened,
     herfd_evidence,
@@ -234,7 +235,9 @@ def predict(spectra: object | Iterable[object], model: str | os.PathLike | Motif
     ``cn: None``, ``motif: "metallic"``, ``cn_site_average: None`` and no class probabilities.
     A spectrum that ends before the full grid but reaches a short-scan window
     (``spectra.SHORT_SCAN_WINDOWS_EV``) is answered by that window's models, with a warning
-    that names the window. The
+    that names the window; one that ends before the smallest window (finding
+    ``range_too_short``) has its CN, motif and metallic confidences capped at ``CONFIDENCE_CAP``
+    (``check_range``), so it is "possibly metallic" at most. The
     element comes from ``element``, else from the model, else from E0 (xraydb). A spectrum that
     cannot be read or normalized raises ``SpectrumError``; ``predict_iter`` can flag it instead.
     """
@@ -412,23 +415,30 @@ def check_site_average(res: dict) -> None:
         f"were right about {SITE_AVERAGE_DISAGREEMENT_CONFIDENCE:.0%} of the time; CN confidence capped at that)"))
 
 
-def check_range(res: dict, findings: list) -> None:
-    """Cap the CN and motif confidences (0-1) of a result whose spectrum does not reach its
-    models' grid (finding ``range_too_short`` among ``findings``, the Group's) at
-    ``CONFIDENCE_CAP``: the models read the missing energies as the spectrum's end value, and
-    their calibration, measured on held-out spectra that cover the grid, says nothing of that.
-    A scan to +18 eV of a featureless Fe step was answered CN 6 at confidence 0.97 before."""
-    short = next((f for f in findings if code_of(f) == "range_too_short"), None)
+def check_range(res: dict, short_end: bool) -> None:
+    """Cap the CN and motif confidences (0-1) of a result whose spectrum ends before its models'
+    grid ends (``short_end``: ``spectra.ends_short`` for a model's grid; its finding
+    ``range_too_short``) at ``CONFIDENCE_CAP``: the models read the missing energies as the
+    spectrum's end value, and their calibration, measured on held-out spectra that cover the
+    grid, says nothing of that. A scan to +18 eV of a featureless Fe step was answered CN 6 at
+    confidence 0.97 before; measured compounds cut at E0 + 15 to 25 eV: ``benchmarks/too_short.py``.
+    A spectrum that only starts late (above E0 - 8 eV) is flagged but not capped."""
     targets = tuple(name for name in ("cn", "motif") if f"{name}_confidence" in res)
-    if short is None or not targets:
+    if not short_end or not targets:
         return
-    _cap(res, targets, CONFIDENCE_CAP, short)
+    for name in targets:
+        res[f"{name}_confidence"] = min(float(res[f"{name}_confidence"]), CONFIDENCE_CAP)
+
+
+def _ends_short(grp, prep) -> bool:
+    """``spectra.ends_short`` of a normalized Group for a model's preprocessing ``prep``."""
+    return ends_short(float(grp.energy[-1]) - float(grp.e0_half), prep)
 
 
 #: The cap on the CN confidence (0-1) that each finding puts: what ``predict`` applies, for code
 #: (``benchmarks/reliability.py``) that applies the same caps to another calibration
 CONFIDENCE_CAPS: dict[str, float] = {"preedge_strong": CONFIDENCE_CAP, "preedge_weak": CONFIDENCE_CAP,
-                                     "range_too_short": CONFIDENCE_CAP,
+                                     "range_too_short": CONFIDENCE_CAP,  # where the spectrum ends short
                                      "cn_motif_disagree": DISAGREEMENT_CONFIDENCE,
                                      "cn_site_average_disagree": SITE_AVERAGE_DISAGREEMENT_CONFIDENCE}
 
@@ -494,7 +504,7 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
                 res["warnings"].append(mismatch)
     for res, grp in zip(results, groups):
         check_agreement(res)
-        check_range(res, grp.motif_warnings)
+        check_range(res, any(_ends_short(grp, m.preprocessing) for m in models.values()))
     if site_average is not None:
         X = np.vstack([features(g, site_average.preprocessing) for g in groups])
         for res, value in zip(results, site_average.predict(X)):
@@ -517,7 +527,7 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
 
 def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) -> None:
     """Add the metallic detector's answer to each result; a metallic one loses its CN and motif.
-    A spectrum too short for the grid (``range_too_short``) has its metallic confidence capped at
+    A spectrum that ends before the detector's grid ends has its metallic confidence capped at
     ``CONFIDENCE_CAP``, below ``METALLIC_MIN_CONFIDENCE``: it is flagged "possibly metallic" at
     most (measured CrO2 and Li2MnO3 cut at E0 + 15 eV were answered metallic before,
     ``benchmarks/too_short.py``)."""
@@ -529,7 +539,7 @@ def _answer_metallic(results: list[dict], groups: list, detector: MotifModel) ->
     p_metallic = temper(model_proba, detector.temperature)[:, column]
     confidence = detector.confidence(model_proba.max(axis=1))
     for k, grp in enumerate(groups):  # as check_range: a truncated oxide read as end values looks smooth
-        if any(code_of(f) == "range_too_short" for f in grp.motif_warnings):
+        if _ends_short(grp, detector.preprocessing):
             confidence[k] = min(float(confidence[k]), CONFIDENCE_CAP)
     for res, p, conf in zip(results, p_metallic, confidence):
         looks_metallic = bool(p > METALLIC_THRESHOLD)

@@ -704,24 +704,34 @@ def _suppressed_white_line_warning(energy: np.ndarray, flat: np.ndarray, e0: flo
     return None
 
 
+def ends_short(last_eV: float, prep: Preprocessing) -> bool:
+    """Whether a spectrum whose last point is ``last_eV`` (eV from the half-step E0) ends before
+    the end of ``prep``'s grid (by more than a grid step): the models then read its end value
+    past it, and ``predict`` caps their confidences (``prediction.check_range``)."""
+    return float(last_eV) < prep.grid_max_eV - prep.grid_step_eV
+
+
 def feature_vector(energy_eV: np.ndarray, flat: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, list[Finding]]:
     """The array core of ``features``: the feature vector of a normalized spectrum, ``flat``
     on ``energy_eV`` (eV relative to E0 at half the edge step), on ``prep.grid()``, and the
     findings about it (a list of warning texts).
 
     Parts of the grid the spectrum does not reach are filled with its end values, and a
-    "range too short" finding says so.
+    "range too short" finding says so (and, where the spectrum ends short, ``ends_short``, that
+    the confidences are capped).
     """
     energy = np.asarray(energy_eV, float)
     grid = prep.grid()
     findings = []
-    if energy[0] > grid[0] + prep.grid_step_eV or energy[-1] < grid[-1] - prep.grid_step_eV:
+    starts_late, short_end = energy[0] > grid[0] + prep.grid_step_eV, ends_short(energy[-1], prep)
+    if starts_late or short_end:
+        why = ("past its last point the spectrum is read as its end value, so the confidences of the answer "
+               "are capped" if short_end else "below its first point the spectrum is read as its first value")
         findings.append(Finding(
             "range_too_short",
             f"range too short for the grid: spectrum covers {energy[0]:+.1f} to {energy[-1]:+.1f} eV "
             f"around E0, the model needs {grid[0]:+.1f} to {grid[-1]:+.1f} eV (the default models "
-            f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window; past its "
-            "last point the spectrum is read as its end value, so the CN and motif confidences are capped)"))
+            f"answer scans that reach +{min(SHORT_SCAN_WINDOWS_EV):g} eV from a short-scan window; {why})"))
     values = np.interp(grid, energy, np.asarray(flat, float))
     if prep.derivative:
         values = np.concatenate([values, np.gradient(values, grid)])

@@ -759,6 +759,8 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
     """
     t0 = time.perf_counter()
     get_backend(backend)
+    if not (np.isfinite(mixed_weight) and mixed_weight > 0):
+        raise LarchMotifError(f"the weight of mixed compounds must be positive and finite, not {mixed_weight}")
     prep = prep or preprocessing_for(element, target="cn_mean")
     with open_database(db) as store:
         compounds = select_compounds(store.compound_spectra(element, edge), store.site_spectra(element, edge),
@@ -771,8 +773,6 @@ def train_cn_mean(element: str, backend: str = DEFAULT_BACKEND,
     sf = site_features(compounds, prep, augmentation)
     y = np.array([compounds[k]["cn_mean"] for k in sf.site_index], float)
     groups = np.array([cv_group(compounds[k]) for k in sf.site_index])
-    if not mixed_weight > 0:
-        raise LarchMotifError(f"the weight of mixed compounds must be positive, not {mixed_weight}")
     weights = np.where(mixed_cn(y), float(mixed_weight), 1.0) if mixed_weight != 1.0 else None
     report: dict = {"target": "cn_mean", "backend": backend, "element": element, "edge": edge,
                     "site_domain": site_domain, "n_spectra": len(compounds), "n_training_rows": int(len(y)),

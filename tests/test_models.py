@@ -195,5 +195,18 @@ def test_site_averaged_cn_regressor_weighs_the_mixed_compounds_as_asked():
     error = {name: np.abs(m.predict(X) - truth) for name, m in (("plain", plain), ("weighted", weighted))}
     # the weighted fit follows its mixed compounds more closely
     assert error["weighted"][mixed_cn(truth)].mean() < error["plain"][mixed_cn(truth)].mean()
-    with pytest.raises(LarchMotifError, match="weight of mixed compounds must be positive"):
-        train_cn_mean("Fe", "xgboost", mixed_weight=0.0, **kw)
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(LarchMotifError, match="weight of mixed compounds must be positive and finite"):
+            train_cn_mean("Fe", "xgboost", mixed_weight=bad, **kw)
+
+
+@pytest.mark.parametrize("weights", [[1.0, -1.0, 1.0], [1.0, float("nan"), 1.0], [0.0, 0.0, 0.0], [1.0, 1.0]])
+def test_training_weights_must_be_finite_non_negative_and_one_per_spectrum(weights):
+    from larch_motif.errors import LarchMotifError
+    from larch_motif.models import SiteAverageRegressor
+
+    X, y = np.arange(9.0).reshape(3, 3), np.array([4.0, 5.0, 6.0])
+    for estimator in (SiteAverageRegressor("rf", {"n_estimators": 5}), MotifClassifier("rf", {"n_estimators": 5})):
+        with pytest.raises(LarchMotifError, match="finite, non-negative weight per spectrum"):
+            estimator.fit(X, y.astype(int).astype(str) if isinstance(estimator, MotifClassifier) else y,
+                          sample_weight=np.array(weights))

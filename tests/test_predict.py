@@ -13,12 +13,15 @@ from larch_motif.prediction import (
     DISAGREEMENT_CONFIDENCE,
     SITE_AVERAGE_DISAGREEMENT_CONFIDENCE,
     check_agreement,
+    check_range,
     check_site_average,
     predict,
 )
 from larch_motif.preedge import CONFIDENCE_CAP
 from larch_motif.spectra import (
     Preprocessing,
+    ends_short,
+    feature_vector,
     features,
     herfd_broadened,
     herfd_lorentzian_eV,
@@ -75,8 +78,23 @@ def test_truncated_post_edge_is_flagged(tmp_path, fe_sites, fe_cn_model):
     write_measured_like(f, site)
     (res,) = predict(f, model=path, target="cn")
     assert res["in_domain"] is False
-    assert any("range too short" in w and "confidences are capped" in w for w in res["warnings"])
+    assert any("range too short" in w and "confidences of the answer are capped" in w for w in res["warnings"])
     assert res["cn_confidence"] <= CONFIDENCE_CAP
+
+
+def test_only_a_spectrum_that_ends_short_has_its_confidences_capped():
+    """A spectrum that ends before the grid's end is read as its end value past it (capped); one
+    that only starts late (above E0 - 8 eV) is flagged, not capped."""
+    prep = Preprocessing()
+    assert ends_short(prep.grid_max_eV - 5, prep) and not ends_short(prep.grid_max_eV, prep)
+    energy = np.arange(-4.0, prep.grid_max_eV + 10, 0.5)
+    _, findings = feature_vector(energy, np.ones_like(energy), prep)
+    assert [code_of(f) for f in findings] == ["range_too_short"] and "below its first point" in findings[0]
+    res = {"cn_confidence": 0.97, "motif_confidence": 0.93, "warnings": []}
+    check_range(res, short_end=False)
+    assert res["cn_confidence"] == 0.97 and res["motif_confidence"] == 0.93
+    check_range(res, short_end=True)
+    assert res["cn_confidence"] == res["motif_confidence"] == CONFIDENCE_CAP
 
 
 @pytest.mark.parametrize("content, message", [
