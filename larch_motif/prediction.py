@@ -36,6 +36,7 @@ from larch_motif.results import Prediction
 from larch_motif.spectra import (
     cut_scan,
     ends_short,
+    feature_vector,
     features,
     herfd_broadened,
     herfd_evidence,
@@ -430,6 +431,16 @@ def check_range(res: dict, short_end: bool) -> None:
         res[f"{name}_confidence"] = min(float(res[f"{name}_confidence"]), CONFIDENCE_CAP)
 
 
+def _site_average_features(grp, prep) -> np.ndarray:
+    """The site-average regressor's features of a Group; its "range too short" finding is left
+    out where the CN and motif models' is there already (the same spectrum, a grid that starts
+    6 eV later: the user would read the finding twice)."""
+    if any(code_of(f) == "range_too_short" for f in grp.motif_warnings):
+        values, _ = feature_vector(np.asarray(grp.energy, float) - grp.e0_half, grp.flat, prep)
+        return values
+    return features(grp, prep)
+
+
 def _ends_short(grp, prep) -> bool:
     """``spectra.ends_short`` of a normalized Group for a model's preprocessing ``prep``."""
     return ends_short(float(grp.energy[-1]) - float(grp.e0_half), prep)
@@ -506,7 +517,7 @@ def _predict_groups(groups: list, models: dict[str, MotifModel], element: str | 
         check_agreement(res)
         check_range(res, any(_ends_short(grp, m.preprocessing) for m in models.values()))
     if site_average is not None:
-        X = np.vstack([features(g, site_average.preprocessing) for g in groups])
+        X = np.vstack([_site_average_features(g, site_average.preprocessing) for g in groups])
         for res, value in zip(results, site_average.predict(X)):
             res["cn_site_average"] = round(float(value), 2)
             check_site_average(res)
