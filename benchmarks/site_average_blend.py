@@ -38,7 +38,7 @@ from larch_motif.prediction import predict
 from larch_motif.spectra import preprocessing_for
 from larch_motif.training import (
     DEFAULT_BACKEND,
-    _resolve_augmentation,
+    augmentation_for,
     derived_pool,
     mixed_cn,
     select_compounds,
@@ -66,8 +66,8 @@ def element_piece(element: str, backend: str, cv: int, seed: int) -> dict:
         all_sites = store.site_spectra(element, "K")
         sites = select_sites(all_sites)
         compounds = select_compounds(store.compound_spectra(element, "K"), all_sites)
-        aug_cn = _resolve_augmentation("database", store, element, "K", "cn")
-        aug_mean = _resolve_augmentation("database", store, element, "K", "cn_mean")
+        calculation = store.calculation(element, "K")
+    aug_cn, aug_mean = augmentation_for(calculation, "cn"), augmentation_for(calculation, "cn_mean")
     derived, _ = derived_pool(element, "cn")
     ts = training_set_with_derived(sites, "cn", prep_cn, aug_cn, derived)
     sf = site_features(compounds, prep_mean, aug_mean)

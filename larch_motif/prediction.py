@@ -432,13 +432,10 @@ def check_range(res: dict, short_end: bool) -> None:
 
 
 def _site_average_features(grp, prep) -> np.ndarray:
-    """The site-average regressor's features of a Group; its "range too short" finding is left
-    out where the CN and motif models' is there already (the same spectrum, a grid that starts
-    6 eV later: the user would read the finding twice)."""
-    if any(code_of(f) == "range_too_short" for f in grp.motif_warnings):
-        values, _ = feature_vector(np.asarray(grp.energy, float) - grp.e0_half, grp.flat, prep)
-        return values
-    return features(grp, prep)
+    """The site-average regressor's features of a Group, without its findings: its grid (from
+    ``CN_MEAN_GRID_MIN_EV`` to the same end) lies inside the CN and motif models', so its
+    "range too short" would only repeat theirs in other words."""
+    return feature_vector(np.asarray(grp.energy, float) - grp.e0_half, grp.flat, prep)[0]
 
 
 def _ends_short(grp, prep) -> bool:
