@@ -37,7 +37,7 @@ from augmentation import measured_groups, truth_text
 from measured import DEFAULT_DATA
 from validation_page import emit, provenance
 
-from larch_motif.database import open_database
+from larch_motif.database import default_database_path, open_database
 from larch_motif.demo import compare_methods
 from larch_motif.labels import ANION_LIGANDS, in_site_domain
 from larch_motif.models import MotifClassifier
@@ -93,6 +93,19 @@ def strong_bond_labels(store, cut: float) -> dict[str, tuple[int, str]]:
     return out
 
 
+def database_name() -> str:
+    """'the bundled database', or the file ``LARCH_MOTIF_DB`` names in its place."""
+    path = default_database_path()
+    bundled = Path(__file__).resolve().parents[1] / "larch_motif" / "data" / "default_xanes.sqlite"
+    return "the bundled database" if path.resolve() == bundled else f"`{path.name}` (`LARCH_MOTIF_DB`)"
+
+
+def scf_text(calculation: dict | None) -> str:
+    """'SCF 3.0 A' or 'without SCF', from a database's calculation settings."""
+    radius = ((calculation or {}).get("parameters") or {}).get("scf_radius_A")
+    return f"SCF {radius} A" if radius else "without SCF"
+
+
 def relabelled(sites: list[dict], labels: dict[str, tuple[int, str]]) -> list[dict]:
     return [{**s, "cn": labels[s["site_id"]][0], "motif": labels[s["site_id"]][1]} if s["site_id"] in labels
             else s for s in sites]
@@ -135,7 +148,8 @@ def main() -> int:
     args = parser.parse_args()
     with open_database(None) as store:
         sites = select_sites(store.site_spectra(ELEMENT))
-        augmentation = augmentation_for(store.calculation(ELEMENT))
+        calculation = store.calculation(ELEMENT)
+        augmentation = augmentation_for(calculation)
         conventions = {"ChemEnv": {}, **{f"strong bonds <= {c:.2f} x shortest": strong_bond_labels(store, c)
                                          for c in args.cuts}}
     files, groups = measured_groups(ELEMENT, DEFAULT_DATA)
@@ -155,7 +169,8 @@ def main() -> int:
         emit("", None, json.dumps(rows, indent=1))
         return 0
     lines = ["# Jahn-Teller Cu(II): ChemEnv's count against a strong-bond count", "",
-             provenance() + f". {len(sites)} anion-coordinated Cu sites of the bundled database; grouped 5-fold CV by "
+             provenance() + f". {len(sites)} anion-coordinated Cu sites of {database_name()} (FEFF10 "
+             f"{scf_text(calculation)}); grouped 5-fold CV by "
              f"mineral, {args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1}), Cu's default "
              "grid and augmentation, means over the assignments. A strong-bond count relabels a ChemEnv CN 5 or 6 "
              "site whose ligands within the cut are four in a square plane (CN 4, S:4) or five (CN 5, S:5). "
