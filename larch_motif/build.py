@@ -122,7 +122,7 @@ def _alarm(seconds: int) -> bool:
 
 def prepare_structure(entry: StructureEntry, element: str, edge: str, cluster_radius_A: float) -> dict:
     """Worker task: find the absorber sites of a parsed entry, label them, cut clusters."""
-    from larch_motif.labels import site_labels
+    from larch_motif.labels import STRONG_BOND_CUT_BY_ELEMENT, site_labels, strong_bond_label
 
     armed = _alarm(PREPARE_TIMEOUT_S)
     row = {"structure_id": entry.structure_id, "element": element, "edge": edge,
@@ -149,6 +149,11 @@ def prepare_structure(entry: StructureEntry, element: str, edge: str, cluster_ra
             else:
                 symbols, coords = cluster_around(entry.structure, site.site_index, cluster_radius_A)
                 site_row.update(label)
+                cut = STRONG_BOND_CUT_BY_ELEMENT.get(element)
+                strong = strong_bond_label(label["cn"], label["ligands"], list(symbols), coords, cut) if cut else None
+                if strong is not None:  # ChemEnv's own label stays in the structure's notes
+                    row["notes"].setdefault("chemenv_labels", {})[site_row["site_id"]] = label["motif"]
+                    site_row.update(cn=strong[0], motif=strong[1])
                 site_row.update(status="pending", cluster=json.dumps(
                     {"symbols": symbols, "coords_A": np.round(coords, 5).tolist()}))
             sites_out.append(site_row)
@@ -402,6 +407,7 @@ def build_database(
             bar.close()
             tasks.close(scheduler)
         report.compounds_new = store.refresh_compounds(element, edge)
+        store.relabel_strong_bonds(element, edge)  # rows a build before the strong-bond count wrote
         store.finalize()
     report.seconds = time.monotonic() - t0
     return report

@@ -130,6 +130,22 @@ def _cmd_db_replace_element(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_db_relabel(args: argparse.Namespace) -> int:
+    from larch_motif.database import SpectralDatabase
+
+    with SpectralDatabase(args.db, writable=True) as db, db.build_lock():
+        res = db.relabel_strong_bonds(args.element, args.edge)
+        db.finalize()
+    if args.json:
+        print(json.dumps(res, indent=1))
+    elif res["cut"] is None:
+        print(f"{db.path}: {args.element} {args.edge} keeps ChemEnv's labels (no strong-bond count for it)")
+    else:
+        moved = ", ".join(f"{k}: {v}" for k, v in res["relabelled"].items()) or "none to change"
+        print(f"{db.path}: {args.element} {args.edge} counted by strong bonds (<= {res['cut']} x the shortest): {moved}")
+    return 0
+
+
 def _cmd_db_export(args: argparse.Namespace) -> int:
     from larch_motif.database import open_database
 
@@ -492,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--edge", default="K")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=_cmd_db_replace_element)
+    rl = db.add_parser("relabel", help="count an element's ChemEnv CN 5 and 6 sites by their strong bonds, as "
+                       "builds now do (Jahn-Teller Cu(II)); for a database built before")
+    _add_db(rl)
+    rl.add_argument("--element", required=True)
+    rl.add_argument("--edge", default="K")
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(func=_cmd_db_relabel)
     x = db.add_parser("export", help="export to HDF5 or CSV")
     _add_db(x)
     x.add_argument("--format", choices=("hdf5", "csv"), default="hdf5")

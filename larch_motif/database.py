@@ -454,6 +454,49 @@ class SpectralDatabase:
         return {"element": element, "edge": edge, "sites_before": before, "sites_after": after,
                 "settings": settings}
 
+    def relabel_strong_bonds(self, element: str, edge: str = "K") -> dict:
+        """Count the ChemEnv CN 5 and 6 sites of ``element`` by their strong bonds, as a build
+        now labels them (``labels.STRONG_BOND_CUT_BY_ELEMENT``; a database built before keeps
+        ChemEnv's labels until this runs). Each relabelled site's ChemEnv motif goes into its
+        structure's notes (``chemenv_labels``), and the compounds of those structures are formed
+        again with the new site-averaged CN. One transaction; running it twice changes nothing.
+        Returns ``{"element", "edge", "cut", "relabelled": {"6->4": n, ...}}``.
+        """
+        from larch_motif.labels import STRONG_BOND_CUT_BY_ELEMENT, strong_bond_label
+
+        if not self.writable:
+            raise DatabaseError(f"{self.path} is open read-only")
+        cut = STRONG_BOND_CUT_BY_ELEMENT.get(element)
+        moved: Counter = Counter()
+        if cut is None:
+            return {"element": element, "edge": edge, "cut": None, "relabelled": {}}
+        rows = self.conn.execute(
+            "SELECT site_id, structure_id, cn, motif, ligands, cluster FROM sites WHERE element=? AND edge=? "
+            "AND cn IN (5, 6) AND cluster IS NOT NULL", (element, edge)).fetchall()
+        with self.conn:
+            touched: dict[str, dict] = {}
+            for row in rows:
+                cluster = json.loads(row["cluster"])
+                strong = strong_bond_label(row["cn"], row["ligands"], cluster["symbols"], np.array(cluster["coords_A"]),
+                                           cut)
+                if strong is None:
+                    continue
+                self.conn.execute("UPDATE sites SET cn=?, motif=? WHERE site_id=? AND element=? AND edge=?",
+                                  (strong[0], strong[1], row["site_id"], element, edge))
+                touched.setdefault(row["structure_id"], {})[row["site_id"]] = row["motif"]
+                moved[f"{row['cn']}->{strong[0]}"] += 1
+            for structure_id, labels in touched.items():
+                (notes,) = self.conn.execute("SELECT notes FROM structures WHERE structure_id=? AND element=? AND "
+                                             "edge=?", (structure_id, element, edge)).fetchone()
+                notes = json.loads(notes) if notes else {}
+                notes.setdefault("chemenv_labels", {}).update(labels)
+                self.conn.execute("UPDATE structures SET notes=? WHERE structure_id=? AND element=? AND edge=?",
+                                  (json.dumps(notes), structure_id, element, edge))
+                self.conn.execute("DELETE FROM compounds WHERE structure_id=? AND element=? AND edge=?",
+                                  (structure_id, element, edge))
+        self.refresh_compounds(element, edge)
+        return {"element": element, "edge": edge, "cut": cut, "relabelled": dict(sorted(moved.items()))}
+
     def finalize(self) -> None:
         """Fold the WAL into the file and leave it in rollback mode, so it reads read-only.
 

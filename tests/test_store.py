@@ -634,3 +634,64 @@ def test_cif_that_lacks_an_element_of_its_formula_is_refused_with_the_reason(tmp
     report = build_database("Zn", db=tmp_path / "z.sqlite", source=tmp_path / "cifs", params=TINY,
                             workers=1, progress=False)
     assert report.sites_new == 0 and report.failures == {"incomplete CIF": 1}
+
+
+def _elongated_octahedron(apical_A: float) -> tuple[list[str], np.ndarray]:
+    """A Cu cluster: four O at 1.95 A in a square plane, two apical O at ``apical_A``."""
+    coords = [[0, 0, 0], [1.95, 0, 0], [-1.95, 0, 0], [0, 1.95, 0], [0, -1.95, 0],
+              [0, 0, apical_A], [0, 0, -apical_A]]
+    return ["Cu", "O", "O", "O", "O", "O", "O"], np.array(coords, float)
+
+
+def test_strong_bond_count_of_jahn_teller_copper():
+    from larch_motif.labels import strong_bond_label
+
+    symbols, coords = _elongated_octahedron(2.6)  # 2.6 / 1.95 = 1.33: two weak apical bonds
+    assert strong_bond_label(6, "O", symbols, coords, 1.15) == (4, "S:4")
+    assert strong_bond_label(6, "O", symbols, coords, 1.40) is None  # a cut past them keeps CN 6
+    assert strong_bond_label(6, "O", *_elongated_octahedron(2.0), 1.15) is None  # a near-regular octahedron
+    assert strong_bond_label(4, "O", symbols, coords, 1.15) is None  # ChemEnv's CN 4 stays
+    assert strong_bond_label(6, "Cu,O", symbols, coords, 1.15) is None  # metal-bonded sites stay
+    pyramid = (symbols[:6], np.vstack([coords[:5], [[0, 0, 2.05]]]))  # 4 + 1, all strong
+    assert strong_bond_label(5, "O", *pyramid, 1.15) is None
+    one_long = (symbols, np.vstack([coords[:6], [[0, 0, -2.1]]]))
+    one_long[1][5] = [0, 0, 2.7]  # five strong bonds of a CN-6 site: a square pyramid
+    assert strong_bond_label(6, "O", *one_long, 1.15) == (5, "S:5")
+    seesaw = (symbols, coords.copy())
+    seesaw[1][1] = [1.2, 0, 1.5]  # four strong bonds, not in a plane: ChemEnv's label stays
+    assert strong_bond_label(6, "O", *seesaw, 1.15) is None
+
+
+@pytest.mark.feff
+def test_a_jahn_teller_copper_site_is_built_and_relabelled_by_its_strong_bonds(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    # Cu(II) with four O at 1.95 A and two apical O at 2.6 A: ChemEnv counts six
+    elongated = Structure.from_spacegroup("P4/mmm", Lattice.tetragonal(3.9, 5.2), ["Cu", "O", "O"],
+                                          [[0, 0, 0], [0.5, 0, 0], [0, 0, 0.5]])
+    assert [lab["cn"] for lab in site_labels(elongated, [0]).values()] == [6]
+    db = tmp_path / "cu.sqlite"
+    build_database("Cu", db=db, source=[elongated], params=TINY, workers=1, progress=False)
+    with SpectralDatabase(db) as store:
+        (site,) = store.site_spectra("Cu")
+        (compound,) = store.compound_spectra("Cu")
+        notes = json.loads(store.conn.execute("SELECT notes FROM structures").fetchone()[0])
+    assert (site["cn"], site["motif"], compound["cn_mean"]) == (4, "S:4", 4.0)
+    assert notes["chemenv_labels"] == {site["site_id"]: "O:6"}
+    # a database built before the strong-bond count holds ChemEnv's label until `db relabel`
+    con = sqlite3.connect(db)
+    con.execute("UPDATE sites SET cn=6, motif='O:6'")
+    con.execute("UPDATE compounds SET cn_mean=6")
+    con.commit()
+    con.close()
+    cli = [sys.executable, "-m", "larch_motif.cli", "db", "relabel", "--db", str(db), "--json"]
+    r = subprocess.run([*cli, "--element", "Cu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"element": "Cu", "edge": "K", "cut": 1.15, "relabelled": {"6->4": 1}}
+    with SpectralDatabase(db) as store:
+        assert [(s["cn"], s["motif"]) for s in store.site_spectra("Cu")] == [(4, "S:4")]
+        assert [c["cn_mean"] for c in store.compound_spectra("Cu")] == [4.0]
+    again = subprocess.run([*cli, "--element", "Cu"], capture_output=True, text=True)
+    assert json.loads(again.stdout)["relabelled"] == {}
+    other = subprocess.run([*cli, "--element", "Fe"], capture_output=True, text=True)
+    assert json.loads(other.stdout)["cut"] is None
