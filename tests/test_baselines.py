@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -152,23 +156,30 @@ def test_foot_gap_lowers_the_copies_below_e0_only(fe_sites):
     assert "foot_gap" not in Augmentation().as_dict() and Augmentation(foot_gap=0.2).as_dict()["foot_gap"] == 0.2
 
 
-def test_augmentation_follows_the_calculation_settings_of_the_database():
+def test_augmentation_follows_the_calculation_settings_of_the_database(tmp_path):
     scf = {"calculator": "feff10", "parameters": {"scf_radius_A": 3.0, "fms_radius_A": 4.0}}
     no_scf = {"calculator": "feff10", "parameters": {"scf_radius_A": None, "fms_radius_A": 4.0}}
     assert augmentation_for(scf).energy_stretch == STRETCH_WITH_SCF
     assert augmentation_for(no_scf).energy_stretch == augmentation_for(None).energy_stretch == STRETCH_WITHOUT_SCF
     assert STRETCH_WITH_SCF[1] < STRETCH_WITHOUT_SCF[1]
     with open_database(None) as db:
-        fe_scf = db.calculation("Fe")["parameters"]["scf_radius_A"]
-        without_scf = [el for el, edge in db.elements()
-                       if not db.calculation(el, edge)["parameters"].get("scf_radius_A")]
-    assert without_scf, "every bundled element has SCF: the no-SCF branch needs another database"
-    # the model file records the augmentation the database's settings chose
-    model, _ = train(without_scf[0], "cn", "rf", cv=None, backend_params={"n_estimators": 5})
+        assert all(db.calculation(el, edge)["parameters"].get("scf_radius_A") for el, edge in db.elements())
+        bundled = db.path
+    # the model file records the augmentation the database's settings chose: every bundled element
+    # has SCF, so a copy of the database records Ti's spectra as computed without it
+    copy = tmp_path / "no_scf_ti.sqlite"
+    copy.write_bytes(Path(bundled).read_bytes())
+    con = sqlite3.connect(copy)
+    (settings,) = con.execute("SELECT value FROM meta WHERE key='calculation:Ti:K'").fetchone()
+    settings = json.loads(settings)
+    settings["parameters"]["scf_radius_A"] = None
+    con.execute("UPDATE meta SET value=? WHERE key='calculation:Ti:K'", (json.dumps(settings),))
+    con.commit()
+    con.close()
+    model, _ = train("Ti", "cn", "rf", db=copy, cv=None, backend_params={"n_estimators": 5})
     assert tuple(model.metadata["augmentation"]["energy_stretch"]) == STRETCH_WITHOUT_SCF
-    model, _ = train("Fe", "cn", "rf", cv=None, backend_params={"n_estimators": 5})
-    expected = STRETCH_WITH_SCF if fe_scf else STRETCH_WITHOUT_SCF
-    assert tuple(model.metadata["augmentation"]["energy_stretch"]) == expected
+    model, _ = train("Ti", "cn", "rf", cv=None, backend_params={"n_estimators": 5})
+    assert tuple(model.metadata["augmentation"]["energy_stretch"]) == STRETCH_WITH_SCF
     with pytest.raises(LarchMotifError, match="augmentation must be"):
         train("Fe", "cn", "rf", cv=None, augmentation="stretchy")
 
