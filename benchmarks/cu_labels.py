@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import itertools
 import json
 import sys
 import time
@@ -39,7 +38,7 @@ from validation_page import emit, provenance
 
 from larch_motif.database import default_database_path, open_database
 from larch_motif.demo import compare_methods
-from larch_motif.labels import ANION_LIGANDS, in_site_domain
+from larch_motif.labels import strong_bond_label
 from larch_motif.models import MotifClassifier
 from larch_motif.spectra import features, preprocessing_for
 from larch_motif.training import (
@@ -50,46 +49,33 @@ from larch_motif.training import (
 )
 
 ELEMENT = "Cu"
-#: the smallest angle (degree) between two trans bonds of a square plane
-TRANS_ANGLE_DEG = 150.0
-#: ligands farther than this (Angstrom) from the absorber are never counted
-MAX_BOND_A = 3.5
 
 
-def strong_bonds(cluster_json: str, cn: int, cut: float) -> tuple[np.ndarray, int]:
-    """Vectors (Angstrom) of the ``cn`` nearest anion ligands of a stored cluster that lie within
-    ``cut`` x the shortest bond, and how many they are."""
-    cluster = json.loads(cluster_json)
-    xyz = np.asarray(cluster["coords_A"], float)
-    r = np.linalg.norm(xyz, axis=1)
-    ligands = [i for i, s in enumerate(cluster["symbols"]) if i > 0 and s in ANION_LIGANDS and r[i] < MAX_BOND_A]
-    nearest = sorted(ligands, key=lambda i: r[i])[:cn]
-    strong = [i for i in nearest if r[i] <= cut * r[nearest[0]]]
-    return xyz[strong], len(strong)
-
-
-def square_planar(vectors: np.ndarray) -> bool:
-    """Whether four bond vectors make a square plane: their two widest angles are trans."""
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    angles = sorted((np.degrees(np.arccos(np.clip(a @ b, -1, 1))) for a, b in itertools.combinations(unit, 2)),
-                    reverse=True)
-    return angles[1] >= TRANS_ANGLE_DEG
-
-
-def strong_bond_labels(store, cut: float) -> dict[str, tuple[int, str]]:
-    """site id -> (CN, motif) of the anion-coordinated Cu sites whose strong-bond count differs
-    from ChemEnv's CN 5 or 6 (the relabelling of this script's docstring)."""
+def chemenv_labels(store) -> dict[str, tuple[int, str]]:
+    """site id -> ChemEnv's (CN, motif) of the Cu sites that a build or ``db relabel`` counted by
+    their strong bonds (kept in their structure's notes, ``chemenv_labels``)."""
     out = {}
-    rows = store.conn.execute("SELECT site_id, cn, ligands, cluster FROM sites WHERE element=? AND edge='K' "
-                              "AND status='done'", (ELEMENT,))
-    for site_id, cn, ligands, cluster in rows:
-        if cn not in (5, 6) or cluster is None or not in_site_domain(ligands, "anion"):
+    for (notes,) in store.conn.execute("SELECT notes FROM structures WHERE element=? AND edge='K'", (ELEMENT,)):
+        for site_id, motif in (json.loads(notes or "{}").get("chemenv_labels") or {}).items():
+            out[site_id] = (int(motif.split(":")[1]), motif)
+    return out
+
+
+def strong_bond_labels(store, sites: list[dict], cut: float) -> dict[str, tuple[int, str]]:
+    """site id -> (CN, motif) of the ``sites`` (ChemEnv-labelled) whose strong-bond count at
+    ``cut`` (``labels.strong_bond_label``, what builds apply with ``STRONG_BOND_CUT_BY_ELEMENT``)
+    differs from their CN 5 or 6."""
+    clusters = {site_id: (ligands, cluster) for site_id, ligands, cluster in store.conn.execute(
+        "SELECT site_id, ligands, cluster FROM sites WHERE element=? AND edge='K' AND status='done'", (ELEMENT,))}
+    out = {}
+    for site in sites:
+        ligands, cluster_json = clusters[site["site_id"]]
+        if cluster_json is None:
             continue
-        vectors, n = strong_bonds(cluster, cn, cut)
-        if n == 4 and square_planar(vectors):
-            out[site_id] = (4, "S:4")
-        elif n == 5 and cn == 6:
-            out[site_id] = (5, "S:5")
+        cluster = json.loads(cluster_json)
+        strong = strong_bond_label(site["cn"], ligands, cluster["symbols"], np.array(cluster["coords_A"]), cut)
+        if strong is not None:
+            out[site["site_id"]] = strong
     return out
 
 
@@ -147,10 +133,11 @@ def main() -> int:
     parser.add_argument("--write", type=Path, default=None, help="also write the page there (Markdown)")
     args = parser.parse_args()
     with open_database(None) as store:
-        sites = select_sites(store.site_spectra(ELEMENT))
+        # ChemEnv's own labels, also where the database holds the strong-bond count
+        sites = relabelled(select_sites(store.site_spectra(ELEMENT)), chemenv_labels(store))
         calculation = store.calculation(ELEMENT)
         augmentation = augmentation_for(calculation)
-        conventions = {"ChemEnv": {}, **{f"strong bonds <= {c:.2f} x shortest": strong_bond_labels(store, c)
+        conventions = {"ChemEnv": {}, **{f"strong bonds <= {c:.2f} x shortest": strong_bond_labels(store, sites, c)
                                          for c in args.cuts}}
     files, groups = measured_groups(ELEMENT, DEFAULT_DATA)
     features_by_target: dict = {}  # computed once per grid (CN and motif share Cu's)
@@ -174,7 +161,8 @@ def main() -> int:
              f"mineral, {args.repeats} assignments of minerals to folds (seeds 0-{args.repeats - 1}), Cu's default "
              "grid and augmentation, means over the assignments. A strong-bond count relabels a ChemEnv CN 5 or 6 "
              "site whose ligands within the cut are four in a square plane (CN 4, S:4) or five (CN 5, S:5). "
-             "The shipped labels are ChemEnv's; this page measures what a convention would do, nothing more.", "",
+             "ChemEnv's labels are read back from the structures' notes where the database holds the strong-bond "
+             "count (`chemenv_labels`).", "",
              "| labels | relabelled sites | target | classes (sites) | lightgbm | nearest reference | majority |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:

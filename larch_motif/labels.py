@@ -170,8 +170,8 @@ def strong_bond_label(cn: int, ligands: str | None, symbols: list[str], coords_A
         return None
     xyz = np.asarray(coords_A, float)
     r = np.linalg.norm(xyz, axis=1)
-    ligands = [i for i, s in enumerate(symbols) if i > 0 and s in ANION_LIGANDS and r[i] < MAX_STRONG_BOND_A]
-    nearest = sorted(ligands, key=lambda i: r[i])[:cn]
+    anions = [i for i, s in enumerate(symbols) if i > 0 and s in ANION_LIGANDS and r[i] < MAX_STRONG_BOND_A]
+    nearest = sorted(anions, key=lambda i: r[i])[:cn]
     if not nearest:
         return None
     strong = [i for i in nearest if r[i] <= cut * r[nearest[0]]]
