@@ -36,7 +36,7 @@ from augmentation import measured_groups, truth_text
 from measured import DEFAULT_DATA
 from validation_page import emit, provenance
 
-from larch_motif.database import default_database_path, open_database
+from larch_motif.database import bundled_database_path, default_database_path, open_database
 from larch_motif.demo import compare_methods
 from larch_motif.labels import strong_bond_label
 from larch_motif.models import MotifClassifier
@@ -82,8 +82,8 @@ def strong_bond_labels(store, sites: list[dict], cut: float) -> dict[str, tuple[
 def database_name() -> str:
     """'the bundled database', or the file ``LARCH_MOTIF_DB`` names in its place."""
     path = default_database_path()
-    bundled = Path(__file__).resolve().parents[1] / "larch_motif" / "data" / "default_xanes.sqlite"
-    return "the bundled database" if path.resolve() == bundled else f"`{path.name}` (`LARCH_MOTIF_DB`)"
+    return ("the bundled database" if path.resolve() == bundled_database_path()
+            else f"`{path.name}` (`LARCH_MOTIF_DB`)")
 
 
 def scf_text(calculation: dict | None) -> str:

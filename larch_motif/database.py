@@ -64,14 +64,19 @@ SITE_LABEL_COLUMNS = (
 )
 
 
+def bundled_database_path() -> Path:
+    """The database file bundled with the package."""
+    return Path(__file__).resolve().parent / "data" / "default_xanes.sqlite"
+
+
 def default_database_path() -> Path:
     """The database used when no ``--db`` is given: ``LARCH_MOTIF_DB`` where set (a beamline's
     own database, or one built with other FEFF10 settings, for every command and the default
-    models), else the one bundled with the package."""
+    models), else the one bundled with the package (``bundled_database_path``)."""
     override = os.environ.get("LARCH_MOTIF_DB")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent / "data" / "default_xanes.sqlite"
+    return bundled_database_path()
 
 
 def database_stamp() -> tuple | None:
@@ -467,9 +472,9 @@ class SpectralDatabase:
         if not self.writable:
             raise DatabaseError(f"{self.path} is open read-only")
         cut = STRONG_BOND_CUT_BY_ELEMENT.get(element)
-        moved: Counter = Counter()
         if cut is None:
             return {"element": element, "edge": edge, "cut": None, "relabelled": {}}
+        moved: Counter = Counter()
         rows = self.conn.execute(
             "SELECT site_id, structure_id, cn, motif, ligands, cluster FROM sites WHERE element=? AND edge=? "
             "AND cn IN (5, 6) AND cluster IS NOT NULL", (element, edge)).fetchall()
